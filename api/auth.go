@@ -1,0 +1,49 @@
+package api
+
+import (
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"payorch/apperr"
+	"payorch/config"
+)
+
+const (
+	ctxRequestID = "payorch.request_id"
+	ctxKey       = "payorch.api_key"
+)
+
+// authorize checks the bearer key and that its role is one of roles.
+func (s *Server) authorize(roles ...config.Role) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		h := c.GetHeader("Authorization")
+		token, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || strings.TrimSpace(token) == "" {
+			s.fail(c, apperr.New(apperr.Unauthenticated, "missing_api_key", "send your API key as Authorization: Bearer <key>"))
+			return
+		}
+		key, ok := config.Authenticate(s.keys, strings.TrimSpace(token))
+		if !ok {
+			s.fail(c, apperr.New(apperr.Unauthenticated, "invalid_api_key", "the API key is not valid"))
+			return
+		}
+		allowed := false
+		for _, r := range roles {
+			allowed = allowed || key.Role == r
+		}
+		if !allowed {
+			s.fail(c, apperr.New(apperr.Forbidden, "role_not_allowed", "a "+string(key.Role)+" key may not do this"))
+			return
+		}
+		c.Set(ctxKey, key)
+		c.Next()
+	}
+}
+
+// principal returns the authenticated key of the request.
+func principal(c *gin.Context) config.APIKey {
+	k, _ := c.Get(ctxKey)
+	key, _ := k.(config.APIKey)
+	return key
+}

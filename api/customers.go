@@ -1,0 +1,73 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"payorch/customers"
+)
+
+func (s *Server) createCustomer(c *gin.Context) {
+	var in customers.CreateInput
+	if err := decode(c, &in); err != nil {
+		s.fail(c, err)
+		return
+	}
+	out, err := s.customers.Create(c.Request.Context(), in)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, out)
+}
+
+func (s *Server) getCustomer(c *gin.Context) {
+	out, err := s.customers.Get(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) listCustomers(c *gin.Context) {
+	limit, before, err := page(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	p := customers.ListParams{Limit: limit, BeforeSeq: before}
+	if e := c.Query("email"); e != "" {
+		p.Email = &e
+	}
+	items, next, err := s.customers.List(c.Request.Context(), p)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, list(items, next))
+}
+
+func (s *Server) addPaymentMethod(c *gin.Context) {
+	var in customers.PaymentMethodInput
+	if err := decode(c, &in); err != nil {
+		s.fail(c, err)
+		return
+	}
+	out, err := s.customers.AddPaymentMethod(c.Request.Context(), c.Param("id"), in)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, out)
+}
+
+func (s *Server) listPaymentMethods(c *gin.Context) {
+	items, err := s.customers.ListPaymentMethods(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, list(items, nil))
+}

@@ -1,0 +1,97 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"payorch/apperr"
+)
+
+// ErrorBody is the JSON error envelope of every failed request.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail says what went wrong: type (the class), code (machine-readable reason),
+// message (for humans) and param (the offending field, when there is one).
+type ErrorDetail struct {
+	Type    string `json:"type"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Param   string `json:"param,omitempty"`
+}
+
+var statusByKind = map[apperr.Kind]int{
+	apperr.Invalid:         http.StatusBadRequest,
+	apperr.Unauthenticated: http.StatusUnauthorized,
+	apperr.Forbidden:       http.StatusForbidden,
+	apperr.NotFound:        http.StatusNotFound,
+	apperr.Conflict:        http.StatusConflict,
+	apperr.Rule:            http.StatusUnprocessableEntity,
+	apperr.Unavailable:     http.StatusServiceUnavailable,
+	apperr.Internal:        http.StatusInternalServerError,
+}
+
+// fail writes err as the error envelope: typed errors with their status, anything else as
+// a 500 whose cause is logged, never shown.
+func (s *Server) fail(c *gin.Context, err error) {
+	e, ok := apperr.As(err)
+	if !ok {
+		s.log.ErrorContext(c.Request.Context(), "request failed", "error", err, "request_id", c.GetString(ctxRequestID))
+		e = apperr.New(apperr.Internal, "internal_error", "an internal error occurred; it was logged with request id "+c.GetString(ctxRequestID))
+	}
+	status, ok := statusByKind[e.Kind]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	if status == http.StatusUnauthorized {
+		c.Header("WWW-Authenticate", `Bearer realm="payorch"`)
+	}
+	c.AbortWithStatusJSON(status, ErrorBody{Error: ErrorDetail{Type: string(e.Kind), Code: e.Code, Message: e.Message, Param: e.Param}})
+}
+
+// decode reads a JSON body into dst, rejecting unknown fields, wrong types, trailing data
+// and bodies over the size limit, with a 400 naming the parameter.
+func decode(c *gin.Context, dst any) error {
+	dec := json.NewDecoder(c.Request.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return decodeError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return apperr.InvalidParam("", "body_invalid", "the body must be a single JSON object")
+	}
+	return nil
+}
+
+func decodeError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	var maxErr *http.MaxBytesError
+	switch {
+	case errors.Is(err, io.EOF):
+		return apperr.InvalidParam("", "body_missing", "a JSON body is required")
+	case errors.As(err, &maxErr):
+		return apperr.InvalidParam("", "body_too_large", fmt.Sprintf("the body exceeds %d bytes", maxErr.Limit))
+	case errors.As(err, &typeErr):
+		param := typeErr.Field
+		want := typeErr.Type.String()
+		if strings.Contains(want, "string") {
+			want = "a string"
+		}
+		return apperr.InvalidParam(param, "parameter_invalid_type", fmt.Sprintf("%s must be %s, not a JSON %s", param, want, typeErr.Value))
+	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
+		return apperr.InvalidParam("", "body_invalid", "the body is not valid JSON")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return apperr.InvalidParam(field, "parameter_unknown", fmt.Sprintf("unknown parameter %q", field))
+	default:
+		return apperr.InvalidParam("", "body_invalid", "the body could not be read as JSON: "+err.Error())
+	}
+}

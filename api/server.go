@@ -1,0 +1,158 @@
+// Package api is payorch's thin HTTP layer (Gin): routing, bearer-key auth with roles,
+// Idempotency-Key, request validation and the mapping of errors to statuses. Business
+// rules live in the domain packages it calls; workflows are reached only through the
+// Temporal client.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/client"
+
+	"payorch/apperr"
+	"payorch/config"
+	"payorch/customers"
+	"payorch/ids"
+)
+
+// maxBodyBytes bounds every request body.
+const maxBodyBytes = 1 << 20
+
+// Deps are what the API needs.
+type Deps struct {
+	Pool     *pgxpool.Pool
+	Temporal client.Client
+	Keys     []config.APIKey
+	Logger   *slog.Logger
+}
+
+// Server holds the API's dependencies; Handler returns its router.
+type Server struct {
+	pool      *pgxpool.Pool
+	temporal  client.Client
+	keys      []config.APIKey
+	log       *slog.Logger
+	customers *customers.Service
+	engine    *gin.Engine
+}
+
+// New builds the API server and its routes.
+func New(d Deps) *Server {
+	gin.SetMode(gin.ReleaseMode)
+	s := &Server{
+		pool: d.Pool, temporal: d.Temporal, keys: d.Keys, log: d.Logger,
+		customers: customers.NewService(d.Pool),
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	e.Use(s.requestLog, s.recover, s.limitBody)
+	e.NoRoute(func(c *gin.Context) {
+		s.fail(c, apperr.New(apperr.NotFound, "route_not_found", "no route "+c.Request.Method+" "+c.Request.URL.Path))
+	})
+	e.NoMethod(func(c *gin.Context) {
+		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, ErrorBody{Error: ErrorDetail{
+			Type: string(apperr.Invalid), Code: "method_not_allowed", Message: c.Request.Method + " is not allowed on " + c.Request.URL.Path}})
+	})
+	s.engine = e
+	s.routes()
+	return s
+}
+
+// Handler returns the HTTP handler.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// Routes lists every method and path the router serves (for the OpenAPI check).
+func (s *Server) Routes() gin.RoutesInfo { return s.engine.Routes() }
+
+var (
+	anyRole     = []config.Role{config.RoleBackend, config.RoleSupport}
+	backendOnly = []config.Role{config.RoleBackend}
+)
+
+func (s *Server) routes() {
+	e := s.engine
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/openapi.json", s.openapi)
+
+	s.get("/v1/customers", anyRole, s.listCustomers)
+	s.post("/v1/customers", backendOnly, s.createCustomer)
+	s.get("/v1/customers/:id", anyRole, s.getCustomer)
+	s.get("/v1/customers/:id/payment-methods", anyRole, s.listPaymentMethods)
+	s.post("/v1/customers/:id/payment-methods", backendOnly, s.addPaymentMethod)
+}
+
+func (s *Server) get(path string, roles []config.Role, h gin.HandlerFunc) {
+	s.engine.GET(path, s.authorize(roles...), h)
+}
+
+func (s *Server) post(path string, roles []config.Role, h gin.HandlerFunc) {
+	s.engine.POST(path, s.authorize(roles...), s.idempotent, h)
+}
+
+func (s *Server) requestLog(c *gin.Context) {
+	rid := c.GetHeader("X-Request-Id")
+	if rid == "" || len(rid) > 128 {
+		rid = ids.New("req")
+	}
+	c.Set(ctxRequestID, rid)
+	c.Header("X-Request-Id", rid)
+	start := time.Now()
+	c.Next()
+	s.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "http request",
+		slog.String("method", c.Request.Method), slog.String("route", c.FullPath()),
+		slog.String("path", c.Request.URL.Path), slog.Int("status", c.Writer.Status()),
+		slog.Duration("latency", time.Since(start)), slog.String("request_id", rid))
+}
+
+func (s *Server) recover(c *gin.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.ErrorContext(c.Request.Context(), "panic in handler", "panic", r, "request_id", c.GetString(ctxRequestID))
+			s.fail(c, apperr.New(apperr.Internal, "internal_error", "an internal error occurred"))
+		}
+	}()
+	c.Next()
+}
+
+func (s *Server) limitBody(c *gin.Context) {
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes)
+	c.Next()
+}
+
+func (s *Server) healthz(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+// readyz answers 200 when PostgreSQL and Temporal both answer, else 503 naming what is down.
+func (s *Server) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
+	defer cancel()
+	checks := gin.H{}
+	ok := true
+	if err := s.pool.Ping(ctx); err != nil {
+		checks["postgres"], ok = err.Error(), false
+	} else {
+		checks["postgres"] = "ok"
+	}
+	if s.temporal == nil {
+		checks["temporal"], ok = "no client", false
+	} else if _, err := s.temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+		checks["temporal"], ok = err.Error(), false
+	} else {
+		checks["temporal"] = "ok"
+	}
+	status := http.StatusOK
+	if !ok {
+		status = http.StatusServiceUnavailable
+	}
+	c.JSON(status, gin.H{"ready": ok, "checks": checks})
+}

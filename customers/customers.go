@@ -1,0 +1,316 @@
+// Package customers holds customers and their saved payment methods: validation, the
+// one-default-method rule (enforced by a unique index and a row lock), and reads.
+package customers
+
+import (
+	"context"
+	"fmt"
+	"net/mail"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"payorch/apperr"
+	"payorch/ids"
+	"payorch/money"
+	"payorch/store"
+)
+
+// Customer is a merchant's customer, as the API returns it.
+type Customer struct {
+	ID                 string    `json:"id"`
+	Object             string    `json:"object"`
+	ExternalID         *string   `json:"external_id"`
+	Name               string    `json:"name"`
+	Email              string    `json:"email"`
+	Currency           string    `json:"currency"`
+	Language           string    `json:"language"`
+	ProviderCustomerID *string   `json:"provider_customer_id"`
+	CreatedAt          time.Time `json:"created_at"`
+}
+
+// PaymentMethod is a saved way to pay, as the API returns it.
+type PaymentMethod struct {
+	ID         string    `json:"id"`
+	Object     string    `json:"object"`
+	CustomerID string    `json:"customer_id"`
+	ExternalID *string   `json:"external_id"`
+	Type       string    `json:"type"`
+	ProviderID *string   `json:"provider_id"`
+	ExpMonth   *int32    `json:"exp_month"`
+	ExpYear    *int32    `json:"exp_year"`
+	Last4      *string   `json:"last4"`
+	Default    bool      `json:"default"`
+	Status     string    `json:"status"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// Payment method types.
+const (
+	TypeCard         = "card"
+	TypeDirectDebit  = "direct_debit"
+	TypeBankTransfer = "bank_transfer"
+)
+
+// Service reads and writes customers and payment methods.
+type Service struct {
+	pool *pgxpool.Pool
+	// Now is the clock used for card expiry (time.Now in production).
+	Now func() time.Time
+}
+
+// NewService returns a Service on pool.
+func NewService(pool *pgxpool.Pool) *Service {
+	return &Service{pool: pool, Now: time.Now}
+}
+
+// CreateInput is the body of POST /v1/customers.
+type CreateInput struct {
+	Name               string  `json:"name"`
+	Email              string  `json:"email"`
+	Currency           string  `json:"currency"`
+	ExternalID         *string `json:"external_id"`
+	Language           *string `json:"language"`
+	ProviderCustomerID *string `json:"provider_customer_id"`
+}
+
+var languagePattern = regexp.MustCompile(`^[a-z]{2}(-[A-Z]{2})?$`)
+
+// Create validates and stores a new customer.
+func (s *Service) Create(ctx context.Context, in CreateInput) (Customer, error) {
+	name := strings.TrimSpace(in.Name)
+	if name == "" || len(name) > 200 {
+		return Customer{}, apperr.InvalidParam("name", "parameter_invalid", "name is required (1 to 200 characters)")
+	}
+	addr, err := mail.ParseAddress(in.Email)
+	if err != nil || addr.Address != strings.TrimSpace(in.Email) {
+		return Customer{}, apperr.InvalidParam("email", "parameter_invalid", "email must be a plain address like ada@example.com")
+	}
+	cur, err := money.NormalizeCurrency(in.Currency)
+	if err != nil {
+		return Customer{}, apperr.InvalidParam("currency", "currency_invalid", "currency must be a supported ISO 4217 code such as EUR")
+	}
+	lang := "en"
+	if in.Language != nil {
+		if !languagePattern.MatchString(*in.Language) {
+			return Customer{}, apperr.InvalidParam("language", "parameter_invalid", "language must look like en or fr-FR")
+		}
+		lang = *in.Language
+	}
+	if err := checkExternalID(in.ExternalID); err != nil {
+		return Customer{}, err
+	}
+	if in.ProviderCustomerID != nil && (*in.ProviderCustomerID == "" || len(*in.ProviderCustomerID) > 255) {
+		return Customer{}, apperr.InvalidParam("provider_customer_id", "parameter_invalid", "provider_customer_id must be 1 to 255 characters")
+	}
+	row, err := store.New(s.pool).CreateCustomer(ctx, store.CreateCustomerParams{
+		ID: ids.New(ids.Customer), ExternalID: in.ExternalID, Name: name, Email: addr.Address,
+		Currency: cur, Language: lang, ProviderCustomerID: in.ProviderCustomerID,
+	})
+	if store.IsUniqueViolation(err, "customers_external_id_key") {
+		return Customer{}, apperr.New(apperr.Conflict, "external_id_taken",
+			fmt.Sprintf("a customer with external_id %q already exists", *in.ExternalID))
+	}
+	if err != nil {
+		return Customer{}, fmt.Errorf("create customer: %w", err)
+	}
+	return customerFromRow(row), nil
+}
+
+func checkExternalID(ext *string) error {
+	if ext != nil && (*ext == "" || len(*ext) > 255) {
+		return apperr.InvalidParam("external_id", "parameter_invalid", "external_id must be 1 to 255 characters")
+	}
+	return nil
+}
+
+// Get returns a customer by id.
+func (s *Service) Get(ctx context.Context, id string) (Customer, error) {
+	row, err := store.New(s.pool).GetCustomer(ctx, id)
+	if store.IsNoRows(err) {
+		return Customer{}, apperr.NotFoundf("customer", id)
+	}
+	if err != nil {
+		return Customer{}, fmt.Errorf("get customer: %w", err)
+	}
+	return customerFromRow(row), nil
+}
+
+// ListParams filters and pages a customer list (newest first).
+type ListParams struct {
+	// Limit is the page size (1..100).
+	Limit int32
+	// BeforeSeq is the cursor: only customers older than it.
+	BeforeSeq *int64
+	// Email filters on an exact address.
+	Email *string
+}
+
+// List returns a page of customers, newest first, and the cursor of the next page (nil at the end).
+func (s *Service) List(ctx context.Context, p ListParams) ([]Customer, *int64, error) {
+	rows, err := store.New(s.pool).ListCustomers(ctx, store.ListCustomersParams{
+		Limit: p.Limit + 1, BeforeSeq: p.BeforeSeq, Email: p.Email,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list customers: %w", err)
+	}
+	var next *int64
+	if len(rows) > int(p.Limit) {
+		rows = rows[:p.Limit]
+		seq := rows[len(rows)-1].Seq
+		next = &seq
+	}
+	out := make([]Customer, len(rows))
+	for i, r := range rows {
+		out[i] = customerFromRow(r)
+	}
+	return out, next, nil
+}
+
+// PaymentMethodInput is the body of POST /v1/customers/{id}/payment-methods.
+type PaymentMethodInput struct {
+	Type       string  `json:"type"`
+	ProviderID *string `json:"provider_id"`
+	ExpMonth   *int32  `json:"exp_month"`
+	ExpYear    *int32  `json:"exp_year"`
+	Last4      *string `json:"last4"`
+	Default    *bool   `json:"default"`
+	ExternalID *string `json:"external_id"`
+}
+
+var last4Pattern = regexp.MustCompile(`^[0-9]{4}$`)
+
+// AddPaymentMethod saves a payment method for a customer. With default=true (or when the
+// customer has no active method yet) it becomes the default, and the previous default is
+// demoted in the same transaction.
+func (s *Service) AddPaymentMethod(ctx context.Context, customerID string, in PaymentMethodInput) (PaymentMethod, error) {
+	if err := s.validatePaymentMethod(in); err != nil {
+		return PaymentMethod{}, err
+	}
+	var out PaymentMethod
+	err := store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
+		if _, err := q.LockCustomer(ctx, customerID); err != nil {
+			if store.IsNoRows(err) {
+				return apperr.NotFoundf("customer", customerID)
+			}
+			return fmt.Errorf("lock customer: %w", err)
+		}
+		makeDefault := in.Default != nil && *in.Default
+		if in.Default == nil {
+			n, err := q.CountActivePaymentMethods(ctx, customerID)
+			if err != nil {
+				return fmt.Errorf("count payment methods: %w", err)
+			}
+			makeDefault = n == 0
+		}
+		if makeDefault {
+			if err := q.ClearDefaultPaymentMethod(ctx, customerID); err != nil {
+				return fmt.Errorf("clear default payment method: %w", err)
+			}
+		}
+		row, err := q.CreatePaymentMethod(ctx, store.CreatePaymentMethodParams{
+			ID: ids.New(ids.PaymentMethod), CustomerID: customerID, ExternalID: in.ExternalID,
+			Type: in.Type, ProviderID: in.ProviderID, ExpMonth: in.ExpMonth, ExpYear: in.ExpYear,
+			Last4: in.Last4, IsDefault: makeDefault,
+		})
+		if store.IsUniqueViolation(err, "payment_methods_external_id_key") {
+			return apperr.New(apperr.Conflict, "external_id_taken",
+				fmt.Sprintf("a payment method with external_id %q already exists", *in.ExternalID))
+		}
+		if err != nil {
+			return fmt.Errorf("create payment method: %w", err)
+		}
+		out = paymentMethodFromRow(row)
+		return nil
+	})
+	return out, err
+}
+
+func (s *Service) validatePaymentMethod(in PaymentMethodInput) error {
+	switch in.Type {
+	case TypeCard, TypeDirectDebit, TypeBankTransfer:
+	case "":
+		return apperr.InvalidParam("type", "parameter_missing", "type is required: card, direct_debit or bank_transfer")
+	default:
+		return apperr.InvalidParam("type", "parameter_invalid", "type must be card, direct_debit or bank_transfer")
+	}
+	if in.ProviderID != nil && (*in.ProviderID == "" || len(*in.ProviderID) > 255) {
+		return apperr.InvalidParam("provider_id", "parameter_invalid", "provider_id must be 1 to 255 characters")
+	}
+	if in.ProviderID == nil && in.Type != TypeBankTransfer {
+		return apperr.InvalidParam("provider_id", "parameter_missing", "provider_id is required for "+in.Type)
+	}
+	if in.Type != TypeCard {
+		if in.ExpMonth != nil {
+			return apperr.InvalidParam("exp_month", "parameter_unexpected", "only cards have an expiry")
+		}
+		if in.ExpYear != nil {
+			return apperr.InvalidParam("exp_year", "parameter_unexpected", "only cards have an expiry")
+		}
+		if in.Last4 != nil && !last4Pattern.MatchString(*in.Last4) {
+			return apperr.InvalidParam("last4", "parameter_invalid", "last4 must be 4 digits")
+		}
+		return checkExternalID(in.ExternalID)
+	}
+	if in.ExpMonth == nil {
+		return apperr.InvalidParam("exp_month", "parameter_missing", "a card needs exp_month (1-12)")
+	}
+	if *in.ExpMonth < 1 || *in.ExpMonth > 12 {
+		return apperr.InvalidParam("exp_month", "parameter_invalid", "exp_month must be 1 to 12")
+	}
+	if in.ExpYear == nil {
+		return apperr.InvalidParam("exp_year", "parameter_missing", "a card needs exp_year (four digits)")
+	}
+	if *in.ExpYear < 2000 || *in.ExpYear > 2200 {
+		return apperr.InvalidParam("exp_year", "parameter_invalid", "exp_year must be a four-digit year")
+	}
+	if CardExpired(*in.ExpMonth, *in.ExpYear, s.Now()) {
+		return apperr.New(apperr.Rule, "card_expired", fmt.Sprintf("the card expired at the end of %02d/%d", *in.ExpMonth, *in.ExpYear))
+	}
+	if in.Last4 != nil && !last4Pattern.MatchString(*in.Last4) {
+		return apperr.InvalidParam("last4", "parameter_invalid", "last4 must be 4 digits")
+	}
+	return checkExternalID(in.ExternalID)
+}
+
+// CardExpired reports whether a card valid through month/year has expired at now (a card
+// works until the last day of its expiry month, in UTC).
+func CardExpired(month, year int32, now time.Time) bool {
+	now = now.UTC()
+	return int(year) < now.Year() || (int(year) == now.Year() && int(month) < int(now.Month()))
+}
+
+// ListPaymentMethods returns a customer's payment methods, newest first.
+func (s *Service) ListPaymentMethods(ctx context.Context, customerID string) ([]PaymentMethod, error) {
+	if _, err := s.Get(ctx, customerID); err != nil {
+		return nil, err
+	}
+	rows, err := store.New(s.pool).ListPaymentMethods(ctx, customerID)
+	if err != nil {
+		return nil, fmt.Errorf("list payment methods: %w", err)
+	}
+	out := make([]PaymentMethod, len(rows))
+	for i, r := range rows {
+		out[i] = paymentMethodFromRow(r)
+	}
+	return out, nil
+}
+
+func customerFromRow(r store.Customer) Customer {
+	return Customer{
+		ID: r.ID, Object: "customer", ExternalID: r.ExternalID, Name: r.Name, Email: r.Email,
+		Currency: r.Currency, Language: r.Language, ProviderCustomerID: r.ProviderCustomerID,
+		CreatedAt: r.CreatedAt.UTC(),
+	}
+}
+
+func paymentMethodFromRow(r store.PaymentMethod) PaymentMethod {
+	return PaymentMethod{
+		ID: r.ID, Object: "payment_method", CustomerID: r.CustomerID, ExternalID: r.ExternalID,
+		Type: r.Type, ProviderID: r.ProviderID, ExpMonth: r.ExpMonth, ExpYear: r.ExpYear,
+		Last4: r.Last4, Default: r.IsDefault, Status: r.Status, CreatedAt: r.CreatedAt.UTC(),
+	}
+}

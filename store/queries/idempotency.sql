@@ -1,0 +1,23 @@
+-- name: ClaimIdempotencyKey :one
+-- Claims (scope, key) for a new request. A key whose first request was abandoned (no
+-- response after the lock timeout) or that is older than the retention can be claimed
+-- again. Returns no row when another request holds or completed the key.
+INSERT INTO idempotency_keys AS k (scope, key, method, path, request_hash)
+VALUES (@scope, @key, @method, @path, @request_hash)
+ON CONFLICT (scope, key) DO UPDATE
+    SET method = EXCLUDED.method, path = EXCLUDED.path, request_hash = EXCLUDED.request_hash,
+        status_code = NULL, response_body = NULL, locked_at = now(), created_at = now()
+    WHERE k.created_at < now() - make_interval(secs => @retention_seconds::float8)
+       OR (k.status_code IS NULL AND k.request_hash = EXCLUDED.request_hash
+           AND k.locked_at < now() - make_interval(secs => @lock_timeout_seconds::float8))
+RETURNING k.scope;
+
+-- name: GetIdempotencyKey :one
+SELECT * FROM idempotency_keys WHERE scope = $1 AND key = $2;
+
+-- name: CompleteIdempotencyKey :exec
+UPDATE idempotency_keys SET status_code = $3, response_body = $4
+WHERE scope = $1 AND key = $2 AND status_code IS NULL;
+
+-- name: ReleaseIdempotencyKey :exec
+DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND status_code IS NULL;
