@@ -6,6 +6,8 @@ package store
 
 import (
 	"time"
+
+	"github.com/shopspring/decimal"
 )
 
 type Customer struct {
@@ -43,6 +45,59 @@ type IdempotencyKey struct {
 	CreatedAt    time.Time
 }
 
+type Invoice struct {
+	ID             string
+	Seq            int64
+	CustomerID     string
+	SubscriptionID *string
+	ExternalID     *string
+	Kind           string
+	Currency       string
+	Status         string
+	PaymentMethod  string
+	Total          decimal.Decimal
+	AmountPaid     decimal.Decimal
+	AmountDue      decimal.NullDecimal
+	PeriodStart    *time.Time
+	PeriodEnd      *time.Time
+	AttemptCount   int32
+	NextRetryAt    *time.Time
+	PaidAt         *time.Time
+	ErroredAt      *time.Time
+	VoidedAt       *time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+type InvoiceLine struct {
+	InvoiceID   string
+	Position    int32
+	Description string
+	Amount      decimal.Decimal
+}
+
+type InvoiceTransaction struct {
+	ID                string
+	Seq               int64
+	InvoiceID         string
+	Attempt           int32
+	Method            string
+	Amount            decimal.Decimal
+	Currency          string
+	Status            string
+	ErrorType         *string
+	ProviderCode      *string
+	DeclineCode       *string
+	ProviderMessage   *string
+	ProviderReference *string
+	PaymentMethodID   *string
+	IdempotencyKey    *string
+	Reference         *string
+	PaidAt            *time.Time
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+}
+
 type PaymentMethod struct {
 	ID         string
 	Seq        int64
@@ -56,4 +111,31 @@ type PaymentMethod struct {
 	IsDefault  bool
 	Status     string
 	CreatedAt  time.Time
+}
+
+type Subscription struct {
+	ID                 string
+	Seq                int64
+	CustomerID         string
+	ExternalID         *string
+	Currency           string
+	Amount             decimal.Decimal
+	Status             string
+	CurrentPeriodStart time.Time
+	CurrentPeriodEnd   time.Time
+	ErroredAt          *time.Time
+	CancelledAt        *time.Time
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+}
+
+type UsageRecord struct {
+	ID             string
+	Seq            int64
+	SubscriptionID string
+	Amount         decimal.Decimal
+	Description    string
+	OccurredAt     time.Time
+	InvoiceID      *string
+	CreatedAt      time.Time
 }
