@@ -175,3 +175,19 @@ func IsProviderError(err error) bool {
 	var pe *ProviderError
 	return errors.As(err, &pe)
 }
+
+// IsHardDeclineType reports whether a failure of this type (with this decline code, when
+// known) needs a new payment method before retrying: expired, invalid, not supported,
+// authentication required, fraud, and lost or stolen cards.
+func IsHardDeclineType(t ErrorType, declineCode string) bool {
+	switch t {
+	case ErrPaymentMethodExpired, ErrPaymentMethodInvalid, ErrPaymentMethodNotSupported,
+		ErrAuthenticationRequired, ErrFraud:
+		return true
+	}
+	switch declineCode {
+	case "lost_card", "stolen_card", "pickup_card", "do_not_try_again", "restricted_card":
+		return true
+	}
+	return false
+}

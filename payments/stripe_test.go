@@ -69,6 +69,12 @@ func newFakeStripe(t *testing.T, status int, body string) *fakeStripe {
 	return f
 }
 
+func (f *fakeStripe) setDelay(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.delay = d
+}
+
 func (f *fakeStripe) recorded(t *testing.T) []recordedRequest {
 	t.Helper()
 	f.mu.Lock()
@@ -161,16 +167,16 @@ func TestStripeChargeRequestEncoding(t *testing.T) {
 				t.Errorf("request = %s %s, want POST /v1/payment_intents", r.method, r.path)
 			}
 			want := map[string]string{
-				"amount":                                    c.wantAmount,
-				"currency":                                  c.wantCu,
-				"confirm":                                   "true",
-				"off_session":                               "true",
-				"payment_method":                            "pm_card_visa",
-				"customer":                                  "cus_123",
-				"description":                               "Invoice INV-0001",
-				"metadata[invoice_id]":                      "inv_123",
-				"metadata[attempt]":                         "2",
-				"automatic_payment_methods[enabled]":        "true",
+				"amount":                             c.wantAmount,
+				"currency":                           c.wantCu,
+				"confirm":                            "true",
+				"off_session":                        "true",
+				"payment_method":                     "pm_card_visa",
+				"customer":                           "cus_123",
+				"description":                        "Invoice INV-0001",
+				"metadata[invoice_id]":               "inv_123",
+				"metadata[attempt]":                  "2",
+				"automatic_payment_methods[enabled]": "true",
 				"automatic_payment_methods[allow_redirects]": "never",
 			}
 			for k, v := range want {
@@ -409,7 +415,7 @@ func TestStripeChargeConnectionRefused(t *testing.T) {
 func TestStripeChargeTimeoutAndCancel(t *testing.T) {
 	t.Run("client timeout", func(t *testing.T) {
 		f := newFakeStripe(t, 200, intentJSON("pi_slow", "succeeded"))
-		f.delay = 2 * time.Second
+		f.setDelay(2 * time.Second)
 		s, err := NewStripe(StripeConfig{SecretKey: "sk_test_123", BaseURL: f.srv.URL,
 			HTTPClient: &http.Client{Timeout: 100 * time.Millisecond}})
 		if err != nil {
@@ -423,7 +429,7 @@ func TestStripeChargeTimeoutAndCancel(t *testing.T) {
 	})
 	t.Run("context deadline", func(t *testing.T) {
 		f := newFakeStripe(t, 200, intentJSON("pi_slow", "succeeded"))
-		f.delay = 2 * time.Second
+		f.setDelay(2 * time.Second)
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
 		_, err := newTestStripe(t, f.srv.URL).Charge(ctx, testCharge("12.50", "EUR"))
