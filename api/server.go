@@ -15,9 +15,15 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"payorch/apperr"
+	"payorch/collection"
 	"payorch/config"
 	"payorch/customers"
 	"payorch/ids"
+	"payorch/invoices"
+	"payorch/ledger"
+	"payorch/payments"
+	"payorch/subscriptions"
+	"payorch/webhooks"
 )
 
 // maxBodyBytes bounds every request body.
@@ -29,6 +35,15 @@ type Deps struct {
 	Temporal client.Client
 	Keys     []config.APIKey
 	Logger   *slog.Logger
+	// TaskQueue and RetrySchedule are what invoice payment workflows start with.
+	TaskQueue     string
+	RetrySchedule []time.Duration
+	// PortalLimits bound portal wallet loads (zero: ledger.DefaultPortalLimits).
+	PortalLimits ledger.PortalLimits
+	// StripeWebhookSecret verifies POST /v1/providers/stripe/webhooks (empty: 503).
+	StripeWebhookSecret string
+	// ProviderEvents receives the verified provider events (nil: webhooks answer 503).
+	ProviderEvents payments.EventHandler
 }
 
 // Server holds the API's dependencies; Handler returns its router.
@@ -38,7 +53,16 @@ type Server struct {
 	keys      []config.APIKey
 	log       *slog.Logger
 	customers *customers.Service
+	webhooks  *webhooks.Service
+	invoices  *invoices.Service
+	collect   *collection.Client
+	ledger    *ledger.Ledger
+	subs      *subscriptions.Service
+	taskQueue string
 	engine    *gin.Engine
+	// stripeWebhookSecret and providerEvents serve the inbound provider webhooks.
+	stripeWebhookSecret string
+	providerEvents      payments.EventHandler
 }
 
 // New builds the API server and its routes.
@@ -47,7 +71,15 @@ func New(d Deps) *Server {
 	s := &Server{
 		pool: d.Pool, temporal: d.Temporal, keys: d.Keys, log: d.Logger,
 		customers: customers.NewService(d.Pool),
+		webhooks:  webhooks.NewService(d.Pool),
+		invoices:  invoices.NewService(d.Pool),
+		ledger:    ledger.New(d.Pool), subs: subscriptions.NewService(d.Pool), taskQueue: d.TaskQueue,
 	}
+	s.stripeWebhookSecret, s.providerEvents = d.StripeWebhookSecret, d.ProviderEvents
+	if !d.PortalLimits.MaxLoad.IsZero() {
+		s.ledger.PortalLimits = d.PortalLimits
+	}
+	s.collect = &collection.Client{Temporal: d.Temporal, TaskQueue: d.TaskQueue, RetrySchedule: d.RetrySchedule, Invoices: s.invoices}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -88,6 +120,10 @@ func (s *Server) routes() {
 	s.get("/v1/customers/:id", anyRole, s.getCustomer)
 	s.get("/v1/customers/:id/payment-methods", anyRole, s.listPaymentMethods)
 	s.post("/v1/customers/:id/payment-methods", backendOnly, s.addPaymentMethod)
+	s.webhookRoutes()
+	s.invoiceRoutes()
+	s.walletRoutes()
+	s.providerRoutes()
 }
 
 func (s *Server) get(path string, roles []config.Role, h gin.HandlerFunc) {

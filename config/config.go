@@ -7,9 +7,15 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"log/slog"
+	"net/mail"
+	"net/url"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shopspring/decimal"
 )
 
 // Role is what an API key may do.
@@ -55,6 +61,32 @@ type Config struct {
 	StripeSecretKey string
 	// StripeWebhookSecret verifies inbound Stripe webhooks (STRIPE_WEBHOOK_SECRET).
 	StripeWebhookSecret string
+	// SimSEPADelay is how long the simulated provider keeps a SEPA direct debit pending
+	// before it reports the outcome (PAYORCH_SIM_SEPA_DELAY).
+	SimSEPADelay time.Duration
+	// SMTPURL is where customer email goes (PAYORCH_SMTP_URL): smtp://[user:pass@]host[:port]
+	// (STARTTLS when the server offers it) or smtps://…; empty: .eml files under DataDir/mail.
+	SMTPURL string
+	// MailFrom is the sender of customer email (PAYORCH_MAIL_FROM).
+	MailFrom string
+	// PortalURL is the customer portal's base URL; emails link to PortalURL/<customer id>
+	// (PAYORCH_PORTAL_URL).
+	PortalURL string
+	// OutboxPollInterval is how often the worker looks for new outbox events and due webhook
+	// and email retries (PAYORCH_OUTBOX_POLL_INTERVAL).
+	OutboxPollInterval time.Duration
+	// BankAccountHolder, BankIBAN and BankBIC are the account customers pay bank transfers
+	// to, printed in the payment-instructions email (PAYORCH_BANK_ACCOUNT_HOLDER,
+	// PAYORCH_BANK_IBAN, PAYORCH_BANK_BIC).
+	BankAccountHolder string
+	BankIBAN          string
+	BankBIC           string
+	// PortalMaxLoad is the largest single wallet load from the customer portal, in the
+	// wallet's currency units (PAYORCH_PORTAL_MAX_LOAD).
+	PortalMaxLoad decimal.Decimal
+	// PortalMaxBalance is the largest wallet balance a portal load may lead to
+	// (PAYORCH_PORTAL_MAX_BALANCE).
+	PortalMaxBalance decimal.Decimal
 }
 
 // Defaults used when a variable is not set.
@@ -66,6 +98,12 @@ const (
 	DefaultTaskQueue         = "payorch"
 	DefaultRetrySchedule     = "2h,12h,24h"
 	DefaultDataDir           = ".data"
+	DefaultMailFrom          = "Billing <billing@payorch.localhost>"
+	DefaultPortalURL         = "http://127.0.0.1:8080/portal"
+	DefaultOutboxPoll        = "1s"
+	DefaultPortalMaxLoad     = "100"
+	DefaultPortalMaxBalance  = "500"
+	DefaultSimSEPADelay      = "10s"
 )
 
 // Load reads the configuration from the process environment.
@@ -89,6 +127,12 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		LogFormat:           get("PAYORCH_LOG_FORMAT", "json"),
 		StripeSecretKey:     get("STRIPE_SECRET_KEY", ""),
 		StripeWebhookSecret: get("STRIPE_WEBHOOK_SECRET", ""),
+		SMTPURL:             get("PAYORCH_SMTP_URL", ""),
+		MailFrom:            get("PAYORCH_MAIL_FROM", DefaultMailFrom),
+		PortalURL:           get("PAYORCH_PORTAL_URL", DefaultPortalURL),
+		BankAccountHolder:   get("PAYORCH_BANK_ACCOUNT_HOLDER", ""),
+		BankIBAN:            strings.ToUpper(strings.ReplaceAll(get("PAYORCH_BANK_IBAN", ""), " ", "")),
+		BankBIC:             strings.ToUpper(get("PAYORCH_BANK_BIC", "")),
 	}
 	if !strings.Contains(c.HTTPAddr, ":") {
 		return Config{}, fmt.Errorf("PAYORCH_HTTP_ADDR: %q is not host:port", c.HTTPAddr)
@@ -121,10 +165,38 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 	default:
 		return Config{}, fmt.Errorf("PAYORCH_LOG_LEVEL: must be debug, info, warn or error")
 	}
+	if c.PortalMaxLoad, err = parseLimit(get("PAYORCH_PORTAL_MAX_LOAD", DefaultPortalMaxLoad)); err != nil {
+		return Config{}, fmt.Errorf("PAYORCH_PORTAL_MAX_LOAD: %w", err)
+	}
+	if c.PortalMaxBalance, err = parseLimit(get("PAYORCH_PORTAL_MAX_BALANCE", DefaultPortalMaxBalance)); err != nil {
+		return Config{}, fmt.Errorf("PAYORCH_PORTAL_MAX_BALANCE: %w", err)
+	}
+	if c.PortalMaxBalance.LessThan(c.PortalMaxLoad) {
+		return Config{}, fmt.Errorf("PAYORCH_PORTAL_MAX_BALANCE: %s is below PAYORCH_PORTAL_MAX_LOAD (%s)", c.PortalMaxBalance, c.PortalMaxLoad)
+	}
+	if c.SimSEPADelay, err = time.ParseDuration(get("PAYORCH_SIM_SEPA_DELAY", DefaultSimSEPADelay)); err != nil ||
+		c.SimSEPADelay < time.Millisecond || c.SimSEPADelay > 30*24*time.Hour {
+		return Config{}, fmt.Errorf("PAYORCH_SIM_SEPA_DELAY: %q must be a duration from 1ms to 720h, like 10s", get("PAYORCH_SIM_SEPA_DELAY", DefaultSimSEPADelay))
+	}
+	if err := c.checkEventsOut(get("PAYORCH_OUTBOX_POLL_INTERVAL", DefaultOutboxPoll)); err != nil {
+		return Config{}, err
+	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return Config{}, fmt.Errorf("PAYORCH_LOG_FORMAT: must be json or text")
 	}
 	return c, nil
+}
+
+// parseLimit reads a positive decimal amount such as 100 or 250.50.
+func parseLimit(s string) (decimal.Decimal, error) {
+	d, err := decimal.NewFromString(s)
+	if err != nil || strings.ContainsAny(s, "eE") {
+		return decimal.Decimal{}, fmt.Errorf("%q is not a decimal amount like 100 or 250.50", s)
+	}
+	if !d.IsPositive() || d.GreaterThanOrEqual(decimal.New(1, 12)) {
+		return decimal.Decimal{}, fmt.Errorf("%q must be greater than 0 and less than 10^12", s)
+	}
+	return d, nil
 }
 
 // ParseAPIKeys parses a comma list of role:key pairs ("backend:k1,support:k2").
@@ -199,4 +271,62 @@ func (c Config) NewLogger() *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
+
+// checkEventsOut validates the webhook and email settings; each error names its variable
+// and never repeats the SMTP URL (it may hold a password).
+func (c *Config) checkEventsOut(poll string) error {
+	if c.SMTPURL != "" {
+		u, err := url.Parse(c.SMTPURL)
+		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
+			return fmt.Errorf("PAYORCH_SMTP_URL: must look like smtp://user:pass@host:587 or smtps://host:465")
+		}
+		if p := u.Port(); p != "" {
+			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+				return fmt.Errorf("PAYORCH_SMTP_URL: the port is not a TCP port")
+			}
+		}
+	}
+	if _, err := mail.ParseAddress(c.MailFrom); err != nil {
+		return fmt.Errorf("PAYORCH_MAIL_FROM: %q is not an address like Billing <billing@example.com>", c.MailFrom)
+	}
+	if u, err := url.Parse(c.PortalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("PAYORCH_PORTAL_URL: %q is not an http(s) URL", c.PortalURL)
+	}
+	d, err := time.ParseDuration(poll)
+	if err != nil || d < 10*time.Millisecond || d > time.Hour {
+		return fmt.Errorf("PAYORCH_OUTBOX_POLL_INTERVAL: %q must be a duration from 10ms to 1h, like 1s", poll)
+	}
+	c.OutboxPollInterval = d
+	if c.BankIBAN != "" && !validIBAN(c.BankIBAN) {
+		return fmt.Errorf("PAYORCH_BANK_IBAN: not a valid IBAN (country code, check digits, 11 to 30 letters or digits)")
+	}
+	if c.BankBIC != "" && !bicPattern.MatchString(c.BankBIC) {
+		return fmt.Errorf("PAYORCH_BANK_BIC: %q is not a BIC like AGRIFRPP or AGRIFRPPXXX", c.BankBIC)
+	}
+	if len(c.BankAccountHolder) > 140 {
+		return fmt.Errorf("PAYORCH_BANK_ACCOUNT_HOLDER: longer than 140 characters")
+	}
+	return nil
+}
+
+var (
+	bicPattern  = regexp.MustCompile(`^[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?$`)
+	ibanPattern = regexp.MustCompile(`^[A-Z]{2}[0-9]{2}[A-Z0-9]+$`)
+)
+
+// validIBAN checks an IBAN's shape and its ISO 7064 mod-97 check digits.
+func validIBAN(iban string) bool {
+	if len(iban) < 15 || len(iban) > 34 || !ibanPattern.MatchString(iban) {
+		return false
+	}
+	rem := 0
+	for _, r := range iban[4:] + iban[:4] {
+		if r >= 'A' && r <= 'Z' {
+			rem = (rem*100 + int(r-'A'+10)) % 97
+		} else {
+			rem = (rem*10 + int(r-'0')) % 97
+		}
+	}
+	return rem == 1
 }

@@ -29,3 +29,50 @@ var SearchAttributeFlags = []string{
 	"--search-attribute", "PaymentStatus=Keyword",
 	"--search-attribute", "NextRetryAt=Datetime",
 }
+
+// InvoicePaymentWorkflow is the workflow type that collects one invoice.
+const InvoicePaymentWorkflow = "InvoicePayment"
+
+// InvoicePaymentWorkflowID is the id of an invoice's payment workflow.
+func InvoicePaymentWorkflowID(invoiceID string) string { return "invoice-payment/" + invoiceID }
+
+// Signals, updates and the query of the invoice payment workflow.
+const (
+	// SignalPaymentMethodUpdated tells the workflow the customer has a new default payment method.
+	SignalPaymentMethodUpdated = "payment-method-updated"
+	// SignalProviderEvent delivers an asynchronous PSP outcome (SEPA settled or failed).
+	SignalProviderEvent = "provider-event"
+	// UpdateRetry is a manual retry; the caller gets the attempt's outcome.
+	UpdateRetry = "retry"
+	// UpdateReconcile records a manual payment (bank transfer reconciliation).
+	UpdateReconcile = "reconcile"
+	// UpdateVoid stops collection and voids the invoice.
+	UpdateVoid = "void"
+	// QueryState returns the payment's full state.
+	QueryState = "state"
+)
+
+// Payment statuses (the PaymentStatus search attribute).
+const (
+	PaymentCollecting       = "collecting"
+	PaymentRetryScheduled   = "retry_scheduled"
+	PaymentAwaitingAction   = "awaiting_action"
+	PaymentAwaitingTransfer = "awaiting_transfer"
+	PaymentProcessing       = "processing"
+	PaymentErrored          = "errored"
+	PaymentPaid             = "paid"
+	PaymentVoided           = "voided"
+)
+
+// Error types carried by update rejections and non-retryable activity failures; the API
+// maps them to HTTP statuses.
+const (
+	ErrInvoicePaid       = "invoice_paid"
+	ErrInvoiceVoided     = "invoice_voided"
+	ErrChargeInFlight    = "charge_in_flight"
+	ErrAmountExceedsDue  = "amount_exceeds_due"
+	ErrInvalidReconcile  = "invalid_reconciliation"
+	ErrNoPaymentMethod   = "no_payment_method"
+	ErrProviderMisconfig = "provider_misconfigured"
+	ErrInvoiceNotFound   = "invoice_not_found"
+)

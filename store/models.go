@@ -10,6 +10,21 @@ import (
 	"github.com/shopspring/decimal"
 )
 
+type CreditNote struct {
+	ID                  string
+	Seq                 int64
+	Number              string
+	CustomerID          string
+	WalletID            string
+	LoadID              string
+	WalletTransactionID string
+	Amount              decimal.Decimal
+	Currency            string
+	Status              string
+	IssuedAt            time.Time
+	VoidedAt            *time.Time
+}
+
 type Customer struct {
 	ID                 string
 	Seq                int64
@@ -20,6 +35,11 @@ type Customer struct {
 	Language           string
 	ProviderCustomerID *string
 	CreatedAt          time.Time
+}
+
+type DocumentCounter struct {
+	Name  string
+	Value int64
 }
 
 type Event struct {
@@ -98,6 +118,24 @@ type InvoiceTransaction struct {
 	UpdatedAt         time.Time
 }
 
+type MailMessage struct {
+	EventID       string
+	EventType     string
+	Status        string
+	Attempts      int32
+	NextAttemptAt time.Time
+	LockedUntil   *time.Time
+	MessageID     *string
+	Recipient     *string
+	Language      *string
+	Subject       *string
+	Location      *string
+	LastError     *string
+	SentAt        *time.Time
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
 type PaymentMethod struct {
 	ID         string
 	Seq        int64
@@ -111,6 +149,66 @@ type PaymentMethod struct {
 	IsDefault  bool
 	Status     string
 	CreatedAt  time.Time
+}
+
+type ProviderEvent struct {
+	Provider    string
+	EventID     string
+	Reference   string
+	Status      string
+	ReceivedAt  time.Time
+	ProcessedAt *time.Time
+}
+
+type Receipt struct {
+	ID                  string
+	Seq                 int64
+	Number              string
+	CustomerID          string
+	WalletID            string
+	LoadID              string
+	InvoiceID           string
+	WalletTransactionID string
+	Amount              decimal.Decimal
+	Currency            string
+	PaymentMethod       string
+	IssuedAt            time.Time
+}
+
+type SimCharge struct {
+	ID                string
+	Seq               int64
+	IdempotencyKey    string
+	PaymentMethodRef  string
+	CustomerRef       string
+	Amount            decimal.Decimal
+	Currency          string
+	Description       string
+	Status            string
+	ErrorType         string
+	HardDecline       bool
+	ProviderCode      string
+	DeclineCode       string
+	Message           string
+	Metadata          []byte
+	EventID           *string
+	EventStatus       string
+	EventErrorType    string
+	EventHardDecline  bool
+	EventProviderCode string
+	EventDeclineCode  string
+	EventMessage      string
+	EventDueAt        *time.Time
+	EventDeliveredAt  *time.Time
+	EventAttempts     int32
+	EventLastError    string
+	CreatedAt         time.Time
+}
+
+type SimOutageCall struct {
+	IdempotencyKey string
+	Calls          int32
+	UpdatedAt      time.Time
 }
 
 type Subscription struct {
@@ -138,4 +236,109 @@ type UsageRecord struct {
 	OccurredAt     time.Time
 	InvoiceID      *string
 	CreatedAt      time.Time
+}
+
+type Wallet struct {
+	ID          string
+	Seq         int64
+	CustomerID  string
+	Currency    string
+	Balance     decimal.Decimal
+	AutoDebit   bool
+	PortalTopUp bool
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+type WalletDebitAttempt struct {
+	InvoiceID            string
+	Attempt              int32
+	WalletID             *string
+	Amount               decimal.Decimal
+	WalletTransactionID  *string
+	InvoiceTransactionID *string
+	Skipped              *string
+	CreatedAt            time.Time
+}
+
+type WalletLoad struct {
+	ID                  string
+	Seq                 int64
+	WalletID            string
+	CustomerID          string
+	Type                string
+	Source              string
+	Amount              decimal.Decimal
+	Currency            string
+	Status              string
+	PaymentMethodID     *string
+	InvoiceID           *string
+	ChargeReference     *string
+	ErrorType           *string
+	ProviderCode        *string
+	DeclineCode         *string
+	ErrorMessage        *string
+	WalletTransactionID *string
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+	CompletedAt         *time.Time
+}
+
+type WalletTransaction struct {
+	ID                    string
+	Seq                   int64
+	WalletID              string
+	Type                  string
+	Amount                decimal.Decimal
+	Currency              string
+	Source                string
+	InvoiceID             *string
+	Attempt               *int32
+	LoadID                *string
+	OriginalTransactionID *string
+	RevertedBy            *string
+	BalanceAfter          decimal.Decimal
+	CreatedAt             time.Time
+}
+
+type WebhookDelivery struct {
+	ID             string
+	Seq            int64
+	EndpointID     string
+	EventID        string
+	EventSeq       int64
+	EventType      string
+	ResourceID     string
+	Status         string
+	Attempts       int32
+	NextAttemptAt  *time.Time
+	LockedUntil    *time.Time
+	RetryUntil     time.Time
+	LastAttemptAt  *time.Time
+	LastStatusCode *int32
+	LastError      *string
+	DeliveredAt    *time.Time
+	FailedAt       *time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+type WebhookEndpoint struct {
+	ID                      string
+	Seq                     int64
+	Url                     string
+	Description             string
+	Events                  []string
+	Enabled                 bool
+	Secret                  string
+	PreviousSecret          *string
+	PreviousSecretExpiresAt *time.Time
+	FailingSince            *time.Time
+	CreatedAt               time.Time
+	UpdatedAt               time.Time
+}
+
+type WebhookFanoutQueue struct {
+	EventID string
+	Seq     int64
 }

@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"go.temporal.io/sdk/worker"
 
 	"payorch/internal/app"
+	"payorch/mail"
+	"payorch/payments"
+	"payorch/webhooks"
 )
 
 func main() {
@@ -29,7 +33,27 @@ func run() error {
 	}
 	defer a.Close()
 	w := worker.New(a.Temporal, a.Config.TaskQueue, worker.Options{})
-	register(w, a)
+	provider, err := a.Provider()
+	if err != nil {
+		return err
+	}
+	a.Log.Info("payment provider", "provider", provider.Name())
+	register(w, a, provider)
+	// Events out: the webhook dispatcher and the mailer poll the outbox until shutdown,
+	// and stop before the pool closes.
+	mailer, err := mail.FromConfig(a.Pool, a.Log, a.Config)
+	if err != nil {
+		return err
+	}
+	sendCtx, stopSending := context.WithCancel(ctx)
+	var senders sync.WaitGroup
+	defer func() { stopSending(); senders.Wait() }()
+	senders.Go(func() { webhooks.NewDispatcher(a.Pool, a.Log).Run(sendCtx, a.Config.OutboxPollInterval) })
+	senders.Go(func() { mailer.Run(sendCtx, a.Config.OutboxPollInterval) })
+	// The simulated provider's SEPA outcomes go to the same handler as Stripe webhooks.
+	if sim, ok := provider.(*payments.Simulated); ok {
+		senders.Go(func() { sim.RunEventLoop(sendCtx, a.ProviderEvents(), payments.DefaultSimEventPollInterval) })
+	}
 	a.Log.Info("worker polling", "task_queue", a.Config.TaskQueue, "namespace", a.Config.TemporalNamespace)
 	return w.Run(stopOn(ctx))
 }

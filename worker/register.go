@@ -1,13 +1,20 @@
 package main
 
 import (
+	"time"
+
 	"go.temporal.io/sdk/worker"
 
+	"payorch/activities"
 	"payorch/internal/app"
+	"payorch/payments"
+	"payorch/workflows"
 )
 
 // register adds every workflow and activity the worker hosts.
-func register(w worker.Worker, a *app.App) {
-	_ = w
-	_ = a
+// provider is the payment provider (a.Provider(): Stripe or the simulated one).
+func register(w worker.Worker, a *app.App, provider payments.Provider) {
+	w.RegisterWorkflow(workflows.WalletLoad)
+	// The activities struct is registered once; every activity is one of its methods.
+	w.RegisterActivity(&activities.Activities{Pool: a.Pool, Provider: provider, Now: time.Now})
 }

@@ -1,0 +1,217 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/shopspring/decimal"
+	"go.temporal.io/sdk/temporal"
+
+	"payorch/apperr"
+	"payorch/contracts"
+	"payorch/invoices"
+	"payorch/payments"
+)
+
+func (a *Activities) invoiceService() *invoices.Service {
+	s := invoices.NewService(a.Pool)
+	s.Now = a.now
+	return s
+}
+
+// LoadInvoice returns the invoice's payment snapshot.
+func (a *Activities) LoadInvoice(ctx context.Context, in contracts.InvoiceRef) (contracts.InvoiceSnapshot, error) {
+	return a.snapshot(ctx, in.InvoiceID)
+}
+
+func (a *Activities) snapshot(ctx context.Context, invoiceID string) (contracts.InvoiceSnapshot, error) {
+	snap, err := a.invoiceService().GetSnapshot(ctx, invoiceID)
+	if err != nil {
+		return contracts.InvoiceSnapshot{}, classify(err)
+	}
+	out := contracts.InvoiceSnapshot{
+		InvoiceID: snap.InvoiceID, CustomerID: snap.CustomerID, SubscriptionID: snap.SubscriptionID,
+		Status: snap.Status, Currency: snap.Currency, Total: snap.Total, AmountPaid: snap.AmountPaid,
+		AmountDue: snap.AmountDue, Settled: decimal.RequireFromString(snap.AmountDue).IsZero(),
+		Transactions: make([]contracts.TransactionView, len(snap.Transactions)),
+	}
+	for i, t := range snap.Transactions {
+		out.Transactions[i] = txnView(t)
+	}
+	return out, nil
+}
+
+func txnView(t invoices.Transaction) contracts.TransactionView {
+	s := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	et := s(t.ErrorType)
+	return contracts.TransactionView{
+		ID: t.ID, Attempt: int(t.Attempt), Method: t.Method, Amount: t.Amount, Status: t.Status,
+		ErrorType: et, HardDecline: payments.IsHardDeclineType(payments.ErrorType(et), s(t.DeclineCode)),
+		ProviderCode: s(t.ProviderCode), DeclineCode: s(t.DeclineCode), Message: s(t.ProviderMessage),
+		Reference: s(t.ProviderReference), CreatedAt: t.CreatedAt,
+	}
+}
+
+// PrepareCharge creates (once) the pending transaction of charge n, so the workflow can
+// label the charge (method, last 4 digits) before the provider is called.
+func (a *Activities) PrepareCharge(ctx context.Context, in contracts.ChargeRef) (contracts.PreparedCharge, error) {
+	start, err := a.invoiceService().StartCharge(ctx, in.InvoiceID, in.ChargeNumber)
+	if err != nil {
+		return contracts.PreparedCharge{}, classify(err)
+	}
+	return contracts.PreparedCharge{Transaction: txnView(start.Transaction), Method: start.Method, Last4: start.Last4, NothingDue: start.NothingDue}, nil
+}
+
+// SendCharge sends charge n to the provider with the idempotency key
+// <invoice_id>:attempt:<n> and records the answer. An infrastructure failure is returned
+// as a retryable error (the activity's retry policy backs off; the same key is resent, so
+// the customer is never charged twice); a decline is a result.
+func (a *Activities) SendCharge(ctx context.Context, in contracts.ChargeRef) (contracts.ChargeOutcome, error) {
+	svc := a.invoiceService()
+	start, err := svc.StartCharge(ctx, in.InvoiceID, in.ChargeNumber)
+	if err != nil {
+		return contracts.ChargeOutcome{}, classify(err)
+	}
+	txn := start.Transaction
+	if !start.NothingDue && txn.Status == "pending" && start.Request.IdempotencyKey != "" {
+		res, err := a.Provider.Charge(ctx, start.Request)
+		if err != nil {
+			var pe *payments.ProviderError
+			if errors.As(err, &pe) && !pe.Retryable {
+				return contracts.ChargeOutcome{}, temporal.NewNonRetryableApplicationError(
+					"the payment provider refused the request: "+err.Error(), contracts.ErrProviderMisconfig, err)
+			}
+			return contracts.ChargeOutcome{}, fmt.Errorf("charge %s: %w", start.Request.IdempotencyKey, err)
+		}
+		txn, err = svc.RecordChargeResult(ctx, txn.ID, res)
+		if err != nil {
+			return contracts.ChargeOutcome{}, classify(err)
+		}
+	}
+	snap, err := a.snapshot(ctx, in.InvoiceID)
+	if err != nil {
+		return contracts.ChargeOutcome{}, err
+	}
+	return contracts.ChargeOutcome{Transaction: txnView(txn), Snapshot: snap}, nil
+}
+
+// RecordProviderOutage fails charge n with provider_error after the provider stayed
+// unreachable for the activity's whole retry window.
+func (a *Activities) RecordProviderOutage(ctx context.Context, in contracts.ChargeRef) (contracts.ChargeOutcome, error) {
+	svc := a.invoiceService()
+	start, err := svc.StartCharge(ctx, in.InvoiceID, in.ChargeNumber)
+	if err != nil {
+		return contracts.ChargeOutcome{}, classify(err)
+	}
+	txn := start.Transaction
+	if txn.ID != "" && txn.Status == "pending" {
+		txn, err = svc.RecordChargeResult(ctx, txn.ID, payments.ChargeResult{Status: payments.StatusFailed,
+			ErrorType: payments.ErrProviderError, ProviderCode: "provider_unreachable",
+			Message: "the payment provider could not be reached during the whole retry window"})
+		if err != nil {
+			return contracts.ChargeOutcome{}, classify(err)
+		}
+	}
+	snap, err := a.snapshot(ctx, in.InvoiceID)
+	return contracts.ChargeOutcome{Transaction: txnView(txn), Snapshot: snap}, err
+}
+
+// ApplyProviderEvent applies an asynchronous provider outcome (SEPA settled or failed).
+func (a *Activities) ApplyProviderEvent(ctx context.Context, in contracts.ProviderEventInput) (contracts.ChargeOutcome, error) {
+	ev := in.Event
+	res := payments.ChargeResult{Status: payments.ChargeStatus(ev.Status), Reference: ev.Reference,
+		ErrorType: payments.ErrorType(ev.ErrorType), HardDecline: ev.HardDecline, ProviderCode: ev.ProviderCode,
+		DeclineCode: ev.DeclineCode, Message: ev.Message}
+	txn, found, err := a.invoiceService().ApplyProviderEvent(ctx, ev.Reference, res)
+	if err != nil {
+		return contracts.ChargeOutcome{}, classify(err)
+	}
+	snap, err := a.snapshot(ctx, in.InvoiceID)
+	if err != nil {
+		return contracts.ChargeOutcome{}, err
+	}
+	out := contracts.ChargeOutcome{Snapshot: snap}
+	if found {
+		out.Transaction = txnView(txn)
+	}
+	return out, nil
+}
+
+// MarkInvoicePaid marks the invoice paid (and reactivates its subscription inside its period).
+func (a *Activities) MarkInvoicePaid(ctx context.Context, in contracts.InvoiceRef) (contracts.ClosingResult, error) {
+	c, err := a.invoiceService().MarkPaid(ctx, in.InvoiceID, a.now())
+	return contracts.ClosingResult(c), classify(err)
+}
+
+// MarkInvoiceErrored marks the invoice error and its subscription errored.
+func (a *Activities) MarkInvoiceErrored(ctx context.Context, in contracts.InvoiceRef) (contracts.ClosingResult, error) {
+	c, err := a.invoiceService().MarkErrored(ctx, in.InvoiceID)
+	return contracts.ClosingResult(c), classify(err)
+}
+
+// ReconcileInvoice records a manual payment (idempotent per key).
+func (a *Activities) ReconcileInvoice(ctx context.Context, in contracts.ReconcileInput) (contracts.ChargeOutcome, error) {
+	amount, err := decimal.NewFromString(in.Request.Amount)
+	if err != nil {
+		return contracts.ChargeOutcome{}, temporal.NewNonRetryableApplicationError("amount is not a decimal", contracts.ErrInvalidReconcile, err)
+	}
+	txn, err := a.invoiceService().Reconcile(ctx, in.InvoiceID, invoices.ReconcileInput{
+		Key: in.Key, Amount: amount, Reference: in.Request.Reference, PaidAt: in.Request.PaidAt, Method: in.Request.Method})
+	if err != nil {
+		return contracts.ChargeOutcome{}, classify(err)
+	}
+	snap, err := a.snapshot(ctx, in.InvoiceID)
+	return contracts.ChargeOutcome{Transaction: txnView(txn), Snapshot: snap}, err
+}
+
+// VoidInvoice closes the invoice as voided.
+func (a *Activities) VoidInvoice(ctx context.Context, in contracts.InvoiceRef) (contracts.ClosingResult, error) {
+	c, err := a.invoiceService().Void(ctx, in.InvoiceID)
+	return contracts.ClosingResult(c), classify(err)
+}
+
+// SetInvoiceSchedule records the attempt count and next retry on the invoice.
+func (a *Activities) SetInvoiceSchedule(ctx context.Context, in contracts.ScheduleInput) error {
+	return classify(a.invoiceService().SetSchedule(ctx, in.InvoiceID, in.Attempts, in.NextRetryAt))
+}
+
+// QueueBankTransferEmail queues (once) the email with bank transfer instructions.
+func (a *Activities) QueueBankTransferEmail(ctx context.Context, in contracts.InvoiceRef) (bool, error) {
+	ok, err := a.invoiceService().QueueBankTransferEmail(ctx, in.InvoiceID)
+	return ok, classify(err)
+}
+
+// classify turns domain errors that no retry can fix into non-retryable application
+// errors with a type the workflow and the API understand; anything else stays retryable.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	switch {
+	case errors.Is(err, invoices.ErrOverpayment):
+		return temporal.NewNonRetryableApplicationError(err.Error(), contracts.ErrAmountExceedsDue, err)
+	}
+	var closed *invoices.ClosedError
+	if errors.As(err, &closed) {
+		typ := contracts.ErrInvoiceVoided
+		if closed.Status == invoices.StatusPaid {
+			typ = contracts.ErrInvoicePaid
+		}
+		return temporal.NewNonRetryableApplicationError(err.Error(), typ, err)
+	}
+	if e, ok := apperr.As(err); ok {
+		switch e.Kind {
+		case apperr.NotFound:
+			return temporal.NewNonRetryableApplicationError(e.Message, contracts.ErrInvoiceNotFound, err)
+		case apperr.Invalid, apperr.Rule:
+			return temporal.NewNonRetryableApplicationError(e.Message, contracts.ErrInvalidReconcile, err)
+		}
+	}
+	return err
+}

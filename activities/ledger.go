@@ -1,0 +1,121 @@
+package activities
+
+import (
+	"context"
+	"errors"
+
+	"go.temporal.io/sdk/temporal"
+
+	"payorch/apperr"
+	"payorch/contracts"
+	"payorch/ledger"
+	"payorch/payments"
+)
+
+// Error types of the ledger activities' non-retryable failures.
+const (
+	// ErrLedgerNotFound: the load, wallet or invoice does not exist.
+	ErrLedgerNotFound = "ledger_not_found"
+	// ErrLedgerRefused: a ledger rule refused the operation (409/422 kinds).
+	ErrLedgerRefused = "ledger_refused"
+)
+
+func (a *Activities) ledger() *ledger.Ledger {
+	l := ledger.New(a.Pool)
+	l.Now = a.now
+	return l
+}
+
+// ledgerError turns the ledger's typed refusals into non-retryable activity failures;
+// anything else (a database hiccup) stays retryable.
+func ledgerError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if e, ok := apperr.As(err); ok {
+		switch e.Kind {
+		case apperr.NotFound:
+			return temporal.NewNonRetryableApplicationError(e.Message, ErrLedgerNotFound, err)
+		case apperr.Invalid, apperr.Conflict, apperr.Rule:
+			return temporal.NewNonRetryableApplicationError(e.Message, ErrLedgerRefused+":"+e.Code, err)
+		}
+	}
+	return err
+}
+
+// PrepareWalletLoad creates (once) the one-off invoice of a pending paid load and returns
+// the load. A load that is no longer pending comes back as it is: do not charge it.
+func (a *Activities) PrepareWalletLoad(ctx context.Context, in contracts.WalletLoadInput) (ledger.Load, error) {
+	l, err := a.ledger().PrepareLoad(ctx, in.LoadID)
+	return l, ledgerError(err)
+}
+
+// ChargeWalletLoad charges a prepared paid load through the provider with the idempotency
+// key <load_id>:charge, so a retry or a replay never charges twice. A decline is a result;
+// an infrastructure failure (payments.ProviderError) is returned as a retryable error for
+// the retry policy's backoff, unless the provider says no retry can fix it.
+func (a *Activities) ChargeWalletLoad(ctx context.Context, in contracts.WalletLoadInput) (payments.ChargeResult, error) {
+	if a.Provider == nil {
+		return payments.ChargeResult{}, temporal.NewNonRetryableApplicationError("no payment provider configured", contracts.ErrProviderMisconfig, nil)
+	}
+	req, err := a.ledger().LoadChargeRequest(ctx, in.LoadID)
+	if err != nil {
+		return payments.ChargeResult{}, ledgerError(err)
+	}
+	res, err := a.Provider.Charge(ctx, req)
+	if err != nil {
+		var pe *payments.ProviderError
+		if errors.As(err, &pe) && !pe.Retryable {
+			return payments.ChargeResult{}, temporal.NewNonRetryableApplicationError(err.Error(), string(payments.ErrProviderError), err)
+		}
+		return payments.ChargeResult{}, err
+	}
+	return res, nil
+}
+
+// CompleteWalletLoadInput is a load's charge outcome.
+type CompleteWalletLoadInput struct {
+	LoadID string                `json:"load_id"`
+	Result payments.ChargeResult `json:"result"`
+}
+
+// CompleteWalletLoad records a load's charge outcome (ledger.CompleteLoad): settled →
+// credited, invoice paid, receipt, events; failed → nothing credited; pending → waits for
+// the provider's event. At most once per load: a repeated call changes nothing.
+func (a *Activities) CompleteWalletLoad(ctx context.Context, in CompleteWalletLoadInput) (ledger.Load, error) {
+	l, err := a.ledger().CompleteLoad(ctx, in.LoadID, in.Result)
+	return l, ledgerError(err)
+}
+
+// ResolveWalletLoadCharge applies a provider's asynchronous outcome (direct debit settled
+// or failed) to the pending load with that charge reference (ledger.ResolvePendingLoad).
+// Idempotent; a reference that is no load's fails with ErrLedgerNotFound.
+func (a *Activities) ResolveWalletLoadCharge(ctx context.Context, ev payments.Event) (ledger.Load, error) {
+	l, err := a.ledger().ResolvePendingLoad(ctx, ev)
+	return l, ledgerError(err)
+}
+
+// DebitWalletInput names one collection attempt of an invoice (shared with the invoice
+// payment workflow through contracts).
+type DebitWalletInput = contracts.DebitWalletInput
+
+// DebitWalletResult is what the wallet paid for the attempt (zero when nothing).
+type DebitWalletResult = ledger.DebitResult
+
+// DebitWallet takes min(balance, amount_due) from the customer's wallet for the attempt
+// (ledger.DebitForInvoice): idempotent per (invoice, attempt), it never changes the
+// invoice's status.
+func (a *Activities) DebitWallet(ctx context.Context, in DebitWalletInput) (DebitWalletResult, error) {
+	r, err := a.ledger().DebitForInvoice(ctx, in.InvoiceID, in.Attempt)
+	return r, ledgerError(err)
+}
+
+// RefundWalletDebitsResult is what a voided invoice gave back to the wallet.
+type RefundWalletDebitsResult = ledger.CreditBackResult
+
+// RefundWalletDebits gives a voided invoice's wallet debits back to the wallet
+// (ledger.CreditBackInvoiceDebits), once per invoice.
+func (a *Activities) RefundWalletDebits(ctx context.Context, in contracts.InvoiceRef) (RefundWalletDebitsResult, error) {
+	r, err := a.ledger().CreditBackInvoiceDebits(ctx, in.InvoiceID)
+	return r, ledgerError(err)
+}

@@ -1,0 +1,71 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"payorch/subscriptions"
+)
+
+func (s *Server) subscriptionRoutes() {
+	s.post("/v1/subscriptions", backendOnly, s.createSubscription)
+	s.get("/v1/subscriptions", anyRole, s.listSubscriptions)
+	s.get("/v1/subscriptions/:id", anyRole, s.getSubscription)
+	s.post("/v1/subscriptions/:id/usage", backendOnly, s.recordUsage)
+}
+
+func (s *Server) createSubscription(c *gin.Context) {
+	var in subscriptions.CreateInput
+	if err := decode(c, &in); err != nil {
+		s.fail(c, err)
+		return
+	}
+	out, err := s.subs.Create(c.Request.Context(), in)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, out)
+}
+
+func (s *Server) getSubscription(c *gin.Context) {
+	out, err := s.subs.Get(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) listSubscriptions(c *gin.Context) {
+	limit, before, err := page(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	p := subscriptions.ListParams{Limit: limit, BeforeSeq: before}
+	if v := c.Query("customer_id"); v != "" {
+		p.CustomerID = &v
+	}
+	items, next, err := s.subs.List(c.Request.Context(), p)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, list(items, next))
+}
+
+func (s *Server) recordUsage(c *gin.Context) {
+	var in subscriptions.UsageInput
+	if err := decode(c, &in); err != nil {
+		s.fail(c, err)
+		return
+	}
+	out, err := s.subs.RecordUsage(c.Request.Context(), c.Param("id"), in)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, out)
+}

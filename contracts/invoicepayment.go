@@ -1,0 +1,218 @@
+package contracts
+
+import "time"
+
+// InvoicePaymentInput is fixed when the workflow starts (and carried across continue-as-new).
+type InvoicePaymentInput struct {
+	InvoiceID      string `json:"invoice_id"`
+	CustomerID     string `json:"customer_id"`
+	SubscriptionID string `json:"subscription_id,omitempty"`
+	// Method is card, direct_debit or bank_transfer.
+	Method string `json:"method"`
+	// RetrySchedule is the delay before each automatic retry (2h, 12h, 24h by default).
+	RetrySchedule []time.Duration `json:"retry_schedule"`
+	// Carry is the state handed over by continue-as-new; nil on the first run.
+	Carry *PaymentState `json:"carry,omitempty"`
+}
+
+// InvoicePaymentResult is the workflow's result when collection ends (paid or voided).
+type InvoicePaymentResult struct {
+	Status     string `json:"status"`
+	AmountPaid string `json:"amount_paid"`
+	Attempts   int    `json:"attempts"`
+}
+
+// PaymentMethodUpdated is the payload of SignalPaymentMethodUpdated.
+type PaymentMethodUpdated struct {
+	PaymentMethodID string `json:"payment_method_id"`
+}
+
+// ProviderEvent is the payload of SignalProviderEvent: an asynchronous PSP outcome.
+type ProviderEvent struct {
+	EventID      string `json:"event_id"`
+	Reference    string `json:"reference"`
+	Status       string `json:"status"`
+	ErrorType    string `json:"error_type,omitempty"`
+	HardDecline  bool   `json:"hard_decline,omitempty"`
+	ProviderCode string `json:"provider_code,omitempty"`
+	DeclineCode  string `json:"decline_code,omitempty"`
+	Message      string `json:"message,omitempty"`
+}
+
+// RetryRequest is the argument of UpdateRetry.
+type RetryRequest struct {
+	// RequestedBy names who asked (an API key fingerprint, an operator).
+	RequestedBy string `json:"requested_by,omitempty"`
+}
+
+// ReconcileRequest is the argument of UpdateReconcile: a payment received outside the PSP.
+type ReconcileRequest struct {
+	Amount    string    `json:"amount"`
+	Reference string    `json:"reference"`
+	PaidAt    time.Time `json:"paid_at"`
+	// Method is bank_transfer (default) or manual.
+	Method string `json:"method,omitempty"`
+}
+
+// VoidRequest is the argument of UpdateVoid.
+type VoidRequest struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// TransactionView is one invoice transaction as the workflow reports it.
+type TransactionView struct {
+	ID           string    `json:"id"`
+	Attempt      int       `json:"attempt"`
+	Method       string    `json:"method"`
+	Amount       string    `json:"amount"`
+	Status       string    `json:"status"`
+	ErrorType    string    `json:"error_type,omitempty"`
+	HardDecline  bool      `json:"hard_decline,omitempty"`
+	ProviderCode string    `json:"provider_code,omitempty"`
+	DeclineCode  string    `json:"decline_code,omitempty"`
+	Message      string    `json:"provider_message,omitempty"`
+	Reference    string    `json:"provider_reference,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+// UpdateOutcome is what UpdateRetry, UpdateReconcile and UpdateVoid return.
+type UpdateOutcome struct {
+	// Transaction is the transaction the update created (none for a void).
+	Transaction *TransactionView `json:"transaction,omitempty"`
+	// InvoiceStatus is the invoice's status afterwards (to_pay, paid, error, voided).
+	InvoiceStatus string `json:"invoice_status"`
+	// PaymentStatus is the workflow's payment status afterwards.
+	PaymentStatus string `json:"payment_status"`
+	AmountDue     string `json:"amount_due"`
+	AmountPaid    string `json:"amount_paid"`
+}
+
+// PaymentState is the workflow's full state, returned by QueryState.
+type PaymentState struct {
+	InvoiceID     string `json:"invoice_id"`
+	PaymentStatus string `json:"payment_status"`
+	// InvoiceStatus mirrors the invoice row (to_pay, paid, error, voided).
+	InvoiceStatus string `json:"invoice_status"`
+	Currency      string `json:"currency"`
+	Total         string `json:"total"`
+	AmountPaid    string `json:"amount_paid"`
+	AmountDue     string `json:"amount_due"`
+	// ChargeNumber counts every charge request sent (the idempotency key's n).
+	ChargeNumber int `json:"charge_number"`
+	// FailedAttempts counts the failed attempts that use up the retry schedule.
+	FailedAttempts int `json:"failed_attempts"`
+	// MaxAttempts is 1 + the number of retries in the schedule.
+	MaxAttempts int `json:"max_attempts"`
+	// FirstAttemptAt starts the schedule; Deadline is when it ends.
+	FirstAttemptAt *time.Time `json:"first_attempt_at,omitempty"`
+	Deadline       *time.Time `json:"deadline,omitempty"`
+	NextRetryAt    *time.Time `json:"next_retry_at,omitempty"`
+	// WaitingFor says in words what the workflow waits for.
+	WaitingFor string `json:"waiting_for,omitempty"`
+	// InFlight is the reference of a charge whose outcome is awaited.
+	InFlight string `json:"in_flight,omitempty"`
+	// LastPaymentMethodID is the last payment-method update seen (duplicates are ignored).
+	LastPaymentMethodID string `json:"last_payment_method_id,omitempty"`
+	// LastErrorType is the error type of the last failed charge.
+	LastErrorType string `json:"last_error_type,omitempty"`
+	// PendingPaymentMethod is a payment-method update not yet acted on.
+	PendingPaymentMethod bool `json:"pending_payment_method,omitempty"`
+	// PendingEvents are provider events received and not yet applied.
+	PendingEvents []ProviderEvent `json:"pending_events,omitempty"`
+	// SeenEvents are the latest provider event ids applied (duplicates are ignored).
+	SeenEvents []string `json:"seen_events,omitempty"`
+	// Transactions are the invoice's transactions in order.
+	Transactions []TransactionView `json:"transactions"`
+}
+
+// Activity names of the invoice payment workflow (registered from activities.Activities).
+const (
+	ActivityLoadInvoice            = "LoadInvoice"
+	ActivityDebitWallet            = "DebitWallet"
+	ActivityPrepareCharge          = "PrepareCharge"
+	ActivitySendCharge             = "SendCharge"
+	ActivityRecordProviderOutage   = "RecordProviderOutage"
+	ActivityApplyProviderEvent     = "ApplyProviderEvent"
+	ActivityMarkInvoicePaid        = "MarkInvoicePaid"
+	ActivityMarkInvoiceErrored     = "MarkInvoiceErrored"
+	ActivityReconcileInvoice       = "ReconcileInvoice"
+	ActivityVoidInvoice            = "VoidInvoice"
+	ActivityRefundWalletDebits     = "RefundWalletDebits"
+	ActivitySetInvoiceSchedule     = "SetInvoiceSchedule"
+	ActivityQueueBankTransferEmail = "QueueBankTransferEmail"
+)
+
+// InvoiceSnapshot is the invoice as the workflow sees it after an activity.
+type InvoiceSnapshot struct {
+	InvoiceID      string `json:"invoice_id"`
+	CustomerID     string `json:"customer_id"`
+	SubscriptionID string `json:"subscription_id,omitempty"`
+	Status         string `json:"status"`
+	Currency       string `json:"currency"`
+	Total          string `json:"total"`
+	AmountPaid     string `json:"amount_paid"`
+	AmountDue      string `json:"amount_due"`
+	// Settled is true when nothing is due.
+	Settled      bool              `json:"settled"`
+	Transactions []TransactionView `json:"transactions"`
+}
+
+// InvoiceRef names an invoice (input of several activities).
+type InvoiceRef struct {
+	InvoiceID string `json:"invoice_id"`
+}
+
+// DebitWalletInput asks the ledger to take what the wallet can pay of an invoice for attempt n.
+type DebitWalletInput struct {
+	InvoiceID string `json:"invoice_id"`
+	Attempt   int    `json:"attempt"`
+}
+
+// ChargeRef names charge n of an invoice.
+type ChargeRef struct {
+	InvoiceID    string `json:"invoice_id"`
+	ChargeNumber int    `json:"charge_number"`
+}
+
+// PreparedCharge is the pending transaction of a charge, created before the provider is called.
+type PreparedCharge struct {
+	Transaction TransactionView `json:"transaction"`
+	// Method is card or direct_debit; Last4 labels a card ("card •••• 4242").
+	Method string `json:"method"`
+	Last4  string `json:"last4,omitempty"`
+	// NothingDue is true when there is nothing to charge (paid meanwhile, or closed).
+	NothingDue bool `json:"nothing_due"`
+}
+
+// ChargeOutcome is the result of sending a charge (or of a provider event).
+type ChargeOutcome struct {
+	Transaction TransactionView `json:"transaction"`
+	Snapshot    InvoiceSnapshot `json:"snapshot"`
+}
+
+// ProviderEventInput applies an asynchronous provider outcome to an invoice.
+type ProviderEventInput struct {
+	InvoiceID string        `json:"invoice_id"`
+	Event     ProviderEvent `json:"event"`
+}
+
+// ReconcileInput is the activity form of ReconcileRequest with its idempotency key.
+type ReconcileInput struct {
+	InvoiceID string           `json:"invoice_id"`
+	Key       string           `json:"key"`
+	Request   ReconcileRequest `json:"request"`
+}
+
+// ClosingResult says what a status change did.
+type ClosingResult struct {
+	InvoiceStatus      string `json:"invoice_status"`
+	Changed            bool   `json:"changed"`
+	SubscriptionStatus string `json:"subscription_status,omitempty"`
+}
+
+// ScheduleInput records the attempt count and next retry on the invoice.
+type ScheduleInput struct {
+	InvoiceID   string     `json:"invoice_id"`
+	Attempts    int        `json:"attempts"`
+	NextRetryAt *time.Time `json:"next_retry_at,omitempty"`
+}

@@ -1,0 +1,193 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"payorch/api"
+	"payorch/config"
+	"payorch/ids"
+	"payorch/internal/testenv"
+)
+
+var (
+	env       *testenv.Env
+	workerBin string
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "payorch-e2e-")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	workerBin = filepath.Join(dir, "worker")
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		panic(err)
+	}
+	build := exec.Command("go", "build", "-o", workerBin, "./worker")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build worker: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	testenv.Main(m, &env, testenv.Options{Temporal: true})
+}
+
+const backendKey = "e2e_backend_key"
+
+// stack is one end-to-end deployment: a database, an API server on loopback, and a
+// worker subprocess that can be killed and restarted.
+type stack struct {
+	t        *testing.T
+	pool     *pgxpool.Pool
+	dbURL    string
+	queue    string
+	api      *httptest.Server
+	worker   *exec.Cmd
+	logs     *bytes.Buffer
+	extraEnv []string
+}
+
+func newStack(t *testing.T, schedule string, extraEnv ...string) *stack {
+	t.Helper()
+	pool, url := env.Postgres.NewPool(t)
+	s := &stack{t: t, pool: pool, dbURL: url, queue: "e2e-" + ids.New("q"), logs: &bytes.Buffer{}, extraEnv: extraEnv}
+	keys, err := config.ParseAPIKeys("backend:" + backendKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sched, err := config.ParseRetrySchedule(schedule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := api.New(api.Deps{Pool: pool, Temporal: env.Temporal, Keys: keys, TaskQueue: s.queue, RetrySchedule: sched,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s.api = httptest.NewServer(srv.Handler())
+	t.Cleanup(s.api.Close)
+	t.Cleanup(func() {
+		s.killWorker()
+		if t.Failed() {
+			t.Logf("worker logs:\n%s", tail(s.logs.String(), 6000))
+		}
+	})
+	return s
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// startWorker starts the worker binary against the stack's database and task queue.
+func (s *stack) startWorker() {
+	s.t.Helper()
+	cmd := exec.Command(workerBin)
+	cmd.Env = append(os.Environ(),
+		"PAYORCH_DATABASE_URL="+s.dbURL,
+		"PAYORCH_TEMPORAL_ADDRESS="+env.TemporalAddress,
+		"PAYORCH_TASK_QUEUE="+s.queue,
+		"PAYORCH_LOG_FORMAT=text",
+		"PAYORCH_LOG_LEVEL=warn",
+		"STRIPE_SECRET_KEY=",
+	)
+	cmd.Env = append(cmd.Env, s.extraEnv...)
+	cmd.Stdout, cmd.Stderr = s.logs, s.logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.worker = cmd
+}
+
+// killWorker kills the worker with SIGKILL (no graceful shutdown), as a crash would.
+func (s *stack) killWorker() {
+	if s.worker == nil || s.worker.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-s.worker.Process.Pid, syscall.SIGKILL)
+	_ = s.worker.Wait()
+	s.worker = nil
+}
+
+// call sends an API request and decodes the JSON answer.
+func (s *stack) call(method, path string, body any, out any) int {
+	s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		raw, _ := json.Marshal(body)
+		rd = bytes.NewReader(raw)
+	}
+	req, _ := http.NewRequest(method, s.api.URL+path, rd)
+	req.Header.Set("Authorization", "Bearer "+backendKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			s.t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+		}
+	}
+	if resp.StatusCode >= 500 {
+		s.t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+	}
+	return resp.StatusCode
+}
+
+// until polls cond every 100 ms for at most d.
+func (s *stack) until(what string, d time.Duration, cond func() bool) {
+	s.t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (s *stack) scalar(query string, args ...any) int {
+	s.t.Helper()
+	var n int
+	if err := s.pool.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
+		s.t.Fatal(err)
+	}
+	return n
+}
+
+// newCustomer creates a customer with a default card.
+func (s *stack) newCustomer(name, providerID string) string {
+	var cust map[string]any
+	if code := s.call("POST", "/v1/customers", map[string]any{"name": name, "email": strings.ToLower(name) + "@example.com", "currency": "EUR"}, &cust); code != 201 {
+		s.t.Fatalf("create customer: %d %v", code, cust)
+	}
+	id := cust["id"].(string)
+	var pm map[string]any
+	if code := s.call("POST", "/v1/customers/"+id+"/payment-methods", map[string]any{"type": "card", "provider_id": providerID,
+		"exp_month": 12, "exp_year": time.Now().Year() + 2, "last4": "4242", "default": true}, &pm); code != 201 {
+		s.t.Fatalf("add payment method: %d %v", code, pm)
+	}
+	return id
+}

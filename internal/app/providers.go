@@ -1,0 +1,38 @@
+package app
+
+import (
+	"context"
+
+	"payorch/apperr"
+	"payorch/collection"
+	"payorch/invoices"
+	"payorch/ledger"
+	"payorch/payments"
+)
+
+// Provider returns the payment provider the configuration selects: Stripe when
+// STRIPE_SECRET_KEY is set, else the simulated provider on the process's database.
+func (a *App) Provider() (payments.Provider, error) {
+	return payments.FromConfig(a.Config, a.Pool, a.Log)
+}
+
+// ProviderEvents returns the handler of normalized provider events (verified Stripe
+// webhooks in the API, simulated SEPA outcomes in the worker): the outcome of a wallet
+// load's pending charge resolves the load (ledger.ResolvePendingLoad); any other charge's
+// goes to its invoice's payment workflow (collection.EventRouter, which ignores charges
+// no workflow waits for). It needs the Temporal client.
+func (a *App) ProviderEvents() payments.EventHandler {
+	l := ledger.New(a.Pool)
+	router := &collection.EventRouter{Collection: &collection.Client{
+		Temporal: a.Temporal, TaskQueue: a.Config.TaskQueue, RetrySchedule: a.Config.RetrySchedule,
+		Invoices: invoices.NewService(a.Pool),
+	}}
+	return payments.EventHandlerFunc(func(ctx context.Context, ev payments.Event) error {
+		// A load's one-off invoice has no payment workflow: try the loads first.
+		_, err := l.ResolvePendingLoad(ctx, ev)
+		if err == nil || !apperr.IsKind(err, apperr.NotFound) {
+			return err
+		}
+		return router.HandleProviderEvent(ctx, ev)
+	})
+}

@@ -1,0 +1,243 @@
+package invoices
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"payorch/apperr"
+	"payorch/ids"
+	"payorch/money"
+	"payorch/store"
+)
+
+// CreateInput is the body of POST /v1/invoices.
+type CreateInput struct {
+	CustomerID     string      `json:"customer_id"`
+	SubscriptionID *string     `json:"subscription_id"`
+	ExternalID     *string     `json:"external_id"`
+	Currency       *string     `json:"currency"`
+	Lines          []LineInput `json:"lines"`
+	Total          *string     `json:"total"`
+	PaymentMethod  *string     `json:"payment_method"`
+	PeriodStart    *time.Time  `json:"period_start"`
+	PeriodEnd      *time.Time  `json:"period_end"`
+	// AllowInactiveSubscription invoices an errored or cancelled subscription anyway.
+	AllowInactiveSubscription bool `json:"allow_inactive_subscription"`
+}
+
+// LineInput is one line of CreateInput.
+type LineInput struct {
+	Description string `json:"description"`
+	Amount      string `json:"amount"`
+}
+
+const maxLines = 100
+
+func notFound(id string) error { return apperr.NotFoundf("invoice", id) }
+
+// Create validates and stores a new invoice in status to_pay (it does not start its
+// collection: the caller starts the payment workflow, and calls DeleteUnstarted if that fails).
+func (s *Service) Create(ctx context.Context, in CreateInput) (Invoice, error) {
+	if in.CustomerID == "" {
+		return Invoice{}, apperr.InvalidParam("customer_id", "parameter_missing", "customer_id is required")
+	}
+	if in.ExternalID != nil && (*in.ExternalID == "" || len(*in.ExternalID) > 255) {
+		return Invoice{}, apperr.InvalidParam("external_id", "parameter_invalid", "external_id must be 1 to 255 characters")
+	}
+	var out Invoice
+	err := store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
+		cust, err := q.GetCustomer(ctx, in.CustomerID)
+		if store.IsNoRows(err) {
+			return apperr.InvalidParam("customer_id", "resource_missing", fmt.Sprintf("no customer with id %q", in.CustomerID))
+		}
+		if err != nil {
+			return fmt.Errorf("get customer: %w", err)
+		}
+		if in.Currency != nil {
+			c, err := money.NormalizeCurrency(*in.Currency)
+			if err != nil {
+				return apperr.InvalidParam("currency", "currency_invalid", "currency must be a supported ISO 4217 code")
+			}
+			if c != cust.Currency {
+				return apperr.InvalidParam("currency", "currency_mismatch", fmt.Sprintf("the customer's currency is %s", cust.Currency))
+			}
+		}
+		lines, total, err := parseLines(in, cust.Currency)
+		if err != nil {
+			return err
+		}
+		method, err := s.pickMethod(ctx, q, in.PaymentMethod, cust.ID)
+		if err != nil {
+			return err
+		}
+		periodStart, periodEnd := in.PeriodStart, in.PeriodEnd
+		if (periodStart == nil) != (periodEnd == nil) {
+			return apperr.InvalidParam("period_end", "parameter_invalid", "period_start and period_end go together")
+		}
+		if periodStart != nil && !periodEnd.After(*periodStart) {
+			return apperr.InvalidParam("period_end", "parameter_invalid", "period_end must be after period_start")
+		}
+		if in.SubscriptionID != nil {
+			sub, err := q.GetInvoiceSubscription(ctx, *in.SubscriptionID)
+			if store.IsNoRows(err) || (err == nil && sub.CustomerID != cust.ID) {
+				return apperr.InvalidParam("subscription_id", "resource_missing", fmt.Sprintf("the customer has no subscription %q", *in.SubscriptionID))
+			}
+			if err != nil {
+				return fmt.Errorf("get subscription: %w", err)
+			}
+			if sub.Status != "active" && !in.AllowInactiveSubscription {
+				return apperr.New(apperr.Rule, "subscription_inactive",
+					fmt.Sprintf("subscription %s is %s: it is not invoiced (send allow_inactive_subscription: true to invoice it anyway)", sub.ID, sub.Status))
+			}
+			if periodStart == nil {
+				periodStart, periodEnd = &sub.CurrentPeriodStart, &sub.CurrentPeriodEnd
+			}
+		} else if in.AllowInactiveSubscription {
+			return apperr.InvalidParam("allow_inactive_subscription", "parameter_unexpected", "only for a subscription invoice")
+		}
+		row, err := q.CreateInvoice(ctx, store.CreateInvoiceParams{
+			ID: ids.New(ids.Invoice), CustomerID: cust.ID, SubscriptionID: in.SubscriptionID,
+			ExternalID: in.ExternalID, Kind: "standard", Currency: cust.Currency, PaymentMethod: method,
+			Total: total, PeriodStart: periodStart, PeriodEnd: periodEnd,
+		})
+		if store.IsUniqueViolation(err, "invoices_external_id_key") {
+			return apperr.New(apperr.Conflict, "external_id_taken", fmt.Sprintf("an invoice with external_id %q already exists", *in.ExternalID))
+		}
+		if err != nil {
+			return fmt.Errorf("create invoice: %w", err)
+		}
+		for i, l := range lines {
+			if err := q.CreateInvoiceLine(ctx, store.CreateInvoiceLineParams{InvoiceID: row.ID, Position: int32(i + 1), Description: l.Description, Amount: l.amount}); err != nil {
+				return fmt.Errorf("create invoice line: %w", err)
+			}
+		}
+		if in.SubscriptionID != nil {
+			if err := q.BillUsageToInvoice(ctx, store.BillUsageToInvoiceParams{
+				InvoiceID: &row.ID, SubscriptionID: *in.SubscriptionID, PeriodStart: *periodStart, PeriodEnd: *periodEnd,
+			}); err != nil {
+				return fmt.Errorf("bill usage: %w", err)
+			}
+		}
+		out, err = view(ctx, q, row)
+		return err
+	})
+	return out, err
+}
+
+type parsedLine struct {
+	Description string
+	amount      decimal.Decimal
+}
+
+func parseLines(in CreateInput, currency string) ([]parsedLine, decimal.Decimal, error) {
+	if len(in.Lines) == 0 && in.Total == nil {
+		return nil, decimal.Zero, apperr.InvalidParam("lines", "parameter_missing", "give lines (description, amount) or a total")
+	}
+	if len(in.Lines) > maxLines {
+		return nil, decimal.Zero, apperr.InvalidParam("lines", "parameter_invalid", fmt.Sprintf("at most %d lines", maxLines))
+	}
+	var lines []parsedLine
+	total := decimal.Zero
+	for i, l := range in.Lines {
+		param := fmt.Sprintf("lines[%d]", i)
+		desc := strings.TrimSpace(l.Description)
+		if desc == "" || len(desc) > 500 {
+			return nil, decimal.Zero, apperr.InvalidParam(param+".description", "parameter_invalid", "a line needs a description (1 to 500 characters)")
+		}
+		amt, err := money.ParseAmount(l.Amount, currency)
+		if err != nil {
+			return nil, decimal.Zero, apperr.InvalidParam(param+".amount", "amount_invalid", err.Error())
+		}
+		lines = append(lines, parsedLine{Description: desc, amount: amt})
+		total = total.Add(amt)
+	}
+	if in.Total != nil {
+		t, err := money.ParseAmount(*in.Total, currency)
+		if err != nil {
+			return nil, decimal.Zero, apperr.InvalidParam("total", "amount_invalid", err.Error())
+		}
+		if len(lines) == 0 {
+			lines = []parsedLine{{Description: "Invoice", amount: t}}
+			total = t
+		} else if !t.Equal(total) {
+			return nil, decimal.Zero, apperr.InvalidParam("total", "total_mismatch", fmt.Sprintf("total %s is not the sum of the lines (%s)", *in.Total, money.Format(total, currency)))
+		}
+	}
+	if !total.IsPositive() {
+		return nil, decimal.Zero, apperr.InvalidParam("total", "amount_invalid", "an invoice to collect must have a positive total")
+	}
+	return lines, total, nil
+}
+
+// pickMethod returns the requested payment method type, or the customer's default
+// method's type, or bank_transfer when the customer has no automated method.
+func (s *Service) pickMethod(ctx context.Context, q *store.Queries, requested *string, customerID string) (string, error) {
+	if requested != nil {
+		switch *requested {
+		case "card", "direct_debit", "bank_transfer":
+			return *requested, nil
+		}
+		return "", apperr.InvalidParam("payment_method", "parameter_invalid", "payment_method must be card, direct_debit or bank_transfer")
+	}
+	pm, err := q.GetDefaultPaymentMethod(ctx, customerID)
+	if store.IsNoRows(err) {
+		return "bank_transfer", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("default payment method: %w", err)
+	}
+	return pm.Type, nil
+}
+
+// DeleteUnstarted removes an invoice whose payment workflow could not be started, so a
+// retry of the request does not leave an orphan. It removes nothing once money moved.
+func (s *Service) DeleteUnstarted(ctx context.Context, id string) error {
+	if err := store.New(s.pool).DeleteUnstartedInvoice(ctx, id); err != nil {
+		return fmt.Errorf("delete unstarted invoice: %w", err)
+	}
+	return nil
+}
+
+// ReconcileBody is the body of POST /v1/invoices/{id}/reconcile.
+type ReconcileBody struct {
+	Amount    string     `json:"amount"`
+	Reference string     `json:"reference"`
+	PaidAt    *time.Time `json:"paid_at"`
+	// Method is bank_transfer (default) or manual.
+	Method *string `json:"method"`
+}
+
+// ValidateReconcile checks a reconciliation against the invoice: a positive amount with
+// the currency's decimals, a reference, a payment date not in the future.
+func (s *Service) ValidateReconcile(ctx context.Context, invoiceID string, b ReconcileBody) (amount decimal.Decimal, method string, err error) {
+	inv, err := s.Get(ctx, invoiceID)
+	if err != nil {
+		return decimal.Zero, "", err
+	}
+	amount, err = money.ParseAmount(b.Amount, inv.Currency)
+	if err != nil || !amount.IsPositive() {
+		return decimal.Zero, "", apperr.InvalidParam("amount", "amount_invalid", fmt.Sprintf("amount must be a positive decimal string with at most the decimals of %s", inv.Currency))
+	}
+	if ref := strings.TrimSpace(b.Reference); ref == "" || len(ref) > 200 {
+		return decimal.Zero, "", apperr.InvalidParam("reference", "parameter_invalid", "reference is required (1 to 200 characters), e.g. the bank transfer's reference")
+	}
+	if b.PaidAt == nil {
+		return decimal.Zero, "", apperr.InvalidParam("paid_at", "parameter_missing", "paid_at is required (RFC 3339)")
+	}
+	if b.PaidAt.After(s.Now().Add(24 * time.Hour)) {
+		return decimal.Zero, "", apperr.InvalidParam("paid_at", "parameter_invalid", "paid_at is in the future")
+	}
+	method = "bank_transfer"
+	if b.Method != nil {
+		if *b.Method != "bank_transfer" && *b.Method != "manual" {
+			return decimal.Zero, "", apperr.InvalidParam("method", "parameter_invalid", "method must be bank_transfer or manual")
+		}
+		method = *b.Method
+	}
+	return amount, method, nil
+}

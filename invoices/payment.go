@@ -1,0 +1,590 @@
+package invoices
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"payorch/apperr"
+	"payorch/customers"
+	"payorch/ids"
+	"payorch/money"
+	"payorch/outbox"
+	"payorch/payments"
+	"payorch/store"
+)
+
+// ErrClosed is returned when an invoice is paid or voided and cannot take a payment.
+var ErrClosed = errors.New("invoice is closed")
+
+// ClosedError says an invoice is closed and in which status (paid, voided); it matches ErrClosed.
+type ClosedError struct{ Status string }
+
+func (e *ClosedError) Error() string { return "invoice is " + e.Status }
+
+// Is makes errors.Is(err, ErrClosed) true.
+func (e *ClosedError) Is(target error) bool { return target == ErrClosed }
+
+// ErrOverpayment is returned when a payment would exceed the amount due.
+var ErrOverpayment = errors.New("payment exceeds the amount due")
+
+// Snapshot is the part of an invoice the payment workflow reasons about.
+type Snapshot struct {
+	InvoiceID      string        `json:"invoice_id"`
+	CustomerID     string        `json:"customer_id"`
+	SubscriptionID string        `json:"subscription_id,omitempty"`
+	Status         string        `json:"status"`
+	Currency       string        `json:"currency"`
+	Total          string        `json:"total"`
+	AmountPaid     string        `json:"amount_paid"`
+	AmountDue      string        `json:"amount_due"`
+	Transactions   []Transaction `json:"transactions"`
+}
+
+// GetSnapshot returns the invoice's payment snapshot.
+func (s *Service) GetSnapshot(ctx context.Context, id string) (Snapshot, error) {
+	inv, err := s.Get(ctx, id)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	return snapshotOf(inv), nil
+}
+
+func snapshotOf(inv Invoice) Snapshot {
+	sub := ""
+	if inv.SubscriptionID != nil {
+		sub = *inv.SubscriptionID
+	}
+	return Snapshot{InvoiceID: inv.ID, CustomerID: inv.CustomerID, SubscriptionID: sub, Status: inv.Status,
+		Currency: inv.Currency, Total: inv.Total, AmountPaid: inv.AmountPaid, AmountDue: inv.AmountDue, Transactions: inv.Transactions}
+}
+
+// ChargeStart is a charge ready to send to the provider (or already decided locally).
+type ChargeStart struct {
+	// Transaction is the attempt's transaction (pending unless decided locally).
+	Transaction Transaction
+	// Request is what to send to the provider; empty when Transaction is not pending.
+	Request payments.ChargeRequest
+	// Method is card or direct_debit; Last4 labels the card for operators.
+	Method string
+	Last4  string
+	// NothingDue is true when the invoice has nothing left to charge (or is closed).
+	NothingDue bool
+}
+
+// ChargeKey is the PSP idempotency key of charge n of an invoice.
+func ChargeKey(invoiceID string, n int) string { return fmt.Sprintf("%s:attempt:%d", invoiceID, n) }
+
+// StartCharge creates (once) the pending transaction of charge n for the amount due now,
+// on the customer's chargeable payment method. Calling it again returns the same
+// transaction and request, so a retried activity resends the same idempotency key. A
+// customer without a usable method gets a failed transaction (hard decline) at once.
+func (s *Service) StartCharge(ctx context.Context, invoiceID string, n int) (ChargeStart, error) {
+	key := ChargeKey(invoiceID, n)
+	var out ChargeStart
+	err := store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
+		inv, err := q.LockInvoice(ctx, invoiceID)
+		if store.IsNoRows(err) {
+			return notFound(invoiceID)
+		}
+		if err != nil {
+			return fmt.Errorf("lock invoice: %w", err)
+		}
+		cust, err := q.GetCustomer(ctx, inv.CustomerID)
+		if err != nil {
+			return fmt.Errorf("get customer: %w", err)
+		}
+		txn, err := q.GetInvoiceTransactionByKey(ctx, &key)
+		if err == nil {
+			return s.describeCharge(ctx, q, inv, cust, txn, &out)
+		}
+		if !store.IsNoRows(err) {
+			return fmt.Errorf("get transaction: %w", err)
+		}
+		due := amountDue(inv)
+		if (inv.Status != StatusToPay && inv.Status != StatusError) || !due.IsPositive() {
+			out.NothingDue = true
+			return nil
+		}
+		pm, err := q.ChargeablePaymentMethod(ctx, inv.CustomerID)
+		var pmID *string
+		method := inv.PaymentMethod
+		if err == nil {
+			pmID, method = &pm.ID, pm.Type
+		} else if !store.IsNoRows(err) {
+			return fmt.Errorf("payment method: %w", err)
+		}
+		if method == "bank_transfer" {
+			method = "card"
+		}
+		row, err := q.InsertInvoiceTransaction(ctx, store.InsertInvoiceTransactionParams{
+			ID: ids.New(ids.Transaction), InvoiceID: inv.ID, Attempt: int32(n), Method: method,
+			Amount: due, Currency: inv.Currency, Status: "pending", PaymentMethodID: pmID, IdempotencyKey: &key,
+		})
+		if err != nil {
+			return fmt.Errorf("insert transaction: %w", err)
+		}
+		switch {
+		case pmID == nil:
+			row, err = s.failLocally(ctx, q, inv, cust, row, payments.ChargeResult{Status: payments.StatusFailed,
+				ErrorType: payments.ErrPaymentMethodInvalid, HardDecline: true, ProviderCode: "no_payment_method",
+				Message: "the customer has no active card or direct debit to charge"})
+		case pm.Type == "card" && pm.ExpMonth != nil && pm.ExpYear != nil && customers.CardExpired(*pm.ExpMonth, *pm.ExpYear, s.Now()):
+			row, err = s.failLocally(ctx, q, inv, cust, row, payments.ChargeResult{Status: payments.StatusFailed,
+				ErrorType: payments.ErrPaymentMethodExpired, HardDecline: true, ProviderCode: "expired_card",
+				Message: fmt.Sprintf("the card expired at the end of %02d/%d", *pm.ExpMonth, *pm.ExpYear)})
+		}
+		if err != nil {
+			return err
+		}
+		return s.describeCharge(ctx, q, inv, cust, row, &out)
+	})
+	return out, err
+}
+
+func (s *Service) failLocally(ctx context.Context, q *store.Queries, inv store.Invoice, cust store.Customer, row store.InvoiceTransaction, res payments.ChargeResult) (store.InvoiceTransaction, error) {
+	if err := s.applyResult(ctx, q, inv, cust, row, res); err != nil {
+		return row, err
+	}
+	return q.GetInvoiceTransaction(ctx, row.ID)
+}
+
+func (s *Service) describeCharge(ctx context.Context, q *store.Queries, inv store.Invoice, cust store.Customer, txn store.InvoiceTransaction, out *ChargeStart) error {
+	out.Transaction = TransactionFromRow(txn)
+	out.Method = txn.Method
+	if txn.PaymentMethodID == nil {
+		return nil
+	}
+	pm, err := q.GetPaymentMethod(ctx, *txn.PaymentMethodID)
+	if err != nil {
+		return fmt.Errorf("get payment method: %w", err)
+	}
+	if pm.Last4 != nil {
+		out.Last4 = *pm.Last4
+	}
+	if txn.Status != "pending" || pm.ProviderID == nil {
+		return nil
+	}
+	custRef := ""
+	if cust.ProviderCustomerID != nil {
+		custRef = *cust.ProviderCustomerID
+	}
+	out.Request = payments.ChargeRequest{
+		IdempotencyKey: *txn.IdempotencyKey, CustomerRef: custRef, PaymentMethodRef: *pm.ProviderID,
+		Amount: txn.Amount, Currency: txn.Currency,
+		Description: fmt.Sprintf("Invoice %s, attempt %d", inv.ID, txn.Attempt),
+		Metadata:    map[string]string{"invoice_id": inv.ID, "attempt": fmt.Sprint(txn.Attempt), "transaction_id": txn.ID},
+	}
+	return nil
+}
+
+// RecordChargeResult applies a provider's answer to a pending transaction: settled adds
+// to amount_paid; failed records the error and writes invoice.transaction_failed (plus the
+// customer email and, for a hard decline, payment_method.errored); pending stores the
+// reference. A transaction that is no longer pending is left as it is.
+func (s *Service) RecordChargeResult(ctx context.Context, txnID string, res payments.ChargeResult) (Transaction, error) {
+	var out Transaction
+	err := store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
+		txn, err := q.GetInvoiceTransaction(ctx, txnID)
+		if err != nil {
+			return fmt.Errorf("get transaction %s: %w", txnID, err)
+		}
+		inv, err := q.LockInvoice(ctx, txn.InvoiceID)
+		if err != nil {
+			return fmt.Errorf("lock invoice: %w", err)
+		}
+		cust, err := q.GetCustomer(ctx, inv.CustomerID)
+		if err != nil {
+			return fmt.Errorf("get customer: %w", err)
+		}
+		if err := s.applyResult(ctx, q, inv, cust, txn, res); err != nil {
+			return err
+		}
+		row, err := q.GetInvoiceTransaction(ctx, txnID)
+		out = TransactionFromRow(row)
+		return err
+	})
+	return out, err
+}
+
+// ApplyProviderEvent applies an asynchronous provider outcome to the transaction with
+// that provider reference. found is false when no invoice transaction has it.
+func (s *Service) ApplyProviderEvent(ctx context.Context, reference string, res payments.ChargeResult) (Transaction, bool, error) {
+	txn, err := store.New(s.pool).GetInvoiceTransactionByReference(ctx, &reference)
+	if store.IsNoRows(err) {
+		return Transaction{}, false, nil
+	}
+	if err != nil {
+		return Transaction{}, false, fmt.Errorf("transaction by reference: %w", err)
+	}
+	out, err := s.RecordChargeResult(ctx, txn.ID, res)
+	return out, true, err
+}
+
+// InvoiceIDForReference returns the invoice of the transaction with a provider reference.
+func (s *Service) InvoiceIDForReference(ctx context.Context, reference string) (string, bool, error) {
+	txn, err := store.New(s.pool).GetInvoiceTransactionByReference(ctx, &reference)
+	if store.IsNoRows(err) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("transaction by reference: %w", err)
+	}
+	return txn.InvoiceID, true, nil
+}
+
+func (s *Service) applyResult(ctx context.Context, q *store.Queries, inv store.Invoice, cust store.Customer, txn store.InvoiceTransaction, res payments.ChargeResult) error {
+	if txn.Status != "pending" {
+		return nil
+	}
+	ref := nilIfEmpty(res.Reference)
+	switch res.Status {
+	case payments.StatusPending:
+		if ref != nil {
+			return q.SetInvoiceTransactionReference(ctx, store.SetInvoiceTransactionReferenceParams{ID: txn.ID, ProviderReference: ref})
+		}
+		return nil
+	case payments.StatusSettled:
+		if _, err := q.SettleInvoiceTransaction(ctx, store.SettleInvoiceTransactionParams{ID: txn.ID, Reference: ref}); err != nil {
+			return fmt.Errorf("settle transaction: %w", err)
+		}
+		if _, err := q.AddInvoiceAmountPaid(ctx, store.AddInvoiceAmountPaidParams{ID: inv.ID, Amount: txn.Amount}); err != nil {
+			if store.IsNoRows(err) {
+				// The money was captured but the invoice cannot take it (closed meanwhile):
+				// refuse, so the transaction stays pending for an operator.
+				return fmt.Errorf("%w: settled charge %s of %s does not fit invoice %s (status %s, due %s)",
+					ErrOverpayment, txn.ID, money.Format(txn.Amount, txn.Currency), inv.ID, inv.Status, money.Format(amountDue(inv), inv.Currency))
+			}
+			return fmt.Errorf("add amount paid: %w", err)
+		}
+		return nil
+	case payments.StatusFailed:
+		et := string(res.ErrorType)
+		if et == "" {
+			et = string(payments.ErrUnknown)
+		}
+		failed, err := q.FailInvoiceTransaction(ctx, store.FailInvoiceTransactionParams{
+			ID: txn.ID, ErrorType: &et, ProviderCode: nilIfEmpty(res.ProviderCode), DeclineCode: nilIfEmpty(res.DeclineCode),
+			ProviderMessage: nilIfEmpty(res.Message), Reference: ref,
+		})
+		if err != nil {
+			return fmt.Errorf("fail transaction: %w", err)
+		}
+		view, err := view(ctx, q, inv)
+		if err != nil {
+			return err
+		}
+		if _, err := outbox.Emit(ctx, q, outbox.Event{Type: outbox.InvoiceTransactionFailed, ResourceType: "invoice",
+			ResourceID: inv.ID, CustomerID: inv.CustomerID, Data: view}); err != nil {
+			return err
+		}
+		errType := payments.ErrorType(et)
+		if errType.CustomerCanFix() || errType == payments.ErrFraud {
+			email := PaymentFailedEmail{Invoice: view, Transaction: TransactionFromRow(failed), Customer: customerContact(cust),
+				ErrorType: et, CustomerCanFix: errType.CustomerCanFix(), Fraud: errType == payments.ErrFraud}
+			if email.Fraud {
+				email.Transaction.ErrorType, email.Transaction.ProviderCode, email.Transaction.DeclineCode, email.Transaction.ProviderMessage = nil, nil, nil, nil
+				email.ErrorType = ""
+				email.Invoice.Transactions = []Transaction{}
+			}
+			if _, err := outbox.Emit(ctx, q, outbox.Event{Type: outbox.EmailPaymentFailed, ResourceType: "invoice",
+				ResourceID: inv.ID, CustomerID: inv.CustomerID, Data: email}); err != nil {
+				return err
+			}
+		}
+		if res.HardDecline && txn.PaymentMethodID != nil {
+			pm, err := q.MarkPaymentMethodErrored(ctx, *txn.PaymentMethodID)
+			if err == nil {
+				if _, err := outbox.Emit(ctx, q, outbox.Event{Type: outbox.PaymentMethodErrored, ResourceType: "payment_method",
+					ResourceID: pm.ID, CustomerID: pm.CustomerID, Data: map[string]any{
+						"id": pm.ID, "object": "payment_method", "customer_id": pm.CustomerID, "type": pm.Type,
+						"status": pm.Status, "error_type": et, "invoice_id": inv.ID}}); err != nil {
+					return err
+				}
+			} else if !store.IsNoRows(err) {
+				return fmt.Errorf("mark payment method errored: %w", err)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown charge status %q", res.Status)
+}
+
+// Contact is who a customer email goes to.
+type Contact struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Email    string `json:"email"`
+	Language string `json:"language"`
+}
+
+func customerContact(c store.Customer) Contact {
+	return Contact{ID: c.ID, Name: c.Name, Email: c.Email, Language: c.Language}
+}
+
+// PaymentFailedEmail is the data of an outbox.EmailPaymentFailed event. For fraud, it
+// carries no reason (the email must reveal nothing).
+type PaymentFailedEmail struct {
+	Invoice        Invoice     `json:"invoice"`
+	Transaction    Transaction `json:"transaction"`
+	Customer       Contact     `json:"customer"`
+	ErrorType      string      `json:"error_type,omitempty"`
+	CustomerCanFix bool        `json:"customer_can_fix"`
+	Fraud          bool        `json:"fraud"`
+}
+
+// BankTransferEmail is the data of an outbox.EmailBankTransferInstructions event.
+type BankTransferEmail struct {
+	Invoice  Invoice `json:"invoice"`
+	Customer Contact `json:"customer"`
+	// Reference is what the customer must write on the transfer.
+	Reference string `json:"reference"`
+}
+
+// Closing says what a state change did.
+type Closing struct {
+	InvoiceStatus string `json:"invoice_status"`
+	// Changed is false when the invoice was already in the target state.
+	Changed bool `json:"changed"`
+	// SubscriptionStatus is the subscription's status afterwards ("" without one).
+	SubscriptionStatus string `json:"subscription_status,omitempty"`
+}
+
+// MarkPaid marks a fully paid invoice paid (invoice.settled) and, when its subscription
+// is errored and now is still inside the subscription's period, reactivates it
+// (subscription.activated) — in one transaction.
+func (s *Service) MarkPaid(ctx context.Context, invoiceID string, now time.Time) (Closing, error) {
+	var out Closing
+	err := store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
+		inv, err := q.MarkInvoicePaid(ctx, invoiceID)
+		if store.IsNoRows(err) {
+			cur, err := q.GetInvoice(ctx, invoiceID)
+			if err != nil {
+				return fmt.Errorf("get invoice: %w", err)
+			}
+			if cur.Status != StatusPaid {
+				return fmt.Errorf("invoice %s cannot be marked paid: status %s, due %s", invoiceID, cur.Status, money.Format(amountDue(cur), cur.Currency))
+			}
+			out = Closing{InvoiceStatus: StatusPaid}
+			return s.subscriptionStatus(ctx, q, cur, &out)
+		}
+		if err != nil {
+			return fmt.Errorf("mark paid: %w", err)
+		}
+		out = Closing{InvoiceStatus: StatusPaid, Changed: true}
+		v, err := view(ctx, q, inv)
+		if err != nil {
+			return err
+		}
+		if _, err := outbox.Emit(ctx, q, outbox.Event{Type: outbox.InvoiceSettled, ResourceType: "invoice", ResourceID: inv.ID, CustomerID: inv.CustomerID, Data: v}); err != nil {
+			return err
+		}
+		if inv.SubscriptionID != nil {
+			sub, err := q.InvoiceSubscriptionActivated(ctx, store.InvoiceSubscriptionActivatedParams{ID: *inv.SubscriptionID, Now: now})
+			if err == nil {
+				if _, err := outbox.Emit(ctx, q, outbox.Event{Type: outbox.SubscriptionActivated, ResourceType: "subscription",
+					ResourceID: sub.ID, CustomerID: sub.CustomerID, Data: SubscriptionData(sub)}); err != nil {
+					return err
+				}
+			} else if !store.IsNoRows(err) {
+				return fmt.Errorf("activate subscription: %w", err)
+			}
+		}
+		return s.subscriptionStatus(ctx, q, inv, &out)
+	})
+	return out, err
+}
+
+// MarkErrored marks an invoice whose attempts are exhausted as error (invoice.errored)
+// and its active subscription as errored (subscription.errored) — in one transaction.
+func (s *Service) MarkErrored(ctx context.Context, invoiceID string) (Closing, error) {
+	var out Closing
+	err := store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
+		inv, err := q.MarkInvoiceErrored(ctx, invoiceID)
+		if store.IsNoRows(err) {
+			cur, err := q.GetInvoice(ctx, invoiceID)
+			if err != nil {
+				return fmt.Errorf("get invoice: %w", err)
+			}
+			out = Closing{InvoiceStatus: cur.Status}
+			return s.subscriptionStatus(ctx, q, cur, &out)
+		}
+		if err != nil {
+			return fmt.Errorf("mark errored: %w", err)
+		}
+		out = Closing{InvoiceStatus: StatusError, Changed: true}
+		v, err := view(ctx, q, inv)
+		if err != nil {
+			return err
+		}
+		if _, err := outbox.Emit(ctx, q, outbox.Event{Type: outbox.InvoiceErrored, ResourceType: "invoice", ResourceID: inv.ID, CustomerID: inv.CustomerID, Data: v}); err != nil {
+			return err
+		}
+		if inv.SubscriptionID != nil {
+			sub, err := q.InvoiceSubscriptionErrored(ctx, *inv.SubscriptionID)
+			if err == nil {
+				if _, err := outbox.Emit(ctx, q, outbox.Event{Type: outbox.SubscriptionErrored, ResourceType: "subscription",
+					ResourceID: sub.ID, CustomerID: sub.CustomerID, Data: SubscriptionData(sub)}); err != nil {
+					return err
+				}
+			} else if !store.IsNoRows(err) {
+				return fmt.Errorf("subscription errored: %w", err)
+			}
+		}
+		return s.subscriptionStatus(ctx, q, inv, &out)
+	})
+	return out, err
+}
+
+func (s *Service) subscriptionStatus(ctx context.Context, q *store.Queries, inv store.Invoice, out *Closing) error {
+	if inv.SubscriptionID == nil {
+		return nil
+	}
+	sub, err := q.GetInvoiceSubscription(ctx, *inv.SubscriptionID)
+	if err != nil {
+		return fmt.Errorf("get subscription: %w", err)
+	}
+	out.SubscriptionStatus = sub.Status
+	return nil
+}
+
+// SubscriptionData is the event payload of a subscription.
+func SubscriptionData(s store.Subscription) map[string]any {
+	return map[string]any{
+		"id": s.ID, "object": "subscription", "customer_id": s.CustomerID, "external_id": s.ExternalID,
+		"status": s.Status, "currency": s.Currency, "amount": money.Format(s.Amount, s.Currency),
+		"current_period_start": s.CurrentPeriodStart.UTC(), "current_period_end": s.CurrentPeriodEnd.UTC(),
+	}
+}
+
+// ReconcileInput is a payment received outside the PSP.
+type ReconcileInput struct {
+	// Key makes the reconciliation idempotent (the Update's id).
+	Key       string
+	Amount    decimal.Decimal
+	Reference string
+	PaidAt    time.Time
+	// Method is bank_transfer or manual.
+	Method string
+}
+
+// Reconcile records a manual payment (partial allowed): a settled transaction and the
+// amount added to amount_paid, refused beyond the amount due. Idempotent per Key.
+func (s *Service) Reconcile(ctx context.Context, invoiceID string, in ReconcileInput) (Transaction, error) {
+	key := invoiceID + ":reconcile:" + in.Key
+	var out Transaction
+	err := store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
+		inv, err := q.LockInvoice(ctx, invoiceID)
+		if store.IsNoRows(err) {
+			return notFound(invoiceID)
+		}
+		if err != nil {
+			return fmt.Errorf("lock invoice: %w", err)
+		}
+		if prev, err := q.GetInvoiceTransactionByKey(ctx, &key); err == nil {
+			out = TransactionFromRow(prev)
+			return nil
+		}
+		if inv.Status != StatusToPay && inv.Status != StatusError {
+			return &ClosedError{Status: inv.Status}
+		}
+		if err := money.CheckScale(in.Amount, inv.Currency); err != nil || !in.Amount.IsPositive() {
+			return apperr.InvalidParam("amount", "amount_invalid", "the amount must be positive with the currency's decimals")
+		}
+		if in.Amount.GreaterThan(amountDue(inv)) {
+			return fmt.Errorf("%w: %s > %s", ErrOverpayment, money.Format(in.Amount, inv.Currency), money.Format(amountDue(inv), inv.Currency))
+		}
+		method := in.Method
+		if method == "" {
+			method = "bank_transfer"
+		}
+		paidAt := in.PaidAt
+		row, err := q.InsertInvoiceTransaction(ctx, store.InsertInvoiceTransactionParams{
+			ID: ids.New(ids.Transaction), InvoiceID: inv.ID, Attempt: inv.AttemptCount, Method: method,
+			Amount: in.Amount, Currency: inv.Currency, Status: "settled", IdempotencyKey: &key,
+			Reference: nilIfEmpty(in.Reference), PaidAt: &paidAt,
+		})
+		if err != nil {
+			return fmt.Errorf("insert reconciliation: %w", err)
+		}
+		if _, err := q.AddInvoiceAmountPaid(ctx, store.AddInvoiceAmountPaidParams{ID: inv.ID, Amount: in.Amount}); err != nil {
+			return fmt.Errorf("add amount paid: %w", err)
+		}
+		out = TransactionFromRow(row)
+		return nil
+	})
+	return out, err
+}
+
+// Void closes an unpaid invoice (no further attempts) and cancels its pending transactions.
+// Giving wallet debits back is the ledger's (ledger.CreditBackInvoiceDebits).
+func (s *Service) Void(ctx context.Context, invoiceID string) (Closing, error) {
+	var out Closing
+	err := store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
+		inv, err := q.MarkInvoiceVoided(ctx, invoiceID)
+		if store.IsNoRows(err) {
+			cur, err := q.GetInvoice(ctx, invoiceID)
+			if err != nil {
+				return fmt.Errorf("get invoice: %w", err)
+			}
+			if cur.Status != StatusVoided {
+				return &ClosedError{Status: cur.Status}
+			}
+			out = Closing{InvoiceStatus: StatusVoided}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("void: %w", err)
+		}
+		out = Closing{InvoiceStatus: StatusVoided, Changed: true}
+		return q.CancelPendingInvoiceTransactions(ctx, inv.ID)
+	})
+	return out, err
+}
+
+// SetSchedule records the attempt count and the next automatic retry for the API.
+func (s *Service) SetSchedule(ctx context.Context, invoiceID string, attempts int, next *time.Time) error {
+	if err := store.New(s.pool).SetInvoiceSchedule(ctx, store.SetInvoiceScheduleParams{ID: invoiceID, AttemptCount: int32(attempts), NextRetryAt: next}); err != nil {
+		return fmt.Errorf("set schedule: %w", err)
+	}
+	return nil
+}
+
+// QueueBankTransferEmail writes (once per invoice) the email with payment instructions.
+func (s *Service) QueueBankTransferEmail(ctx context.Context, invoiceID string) (bool, error) {
+	queued := false
+	err := store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
+		inv, err := q.LockInvoice(ctx, invoiceID)
+		if err != nil {
+			return fmt.Errorf("lock invoice: %w", err)
+		}
+		n, err := q.CountInvoiceEvents(ctx, store.CountInvoiceEventsParams{ResourceID: inv.ID, Type: outbox.EmailBankTransferInstructions})
+		if err != nil || n > 0 {
+			return err
+		}
+		cust, err := q.GetCustomer(ctx, inv.CustomerID)
+		if err != nil {
+			return fmt.Errorf("get customer: %w", err)
+		}
+		v, err := view(ctx, q, inv)
+		if err != nil {
+			return err
+		}
+		_, err = outbox.Emit(ctx, q, outbox.Event{Type: outbox.EmailBankTransferInstructions, ResourceType: "invoice",
+			ResourceID: inv.ID, CustomerID: inv.CustomerID, Data: BankTransferEmail{Invoice: v, Customer: customerContact(cust), Reference: inv.ID}})
+		queued = err == nil
+		return err
+	})
+	return queued, err
+}
+
+func nilIfEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

@@ -1,0 +1,299 @@
+// Package ledger holds every money rule of the customer wallet: one wallet per customer,
+// an append-only ledger of wallet transactions whose sum is the cached balance, loads
+// (free, and paid ones charged by the WalletLoad workflow), portal limits, the debit of a
+// wallet for an invoice, the credit-back of a voided invoice's debits, and reverts.
+//
+// Every balance change is a single SQL statement that moves wallets.balance and appends
+// the ledger row together (store.CreditWallet, store.DebitWallet); the database refuses a
+// negative balance (CHECK), a second debit for the same invoice and attempt, a second
+// revert of a transaction and any edit of a ledger row (unique indexes and a trigger).
+// The API's synchronous paths and the workflow activities both call this package.
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
+
+	"payorch/apperr"
+	"payorch/ids"
+	"payorch/money"
+	"payorch/store"
+)
+
+// Transaction types.
+const (
+	TypeCreditPaid = "credit_paid"
+	TypeCreditFree = "credit_free"
+	TypeDebit      = "debit"
+)
+
+// Transaction and load sources.
+const (
+	SourceOperator    = "operator"
+	SourceAPI         = "api"
+	SourcePortal      = "portal"
+	SourceInvoice     = "invoice"
+	SourceInvoiceVoid = "invoice_void"
+	SourceRevert      = "revert"
+)
+
+// Load types and statuses.
+const (
+	LoadPaid = "paid"
+	LoadFree = "free"
+
+	LoadPending = "pending"
+	LoadSettled = "settled"
+	LoadFailed  = "failed"
+)
+
+// maxAmount bounds a single amount (the columns are numeric(20, 6)).
+var maxAmount = decimal.New(1, 12)
+
+// Ledger reads and writes wallets. Its zero value is not usable: call New.
+type Ledger struct {
+	pool *pgxpool.Pool
+	// PortalLimits bound loads made from the customer portal.
+	PortalLimits PortalLimits
+	// Now is the clock used for card expiry (time.Now in production).
+	Now func() time.Time
+}
+
+// New returns a Ledger on pool with the default portal limits.
+func New(pool *pgxpool.Pool) *Ledger {
+	return &Ledger{pool: pool, PortalLimits: DefaultPortalLimits(), Now: time.Now}
+}
+
+// Settings are a wallet's options.
+type Settings struct {
+	// AutoDebit lets the wallet pay the customer's invoices automatically.
+	AutoDebit bool `json:"auto_debit"`
+	// PortalTopUp lets the customer load the wallet from the portal.
+	PortalTopUp bool `json:"portal_top_up"`
+}
+
+// Wallet is a customer's wallet, as the API returns it.
+type Wallet struct {
+	ID         string `json:"id"`
+	Object     string `json:"object"`
+	CustomerID string `json:"customer_id"`
+	Currency   string `json:"currency"`
+	// Balance is the real-time balance (decimal string).
+	Balance string `json:"balance"`
+	// ProjectedBalance is the balance minus what is due in the current period; it can be negative.
+	ProjectedBalance string    `json:"projected_balance"`
+	Settings         Settings  `json:"settings"`
+	CreatedAt        time.Time `json:"created_at"`
+	UpdatedAt        time.Time `json:"updated_at"`
+}
+
+// Transaction is one ledger row, as the API returns it.
+type Transaction struct {
+	ID       string `json:"id"`
+	Object   string `json:"object"`
+	WalletID string `json:"wallet_id"`
+	// Type is credit_paid, credit_free or debit.
+	Type     string `json:"type"`
+	Amount   string `json:"amount"`
+	Currency string `json:"currency"`
+	// Source is operator, api, portal (loads), invoice (a debit), invoice_void (a voided
+	// invoice's debits given back) or revert.
+	Source                string  `json:"source"`
+	InvoiceID             *string `json:"invoice_id"`
+	Attempt               *int32  `json:"attempt"`
+	LoadID                *string `json:"load_id"`
+	OriginalTransactionID *string `json:"original_transaction_id"`
+	RevertedBy            *string `json:"reverted_by"`
+	// BalanceAfter is the wallet's balance right after this transaction.
+	BalanceAfter string    `json:"balance_after"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+// SettingsInput changes some settings; absent fields keep their value (or default).
+type SettingsInput struct {
+	AutoDebit   *bool `json:"auto_debit"`
+	PortalTopUp *bool `json:"portal_top_up"`
+}
+
+// CreateWalletInput is the body of POST /v1/wallets.
+type CreateWalletInput struct {
+	CustomerID string         `json:"customer_id"`
+	Settings   *SettingsInput `json:"settings"`
+}
+
+// UpdateWalletInput is the body of PATCH /v1/wallets/{id}.
+type UpdateWalletInput struct {
+	Settings *SettingsInput `json:"settings"`
+}
+
+// CreateWallet opens the customer's wallet, in the customer's currency. Defaults:
+// auto_debit on, portal_top_up off (the merchant enables the portal explicitly).
+func (l *Ledger) CreateWallet(ctx context.Context, in CreateWalletInput) (Wallet, error) {
+	if in.CustomerID == "" {
+		return Wallet{}, apperr.InvalidParam("customer_id", "parameter_missing", "customer_id is required")
+	}
+	s := Settings{AutoDebit: true}
+	if in.Settings != nil {
+		if in.Settings.AutoDebit != nil {
+			s.AutoDebit = *in.Settings.AutoDebit
+		}
+		if in.Settings.PortalTopUp != nil {
+			s.PortalTopUp = *in.Settings.PortalTopUp
+		}
+	}
+	q := store.New(l.pool)
+	cust, err := q.GetCustomer(ctx, in.CustomerID)
+	if store.IsNoRows(err) {
+		return Wallet{}, &apperr.Error{Kind: apperr.NotFound, Code: "resource_missing", Param: "customer_id",
+			Message: fmt.Sprintf("no customer with id %q", in.CustomerID)}
+	}
+	if err != nil {
+		return Wallet{}, fmt.Errorf("get customer: %w", err)
+	}
+	row, err := q.CreateWallet(ctx, store.CreateWalletParams{
+		ID: ids.New(ids.Wallet), CustomerID: cust.ID, Currency: cust.Currency,
+		AutoDebit: s.AutoDebit, PortalTopUp: s.PortalTopUp,
+	})
+	if store.IsUniqueViolation(err, "wallets_customer_id_key") {
+		return Wallet{}, apperr.New(apperr.Conflict, "wallet_exists", fmt.Sprintf("customer %s already has a wallet", cust.ID))
+	}
+	if err != nil {
+		return Wallet{}, fmt.Errorf("create wallet: %w", err)
+	}
+	return walletView(row, row.Balance), nil
+}
+
+// GetWallet returns a wallet with its balance and projected balance.
+func (l *Ledger) GetWallet(ctx context.Context, id string) (Wallet, error) {
+	q := store.New(l.pool)
+	row, err := q.GetWallet(ctx, id)
+	if store.IsNoRows(err) {
+		return Wallet{}, apperr.NotFoundf("wallet", id)
+	}
+	if err != nil {
+		return Wallet{}, fmt.Errorf("get wallet: %w", err)
+	}
+	projected, err := q.WalletProjectedBalance(ctx, id)
+	if err != nil {
+		return Wallet{}, fmt.Errorf("projected balance: %w", err)
+	}
+	return walletView(row, projected), nil
+}
+
+// ProjectedBalance returns the wallet's projected balance (see DESIGN.md "Wallets").
+func (l *Ledger) ProjectedBalance(ctx context.Context, walletID string) (decimal.Decimal, error) {
+	d, err := store.New(l.pool).WalletProjectedBalance(ctx, walletID)
+	if store.IsNoRows(err) {
+		return decimal.Decimal{}, apperr.NotFoundf("wallet", walletID)
+	}
+	return d, err
+}
+
+// UpdateWallet changes a wallet's settings.
+func (l *Ledger) UpdateWallet(ctx context.Context, id string, in UpdateWalletInput) (Wallet, error) {
+	if in.Settings == nil {
+		return Wallet{}, apperr.InvalidParam("settings", "parameter_missing", "settings is required")
+	}
+	if in.Settings.AutoDebit == nil && in.Settings.PortalTopUp == nil {
+		return Wallet{}, apperr.InvalidParam("settings", "parameter_missing", "settings needs auto_debit or portal_top_up")
+	}
+	_, err := store.New(l.pool).UpdateWalletSettings(ctx, store.UpdateWalletSettingsParams{
+		ID: id, AutoDebit: in.Settings.AutoDebit, PortalTopUp: in.Settings.PortalTopUp,
+	})
+	if store.IsNoRows(err) {
+		return Wallet{}, apperr.NotFoundf("wallet", id)
+	}
+	if err != nil {
+		return Wallet{}, fmt.Errorf("update wallet: %w", err)
+	}
+	return l.GetWallet(ctx, id)
+}
+
+// ListTransactions returns a page of a wallet's ledger, newest first, and the cursor of
+// the next page (nil at the end).
+func (l *Ledger) ListTransactions(ctx context.Context, walletID string, limit int32, beforeSeq *int64) ([]Transaction, *int64, error) {
+	q := store.New(l.pool)
+	if _, err := q.GetWallet(ctx, walletID); err != nil {
+		if store.IsNoRows(err) {
+			return nil, nil, apperr.NotFoundf("wallet", walletID)
+		}
+		return nil, nil, fmt.Errorf("get wallet: %w", err)
+	}
+	rows, err := q.ListWalletTransactions(ctx, store.ListWalletTransactionsParams{WalletID: walletID, BeforeSeq: beforeSeq, Lim: limit + 1})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list wallet transactions: %w", err)
+	}
+	var next *int64
+	if len(rows) > int(limit) {
+		rows = rows[:limit]
+		seq := rows[len(rows)-1].Seq
+		next = &seq
+	}
+	out := make([]Transaction, len(rows))
+	for i, r := range rows {
+		out[i] = TransactionView(r)
+	}
+	return out, next, nil
+}
+
+// parseAmount reads a positive amount in the wallet's currency.
+func parseAmount(s, currency string) (decimal.Decimal, error) {
+	if s == "" {
+		return decimal.Decimal{}, apperr.InvalidParam("amount", "parameter_missing", "amount is required, as a decimal string like \"50.00\"")
+	}
+	d, err := money.ParseAmount(s, currency)
+	if err != nil {
+		return decimal.Decimal{}, apperr.InvalidParam("amount", "amount_invalid", fmt.Sprintf("amount: %v", err))
+	}
+	if !d.IsPositive() {
+		return decimal.Decimal{}, apperr.InvalidParam("amount", "amount_invalid", "amount must be greater than zero")
+	}
+	if d.GreaterThanOrEqual(maxAmount) {
+		return decimal.Decimal{}, apperr.InvalidParam("amount", "amount_too_large", "amount must be less than "+maxAmount.String())
+	}
+	return d, nil
+}
+
+func walletView(w store.Wallet, projected decimal.Decimal) Wallet {
+	return Wallet{
+		ID: w.ID, Object: "wallet", CustomerID: w.CustomerID, Currency: w.Currency,
+		Balance: money.Format(w.Balance, w.Currency), ProjectedBalance: money.Format(projected, w.Currency),
+		Settings:  Settings{AutoDebit: w.AutoDebit, PortalTopUp: w.PortalTopUp},
+		CreatedAt: w.CreatedAt.UTC(), UpdatedAt: w.UpdatedAt.UTC(),
+	}
+}
+
+// TransactionView renders a ledger row as the API returns it.
+func TransactionView(r store.WalletTransaction) Transaction {
+	return Transaction{
+		ID: r.ID, Object: "wallet_transaction", WalletID: r.WalletID, Type: r.Type,
+		Amount: money.Format(r.Amount, r.Currency), Currency: r.Currency, Source: r.Source,
+		InvoiceID: r.InvoiceID, Attempt: r.Attempt, LoadID: r.LoadID,
+		OriginalTransactionID: r.OriginalTransactionID, RevertedBy: r.RevertedBy,
+		BalanceAfter: money.Format(r.BalanceAfter, r.Currency), CreatedAt: r.CreatedAt.UTC(),
+	}
+}
+
+// inTx runs fn in a transaction.
+func (l *Ledger) inTx(ctx context.Context, fn func(q *store.Queries) error) error {
+	return store.InTx(ctx, l.pool, func(q *store.Queries, _ pgx.Tx) error { return fn(q) })
+}
+
+// lockWallet locks a wallet row for the rest of the transaction.
+func lockWallet(ctx context.Context, q *store.Queries, id string) (store.Wallet, error) {
+	w, err := q.LockWallet(ctx, id)
+	if store.IsNoRows(err) {
+		return store.Wallet{}, apperr.NotFoundf("wallet", id)
+	}
+	if err != nil {
+		return store.Wallet{}, fmt.Errorf("lock wallet: %w", err)
+	}
+	return w, nil
+}
+
+func strptr(s string) *string { return &s }

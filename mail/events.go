@@ -1,0 +1,88 @@
+package mail
+
+import "time"
+
+// The data of the outbox's internal email.* events, as the mailer reads them. They match the
+// JSON the emitters write (invoices.PaymentFailedEmail, invoices.BankTransferEmail,
+// ledger.Receipt); fields the emails do not use are ignored. The customer's email, name and
+// language are read from the customers table when the event has a customer id (the table
+// wins for the language and fills what the event lacks); the portal link defaults to
+// PAYORCH_PORTAL_URL/<customer id>.
+
+// PaymentFailedData is the data of an outbox.EmailPaymentFailed event (invoices writes it
+// as invoices.PaymentFailedEmail): an invoice payment failed. The customer gets the "fix your
+// payment method" email with their portal link when the error type is one the customer can
+// fix (expired, declined, insufficient funds, authentication required, invalid, not
+// supported), a neutral email that gives no reason for fraud (Fraud set, or error_type
+// "fraud"), and nothing for the other error types.
+type PaymentFailedData struct {
+	Invoice     Invoice          `json:"invoice"`
+	Transaction *TransactionInfo `json:"transaction,omitempty"`
+	Customer    Customer         `json:"customer"`
+	// ErrorType is one of the eleven error types (empty for fraud: the event reveals nothing).
+	ErrorType string `json:"error_type,omitempty"`
+	Fraud     bool   `json:"fraud,omitempty"`
+	// PortalURL is the customer's portal page; empty: PAYORCH_PORTAL_URL/<customer id>.
+	PortalURL string `json:"portal_url,omitempty"`
+}
+
+// TransactionInfo is the part of the failed transaction the email uses: a decline code
+// "insufficient_funds" makes it say so.
+type TransactionInfo struct {
+	DeclineCode *string `json:"decline_code,omitempty"`
+}
+
+// BankTransferData is the data of an outbox.EmailBankTransferInstructions event (invoices
+// writes it as invoices.BankTransferEmail): the invoice to pay by bank transfer. The
+// account to pay to is Instructions when the event has it, else the operator's
+// (PAYORCH_BANK_*); the reference is Reference, else Instructions.Reference, else the
+// invoice id.
+type BankTransferData struct {
+	Invoice      Invoice           `json:"invoice"`
+	Customer     Customer          `json:"customer"`
+	Reference    string            `json:"reference,omitempty"`
+	Instructions *BankInstructions `json:"instructions,omitempty"`
+	PortalURL    string            `json:"portal_url,omitempty"`
+}
+
+// BankInstructions say where to send a bank transfer.
+type BankInstructions struct {
+	AccountHolder string `json:"account_holder,omitempty"`
+	IBAN          string `json:"iban"`
+	BIC           string `json:"bic,omitempty"`
+	BankName      string `json:"bank_name,omitempty"`
+	Reference     string `json:"reference,omitempty"`
+}
+
+// LoadReceiptData is the data of an outbox.EmailLoadReceipt event: the receipt of a paid
+// wallet load, as the ledger returns it (ledger.Receipt). The customer is the event's.
+type LoadReceiptData struct {
+	ID       string    `json:"id"`
+	Number   string    `json:"number,omitempty"`
+	WalletID string    `json:"wallet_id,omitempty"`
+	LoadID   string    `json:"load_id,omitempty"`
+	Amount   string    `json:"amount"`
+	Currency string    `json:"currency"`
+	IssuedAt time.Time `json:"issued_at"`
+	// Customer overrides or completes the event's customer (optional).
+	Customer  *Customer `json:"customer,omitempty"`
+	PortalURL string    `json:"portal_url,omitempty"`
+}
+
+// Invoice is the part of an invoice (as the API returns it) the emails use; other fields
+// are ignored.
+type Invoice struct {
+	ID         string `json:"id"`
+	Currency   string `json:"currency"`
+	Total      string `json:"total"`
+	AmountDue  string `json:"amount_due"`
+	AmountPaid string `json:"amount_paid,omitempty"`
+}
+
+// Customer is who the email goes to. With an id, missing fields come from the customers table.
+type Customer struct {
+	ID       string `json:"id,omitempty"`
+	Name     string `json:"name,omitempty"`
+	Email    string `json:"email,omitempty"`
+	Language string `json:"language,omitempty"`
+}

@@ -1,0 +1,21 @@
+-- Subscriptions and their usage (package subscriptions).
+
+-- name: CreateSubscription :one
+INSERT INTO subscriptions (id, customer_id, external_id, currency, amount, current_period_start, current_period_end)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+RETURNING *;
+
+-- name: GetSubscription :one
+SELECT * FROM subscriptions WHERE id = $1;
+
+-- name: ListSubscriptions :many
+SELECT * FROM subscriptions
+WHERE (sqlc.narg(customer_id)::text IS NULL OR customer_id = sqlc.narg(customer_id)::text)
+  AND (sqlc.narg(before_seq)::bigint IS NULL OR seq < sqlc.narg(before_seq)::bigint)
+ORDER BY seq DESC
+LIMIT @lim;
+
+-- name: CreateUsageRecord :one
+INSERT INTO usage_records (id, subscription_id, amount, description, occurred_at)
+VALUES ($1, $2, $3, $4, $5)
+RETURNING *;

@@ -1,0 +1,261 @@
+// Package subscriptions holds the merchant's recurring subscriptions (a fee per period in
+// the customer's currency) and the usage recorded against them. The wallet's projected
+// balance reads both; invoicing and the errored/reactivate/cancel cycle build on them.
+package subscriptions
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
+
+	"payorch/apperr"
+	"payorch/ids"
+	"payorch/money"
+	"payorch/store"
+)
+
+// Subscription statuses.
+const (
+	StatusActive    = "active"
+	StatusErrored   = "errored"
+	StatusPaused    = "paused"
+	StatusCancelled = "cancelled"
+)
+
+// maxAmount bounds an amount (the columns are numeric(20, 6)).
+var maxAmount = decimal.New(1, 12)
+
+// Subscription is a recurring fee, as the API returns it.
+type Subscription struct {
+	ID         string  `json:"id"`
+	Object     string  `json:"object"`
+	CustomerID string  `json:"customer_id"`
+	ExternalID *string `json:"external_id"`
+	Currency   string  `json:"currency"`
+	// Amount is the recurring fee per period (decimal string).
+	Amount string `json:"amount"`
+	// Status is active, errored, paused or cancelled.
+	Status             string     `json:"status"`
+	CurrentPeriodStart time.Time  `json:"current_period_start"`
+	CurrentPeriodEnd   time.Time  `json:"current_period_end"`
+	ErroredAt          *time.Time `json:"errored_at"`
+	CancelledAt        *time.Time `json:"cancelled_at"`
+	CreatedAt          time.Time  `json:"created_at"`
+	UpdatedAt          time.Time  `json:"updated_at"`
+}
+
+// UsageRecord is usage billed with a subscription, as the API returns it.
+type UsageRecord struct {
+	ID             string    `json:"id"`
+	Object         string    `json:"object"`
+	SubscriptionID string    `json:"subscription_id"`
+	Amount         string    `json:"amount"`
+	Currency       string    `json:"currency"`
+	Description    string    `json:"description"`
+	OccurredAt     time.Time `json:"occurred_at"`
+	// InvoiceID is set once an invoice bills this usage.
+	InvoiceID *string   `json:"invoice_id"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Service reads and writes subscriptions and usage.
+type Service struct {
+	pool *pgxpool.Pool
+}
+
+// NewService returns a Service on pool.
+func NewService(pool *pgxpool.Pool) *Service { return &Service{pool: pool} }
+
+// CreateInput is the body of POST /v1/subscriptions. Periods are RFC 3339 timestamps.
+type CreateInput struct {
+	CustomerID         string  `json:"customer_id"`
+	Amount             string  `json:"amount"`
+	CurrentPeriodStart string  `json:"current_period_start"`
+	CurrentPeriodEnd   string  `json:"current_period_end"`
+	ExternalID         *string `json:"external_id"`
+}
+
+// Create validates and stores an active subscription in the customer's currency.
+func (s *Service) Create(ctx context.Context, in CreateInput) (Subscription, error) {
+	if in.CustomerID == "" {
+		return Subscription{}, apperr.InvalidParam("customer_id", "parameter_missing", "customer_id is required")
+	}
+	start, err := parseTime("current_period_start", in.CurrentPeriodStart)
+	if err != nil {
+		return Subscription{}, err
+	}
+	end, err := parseTime("current_period_end", in.CurrentPeriodEnd)
+	if err != nil {
+		return Subscription{}, err
+	}
+	if !end.After(start) {
+		return Subscription{}, apperr.InvalidParam("current_period_end", "parameter_invalid", "current_period_end must be after current_period_start")
+	}
+	if in.ExternalID != nil && (*in.ExternalID == "" || len(*in.ExternalID) > 255) {
+		return Subscription{}, apperr.InvalidParam("external_id", "parameter_invalid", "external_id must be 1 to 255 characters")
+	}
+	q := store.New(s.pool)
+	cust, err := q.GetCustomer(ctx, in.CustomerID)
+	if store.IsNoRows(err) {
+		return Subscription{}, &apperr.Error{Kind: apperr.NotFound, Code: "resource_missing", Param: "customer_id",
+			Message: fmt.Sprintf("no customer with id %q", in.CustomerID)}
+	}
+	if err != nil {
+		return Subscription{}, fmt.Errorf("get customer: %w", err)
+	}
+	amount, err := parseAmount(in.Amount, cust.Currency, true)
+	if err != nil {
+		return Subscription{}, err
+	}
+	row, err := q.CreateSubscription(ctx, store.CreateSubscriptionParams{
+		ID: ids.New(ids.Subscription), CustomerID: cust.ID, ExternalID: in.ExternalID, Currency: cust.Currency,
+		Amount: amount, CurrentPeriodStart: start, CurrentPeriodEnd: end,
+	})
+	if store.IsUniqueViolation(err, "subscriptions_external_id_key") {
+		return Subscription{}, apperr.New(apperr.Conflict, "external_id_taken",
+			fmt.Sprintf("a subscription with external_id %q already exists", *in.ExternalID))
+	}
+	if err != nil {
+		return Subscription{}, fmt.Errorf("create subscription: %w", err)
+	}
+	return view(row), nil
+}
+
+// Get returns a subscription by id.
+func (s *Service) Get(ctx context.Context, id string) (Subscription, error) {
+	row, err := store.New(s.pool).GetSubscription(ctx, id)
+	if store.IsNoRows(err) {
+		return Subscription{}, apperr.NotFoundf("subscription", id)
+	}
+	if err != nil {
+		return Subscription{}, fmt.Errorf("get subscription: %w", err)
+	}
+	return view(row), nil
+}
+
+// ListParams filters and pages a subscription list (newest first).
+type ListParams struct {
+	// Limit is the page size (1..100).
+	Limit int32
+	// BeforeSeq is the cursor: only subscriptions older than it.
+	BeforeSeq *int64
+	// CustomerID filters on one customer.
+	CustomerID *string
+}
+
+// List returns a page of subscriptions, newest first, and the cursor of the next page.
+func (s *Service) List(ctx context.Context, p ListParams) ([]Subscription, *int64, error) {
+	rows, err := store.New(s.pool).ListSubscriptions(ctx, store.ListSubscriptionsParams{
+		CustomerID: p.CustomerID, BeforeSeq: p.BeforeSeq, Lim: p.Limit + 1,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list subscriptions: %w", err)
+	}
+	var next *int64
+	if len(rows) > int(p.Limit) {
+		rows = rows[:p.Limit]
+		seq := rows[len(rows)-1].Seq
+		next = &seq
+	}
+	out := make([]Subscription, len(rows))
+	for i, r := range rows {
+		out[i] = view(r)
+	}
+	return out, next, nil
+}
+
+// UsageInput is the body of POST /v1/subscriptions/{id}/usage.
+type UsageInput struct {
+	Amount      string `json:"amount"`
+	Description string `json:"description"`
+	OccurredAt  string `json:"occurred_at"`
+}
+
+// RecordUsage stores usage against a subscription, in its currency. A cancelled
+// subscription takes no more usage (422 subscription_cancelled).
+func (s *Service) RecordUsage(ctx context.Context, subscriptionID string, in UsageInput) (UsageRecord, error) {
+	q := store.New(s.pool)
+	sub, err := q.GetSubscription(ctx, subscriptionID)
+	if store.IsNoRows(err) {
+		return UsageRecord{}, apperr.NotFoundf("subscription", subscriptionID)
+	}
+	if err != nil {
+		return UsageRecord{}, fmt.Errorf("get subscription: %w", err)
+	}
+	amount, err := parseAmount(in.Amount, sub.Currency, false)
+	if err != nil {
+		return UsageRecord{}, err
+	}
+	desc := strings.TrimSpace(in.Description)
+	if desc == "" || len(desc) > 500 {
+		return UsageRecord{}, apperr.InvalidParam("description", "parameter_invalid", "description is required (1 to 500 characters)")
+	}
+	at, err := parseTime("occurred_at", in.OccurredAt)
+	if err != nil {
+		return UsageRecord{}, err
+	}
+	if sub.Status == StatusCancelled {
+		return UsageRecord{}, apperr.New(apperr.Rule, "subscription_cancelled", "subscription "+sub.ID+" is cancelled and takes no more usage")
+	}
+	row, err := q.CreateUsageRecord(ctx, store.CreateUsageRecordParams{
+		ID: ids.New(ids.Usage), SubscriptionID: sub.ID, Amount: amount, Description: desc, OccurredAt: at,
+	})
+	if err != nil {
+		return UsageRecord{}, fmt.Errorf("create usage record: %w", err)
+	}
+	return UsageRecord{
+		ID: row.ID, Object: "usage_record", SubscriptionID: row.SubscriptionID,
+		Amount: money.Format(row.Amount, sub.Currency), Currency: sub.Currency, Description: row.Description,
+		OccurredAt: row.OccurredAt.UTC(), InvoiceID: row.InvoiceID, CreatedAt: row.CreatedAt.UTC(),
+	}, nil
+}
+
+func parseTime(param, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, apperr.InvalidParam(param, "parameter_missing", param+" is required (RFC 3339, e.g. 2026-01-01T00:00:00Z)")
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, apperr.InvalidParam(param, "parameter_invalid", param+" must be an RFC 3339 timestamp such as 2026-01-01T00:00:00Z")
+	}
+	return t.UTC(), nil
+}
+
+func parseAmount(s, currency string, zeroOK bool) (decimal.Decimal, error) {
+	if s == "" {
+		return decimal.Decimal{}, apperr.InvalidParam("amount", "parameter_missing", "amount is required, as a decimal string like \"30.00\"")
+	}
+	d, err := money.ParseAmount(s, currency)
+	if err != nil {
+		return decimal.Decimal{}, apperr.InvalidParam("amount", "amount_invalid", fmt.Sprintf("amount: %v", err))
+	}
+	if !zeroOK && !d.IsPositive() {
+		return decimal.Decimal{}, apperr.InvalidParam("amount", "amount_invalid", "amount must be greater than zero")
+	}
+	if d.GreaterThanOrEqual(maxAmount) {
+		return decimal.Decimal{}, apperr.InvalidParam("amount", "amount_too_large", "amount must be less than "+maxAmount.String())
+	}
+	return d, nil
+}
+
+func view(r store.Subscription) Subscription {
+	return Subscription{
+		ID: r.ID, Object: "subscription", CustomerID: r.CustomerID, ExternalID: r.ExternalID, Currency: r.Currency,
+		Amount: money.Format(r.Amount, r.Currency), Status: r.Status,
+		CurrentPeriodStart: r.CurrentPeriodStart.UTC(), CurrentPeriodEnd: r.CurrentPeriodEnd.UTC(),
+		ErroredAt: utc(r.ErroredAt), CancelledAt: utc(r.CancelledAt),
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+	}
+}
+
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}

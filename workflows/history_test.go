@@ -1,0 +1,184 @@
+package workflows
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"payorch/activities"
+	c "payorch/contracts"
+	"payorch/customers"
+	"payorch/ids"
+	"payorch/invoices"
+	"payorch/payments"
+)
+
+// Histories recorded from the real dev server are kept in testdata/ and replayed by
+// TestReplayRecordedHistories, so a change that breaks determinism fails CI. Re-record
+// them (after a deliberate, versioned change) with:
+//
+//	PAYORCH_RECORD_HISTORIES=1 go test ./workflows -run TestHistoriesOnDevServer
+const recordEnv = "PAYORCH_RECORD_HISTORIES"
+
+func TestReplayRecordedHistories(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	must(t, err)
+	if len(files) == 0 {
+		t.Fatal("no recorded histories in testdata/ (record them with " + recordEnv + "=1)")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			r := newReplayer()
+			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
+				t.Fatalf("replay of %s: %v", f, err)
+			}
+		})
+	}
+}
+
+func newReplayer() worker.WorkflowReplayer {
+	r := worker.NewWorkflowReplayer()
+	r.RegisterWorkflow(InvoicePayment)
+	registerOtherWorkflowsForReplay(r)
+	return r
+}
+
+// TestHistoriesOnDevServer runs the main paths on the real dev server with real
+// activities, replays each resulting history against the current code, and records it
+// when PAYORCH_RECORD_HISTORIES=1.
+func TestHistoriesOnDevServer(t *testing.T) {
+	pool, _ := env.Postgres.NewPool(t)
+	queue := "test-history-" + ids.New("q")
+	sim := payments.NewSimulated(pool, payments.SimulatedOptions{})
+	w := worker.New(env.Temporal, queue, worker.Options{})
+	w.RegisterWorkflow(InvoicePayment)
+	w.RegisterActivity(&activities.Activities{Pool: pool, Provider: sim})
+	must(t, w.Start())
+	defer w.Stop()
+	ctx := context.Background()
+	sched := []time.Duration{time.Second, 2 * time.Second, 3 * time.Second}
+
+	newInvoice := func(pm, method string) invoices.Invoice {
+		cs := customers.NewService(pool)
+		cust, err := cs.Create(ctx, customers.CreateInput{Name: "Replay", Email: "replay@example.com", Currency: "EUR"})
+		must(t, err)
+		if pm != "" {
+			_, err = cs.AddPaymentMethod(ctx, cust.ID, customers.PaymentMethodInput{Type: "card", ProviderID: &pm,
+				ExpMonth: ptr(int32(12)), ExpYear: ptr(int32(time.Now().Year() + 2)), Last4: ptr("4242")})
+			must(t, err)
+		}
+		in := invoices.CreateInput{CustomerID: cust.ID, Lines: []invoices.LineInput{{Description: "Plan", Amount: "42.00"}}}
+		if method != "" {
+			in.PaymentMethod = &method
+		}
+		inv, err := invoices.NewService(pool).Create(ctx, in)
+		must(t, err)
+		return inv
+	}
+	startWF := func(inv invoices.Invoice) client.WorkflowRun {
+		run, err := env.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			ID: c.InvoicePaymentWorkflowID(inv.ID), TaskQueue: queue,
+			WorkflowExecutionTimeout: 2 * time.Minute,
+		}, InvoicePayment, c.InvoicePaymentInput{InvoiceID: inv.ID, CustomerID: inv.CustomerID, Method: inv.PaymentMethod, RetrySchedule: sched})
+		must(t, err)
+		return run
+	}
+	update := func(inv invoices.Invoice, name string, arg any) c.UpdateOutcome {
+		h, err := env.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: c.InvoicePaymentWorkflowID(inv.ID),
+			UpdateName: name, Args: []any{arg}, WaitForStage: client.WorkflowUpdateStageCompleted})
+		must(t, err)
+		var out c.UpdateOutcome
+		must(t, h.Get(ctx, &out))
+		return out
+	}
+	waitStatus := func(inv invoices.Invoice, want string) {
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			v, err := env.Temporal.QueryWorkflow(ctx, c.InvoicePaymentWorkflowID(inv.ID), "", c.QueryState)
+			if err == nil {
+				var st c.PaymentState
+				if v.Get(&st) == nil && st.PaymentStatus == want {
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never reached %s", inv.ID, want)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+
+	scenarios := []struct {
+		name string
+		run  func() (client.WorkflowRun, string)
+	}{
+		{"success", func() (client.WorkflowRun, string) {
+			inv := newInvoice("pm_card_visa", "")
+			return startWF(inv), c.PaymentPaid
+		}},
+		{"errored_then_manual_retry", func() (client.WorkflowRun, string) {
+			inv := newInvoice("pm_sim_fail4_then_settle", "")
+			run := startWF(inv)
+			waitStatus(inv, c.PaymentErrored)
+			if out := update(inv, c.UpdateRetry, c.RetryRequest{RequestedBy: "test"}); out.InvoiceStatus != "paid" {
+				t.Errorf("manual retry outcome %+v", out)
+			}
+			return run, c.PaymentPaid
+		}},
+		{"bank_transfer_reconciled", func() (client.WorkflowRun, string) {
+			inv := newInvoice("", "bank_transfer")
+			run := startWF(inv)
+			waitStatus(inv, c.PaymentAwaitingTransfer)
+			update(inv, c.UpdateReconcile, c.ReconcileRequest{Amount: "12.00", Reference: "T1", PaidAt: time.Now().UTC()})
+			update(inv, c.UpdateReconcile, c.ReconcileRequest{Amount: "30.00", Reference: "T2", PaidAt: time.Now().UTC()})
+			return run, c.PaymentPaid
+		}},
+		{"hard_decline_then_void", func() (client.WorkflowRun, string) {
+			inv := newInvoice("pm_card_chargeDeclinedExpiredCard", "")
+			run := startWF(inv)
+			waitStatus(inv, c.PaymentAwaitingAction)
+			update(inv, c.UpdateVoid, c.VoidRequest{Reason: "test"})
+			return run, c.PaymentVoided
+		}},
+	}
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			run, want := sc.run()
+			var res c.InvoicePaymentResult
+			must(t, run.Get(ctx, &res))
+			if res.Status != want {
+				t.Fatalf("result %+v, want %s", res, want)
+			}
+			hist := fetchHistory(t, run.GetID(), run.GetRunID())
+			r := newReplayer()
+			if err := r.ReplayWorkflowHistory(nil, hist); err != nil {
+				t.Fatalf("replay against the current code: %v", err)
+			}
+			if os.Getenv(recordEnv) == "1" {
+				raw, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(hist)
+				must(t, err)
+				must(t, os.MkdirAll("testdata", 0o755))
+				must(t, os.WriteFile(filepath.Join("testdata", "invoice_payment_"+sc.name+".json"), raw, 0o644))
+			}
+		})
+	}
+}
+
+func fetchHistory(t *testing.T, id, runID string) *historypb.History {
+	t.Helper()
+	it := env.Temporal.GetWorkflowHistory(context.Background(), id, runID, false, 0)
+	hist := &historypb.History{}
+	for it.HasNext() {
+		ev, err := it.Next()
+		must(t, err)
+		hist.Events = append(hist.Events, ev)
+	}
+	return hist
+}

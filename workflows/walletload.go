@@ -1,0 +1,85 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"payorch/contracts"
+	"payorch/payments"
+)
+
+// walletLoadDB are the options of the load's database activities: short, retried until
+// the database answers, failing at once on a ledger refusal (non-retryable errors).
+var walletLoadDB = workflow.ActivityOptions{
+	StartToCloseTimeout: 30 * time.Second,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
+	},
+}
+
+// walletLoadCharge are the options of the charge: provider infrastructure failures are
+// retried with backoff (the idempotency key makes every retry safe) for at most
+// walletLoadChargeWindow, well inside the day a PSP keeps idempotency keys.
+var walletLoadCharge = workflow.ActivityOptions{
+	StartToCloseTimeout:    time.Minute,
+	ScheduleToCloseTimeout: walletLoadChargeWindow,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute,
+	},
+}
+
+// walletLoadChargeWindow is how long an unreachable provider is retried before the load
+// fails with provider_error.
+const walletLoadChargeWindow = 6 * time.Hour
+
+// WalletLoad charges a paid wallet load and credits the wallet only when the charge
+// settles (workflow id wallet-load/<load_id>):
+//
+//  1. PrepareWalletLoad creates the load's one-off invoice (once); a load that is no
+//     longer pending ends the workflow (a replayed or duplicate run changes nothing);
+//  2. ChargeWalletLoad charges the customer's payment method with the idempotency key
+//     <load_id>:charge — a decline is a result; provider outages are retried with backoff;
+//  3. CompleteWalletLoad records the outcome in one database transaction, at most once:
+//     settled → credit, invoice paid, receipt, events; failed → nothing credited;
+//     pending (direct debit) → the provider's event settles it later.
+//
+// A crash anywhere replays to the same charge (same key, same provider result) and the
+// same single credit.
+func WalletLoad(ctx workflow.Context, in contracts.WalletLoadInput) (contracts.WalletLoadResult, error) {
+	db := workflow.WithActivityOptions(ctx, walletLoadDB)
+	var load contracts.WalletLoadResult
+	if err := workflow.ExecuteActivity(db, contracts.ActivityPrepareWalletLoad, in).Get(ctx, &load); err != nil {
+		return load, err
+	}
+	if load.Status != "pending" {
+		return load, nil
+	}
+	workflow.SetCurrentDetails(ctx, "charging "+load.Amount+" "+load.Currency+" for load "+in.LoadID)
+
+	chargeOpts := walletLoadCharge
+	chargeOpts.Summary = "charge " + load.Amount + " " + load.Currency
+	var res payments.ChargeResult
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, chargeOpts), contracts.ActivityChargeWalletLoad, in).Get(ctx, &res)
+	if err != nil {
+		if temporal.IsCanceledError(err) {
+			return load, err
+		}
+		// The provider stayed unreachable for the whole window, or refused the request as
+		// one no retry can fix: nothing was captured under this key; the load fails.
+		workflow.GetLogger(ctx).Warn("wallet load charge gave up", "load_id", in.LoadID, "error", err)
+		res = payments.ChargeResult{Status: payments.StatusFailed, ErrorType: payments.ErrProviderError, Message: err.Error()}
+	}
+
+	workflow.SetCurrentDetails(ctx, "recording the charge outcome ("+string(res.Status)+")")
+	complete := struct {
+		LoadID string                `json:"load_id"`
+		Result payments.ChargeResult `json:"result"`
+	}{LoadID: in.LoadID, Result: res}
+	if err := workflow.ExecuteActivity(db, contracts.ActivityCompleteWalletLoad, complete).Get(ctx, &load); err != nil {
+		return load, err
+	}
+	workflow.SetCurrentDetails(ctx, "load "+load.Status)
+	return load, nil
+}
