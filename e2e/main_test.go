@@ -63,12 +63,14 @@ type stack struct {
 	worker   *exec.Cmd
 	logs     *bytes.Buffer
 	extraEnv []string
+	// dataDir is the worker's PAYORCH_DATA_DIR (dev mail lands in it).
+	dataDir string
 }
 
 func newStack(t *testing.T, schedule string, extraEnv ...string) *stack {
 	t.Helper()
 	pool, url := env.Postgres.NewPool(t)
-	s := &stack{t: t, pool: pool, dbURL: url, queue: "e2e-" + ids.New("q"), logs: &bytes.Buffer{}, extraEnv: extraEnv}
+	s := &stack{t: t, pool: pool, dbURL: url, queue: "e2e-" + ids.New("q"), logs: &bytes.Buffer{}, extraEnv: extraEnv, dataDir: t.TempDir()}
 	keys, err := config.ParseAPIKeys("backend:" + backendKey)
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +86,7 @@ func newStack(t *testing.T, schedule string, extraEnv ...string) *stack {
 	t.Cleanup(func() {
 		s.killWorker()
 		if t.Failed() {
-			t.Logf("worker logs:\n%s", tail(s.logs.String(), 6000))
+			t.Logf("worker logs:\n%s", tail(s.logs.String(), 20000))
 		}
 	})
 	return s
@@ -108,6 +110,7 @@ func (s *stack) startWorker() {
 		"PAYORCH_LOG_FORMAT=text",
 		"PAYORCH_LOG_LEVEL=warn",
 		"STRIPE_SECRET_KEY=",
+		"PAYORCH_DATA_DIR="+s.dataDir,
 	)
 	cmd.Env = append(cmd.Env, s.extraEnv...)
 	cmd.Stdout, cmd.Stderr = s.logs, s.logs
@@ -162,10 +165,30 @@ func (s *stack) until(what string, d time.Duration, cond func() bool) {
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
+			s.t.Logf("invoices: %s", s.dump(`SELECT id, status, attempt_count FROM invoices ORDER BY seq`))
+			s.t.Logf("transactions: %s", s.dump(`SELECT invoice_id, attempt, method, status, coalesce(error_type, '') FROM invoice_transactions ORDER BY seq`))
 			s.t.Fatalf("timed out after %s waiting for %s", d, what)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// dump renders a query's rows for a failure message.
+func (s *stack) dump(query string) string {
+	rows, err := s.pool.Query(context.Background(), query)
+	if err != nil {
+		return err.Error()
+	}
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			return err.Error()
+		}
+		fmt.Fprintf(&b, "\n  %v", vals)
+	}
+	return b.String()
 }
 
 func (s *stack) scalar(query string, args ...any) int {

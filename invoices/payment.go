@@ -128,6 +128,9 @@ func (s *Service) StartCharge(ctx context.Context, invoiceID string, n int) (Cha
 		if err != nil {
 			return fmt.Errorf("insert transaction: %w", err)
 		}
+		if err := q.NoteInvoiceAttempt(ctx, store.NoteInvoiceAttemptParams{ID: inv.ID, AttemptCount: int32(n)}); err != nil {
+			return fmt.Errorf("note attempt: %w", err)
+		}
 		switch {
 		case pmID == nil:
 			row, err = s.failLocally(ctx, q, inv, cust, row, payments.ChargeResult{Status: payments.StatusFailed,
@@ -177,7 +180,7 @@ func (s *Service) describeCharge(ctx context.Context, q *store.Queries, inv stor
 		IdempotencyKey: *txn.IdempotencyKey, CustomerRef: custRef, PaymentMethodRef: *pm.ProviderID,
 		Amount: txn.Amount, Currency: txn.Currency,
 		Description: fmt.Sprintf("Invoice %s, attempt %d", inv.ID, txn.Attempt),
-		Metadata:    map[string]string{"invoice_id": inv.ID, "attempt": fmt.Sprint(txn.Attempt), "transaction_id": txn.ID},
+		Metadata:    map[string]string{"invoice_id": inv.ID, "attempt": fmt.Sprint(txn.Attempt), "transaction_id": txn.ID, "customer_id": inv.CustomerID},
 	}
 	return nil
 }

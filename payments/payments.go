@@ -69,8 +69,8 @@ type ChargeRequest struct {
 	// IdempotencyKey makes the charge safe to repeat: the same key always returns the
 	// first result and never charges twice (e.g. "inv_123:attempt:2").
 	IdempotencyKey string
-	// CustomerRef is the provider's customer id (Stripe "cus_…"); may be empty for the
-	// simulated provider.
+	// CustomerRef is the provider's customer id (Stripe "cus_…"); may be empty. The
+	// simulated provider then uses Metadata["customer_id"] (payorch's customer id).
 	CustomerRef string
 	// PaymentMethodRef is the provider's payment-method id ("pm_card_visa").
 	PaymentMethodRef string

@@ -110,6 +110,11 @@ func (s *Simulated) Name() string { return SimulatedProviderName }
 // with other parameters (not retryable, wraps ErrIdempotencyMismatch) and a database
 // failure (retryable).
 func (s *Simulated) Charge(ctx context.Context, req ChargeRequest) (ChargeResult, error) {
+	if req.CustomerRef == "" {
+		// The simulator has no customers of its own: without a provider customer id the
+		// charge is filed under payorch's customer (so "fail N times" counts per customer).
+		req.CustomerRef = req.Metadata["customer_id"]
+	}
 	cur, err := validateSimCharge(req)
 	if err != nil {
 		return ChargeResult{}, err

@@ -914,6 +914,22 @@ func (q *Queries) MarkPaymentMethodErrored(ctx context.Context, id string) (Paym
 	return i, err
 }
 
+const noteInvoiceAttempt = `-- name: NoteInvoiceAttempt :exec
+UPDATE invoices SET attempt_count = GREATEST(attempt_count, $2), updated_at = now()
+WHERE id = $1
+`
+
+type NoteInvoiceAttemptParams struct {
+	ID           string
+	AttemptCount int32
+}
+
+// Charge n has started: the invoice has seen at least n attempts.
+func (q *Queries) NoteInvoiceAttempt(ctx context.Context, arg NoteInvoiceAttemptParams) error {
+	_, err := q.db.Exec(ctx, noteInvoiceAttempt, arg.ID, arg.AttemptCount)
+	return err
+}
+
 const setInvoiceSchedule = `-- name: SetInvoiceSchedule :exec
 UPDATE invoices SET attempt_count = $2, next_retry_at = $3, updated_at = now()
 WHERE id = $1 AND status IN ('to_pay', 'error')

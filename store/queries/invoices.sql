@@ -114,6 +114,11 @@ UPDATE invoices SET status = 'voided', voided_at = now(), next_retry_at = NULL, 
 WHERE id = $1 AND status IN ('to_pay', 'error')
 RETURNING *;
 
+-- name: NoteInvoiceAttempt :exec
+-- Charge n has started: the invoice has seen at least n attempts.
+UPDATE invoices SET attempt_count = GREATEST(attempt_count, $2), updated_at = now()
+WHERE id = $1;
+
 -- name: SetInvoiceSchedule :exec
 UPDATE invoices SET attempt_count = $2, next_retry_at = $3, updated_at = now()
 WHERE id = $1 AND status IN ('to_pay', 'error');
