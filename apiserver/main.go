@@ -33,8 +33,7 @@ func run() error {
 	if len(a.Config.APIKeys) == 0 {
 		return errors.New("PAYORCH_API_KEYS: no API key configured (e.g. backend:<key>,support:<key>)")
 	}
-	deps := api.Deps{Pool: a.Pool, Temporal: a.Temporal, Keys: a.Config.APIKeys, Logger: a.Log,
-		StripeWebhookSecret: a.Config.StripeWebhookSecret, ProviderEvents: a.ProviderEvents()}
+	deps := a.APIDeps()
 	srv := &http.Server{
 		Addr:              a.Config.HTTPAddr,
 		Handler:           api.New(deps).Handler(),
