@@ -143,7 +143,7 @@ func (p *payment) register(ctx workflow.Context) error {
 			if req.Amount == "" || req.PaidAt.IsZero() {
 				return temporal.NewApplicationError("amount and paid_at are required", c.ErrInvalidReconcile)
 			}
-			return p.rejectInFlight()
+			return p.rejectPendingCharge()
 		}}); err != nil {
 		return err
 	}
@@ -154,7 +154,7 @@ func (p *payment) register(ctx workflow.Context) error {
 			if err := p.rejectClosed(); err != nil {
 				return err
 			}
-			return p.rejectInFlight()
+			return p.rejectPendingCharge()
 		}})
 }
 
@@ -177,9 +177,21 @@ func (p *payment) rejectClosed() error {
 	return nil
 }
 
+// rejectInFlight refuses a manual retry while an attempt runs, a charge awaits the
+// provider's outcome, or another request is queued: the retry would race them.
 func (p *payment) rejectInFlight() error {
-	if p.running || p.s.InFlight != "" || len(p.commands) > 0 {
+	if p.running || len(p.commands) > 0 {
 		return temporal.NewApplicationError("a charge or another request is in flight for this invoice; retry when it has finished", c.ErrChargeInFlight)
+	}
+	return p.rejectPendingCharge()
+}
+
+// rejectPendingCharge refuses a reconciliation or a void while a charge awaits the
+// provider's outcome (a direct debit): it may still settle. Otherwise the request is
+// queued and runs after the step under way, which then decides (e.g. paid meanwhile).
+func (p *payment) rejectPendingCharge() error {
+	if p.s.InFlight != "" {
+		return temporal.NewApplicationError("a charge awaits the provider's outcome for this invoice; try again when it is known", c.ErrChargeInFlight)
 	}
 	return nil
 }
@@ -265,10 +277,11 @@ func (p *payment) run(ctx workflow.Context) (c.InvoicePaymentResult, error) {
 			}
 		}
 		if p.shouldContinueAsNew(ctx) {
-			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && len(p.commands) == 0 }); err != nil {
+			// Let running Update handlers finish first; a queued command is run before.
+			if err := workflow.Await(ctx, func() bool { return len(p.commands) > 0 || workflow.AllHandlersFinished(ctx) }); err != nil {
 				return c.InvoicePaymentResult{}, err
 			}
-			if len(p.s.PendingEvents) == 0 && !p.s.PendingPaymentMethod {
+			if len(p.commands) == 0 && len(p.s.PendingEvents) == 0 && !p.s.PendingPaymentMethod {
 				next := p.in
 				carry := p.s
 				next.Carry = &carry
@@ -315,9 +328,21 @@ func (p *payment) wait(ctx workflow.Context) error {
 }
 
 func (p *payment) finish(ctx workflow.Context) (c.InvoicePaymentResult, error) {
-	// Let Update handlers still waiting (e.g. a retry racing the payment) get their answer.
-	if err := workflow.Await(ctx, func() bool { return len(p.commands) == 0 && workflow.AllHandlersFinished(ctx) }); err != nil {
-		return c.InvoicePaymentResult{}, err
+	// Answer the Updates accepted before the invoice closed (each is refused now: paid or
+	// voided), and let every handler return before the workflow completes.
+	for {
+		for len(p.commands) > 0 {
+			cmd := p.commands[0]
+			p.commands = p.commands[1:]
+			out, err := p.execute(ctx, cmd)
+			p.results[cmd.id] = commandResult{outcome: out, err: err}
+		}
+		if err := workflow.Await(ctx, func() bool { return len(p.commands) > 0 || workflow.AllHandlersFinished(ctx) }); err != nil {
+			return c.InvoicePaymentResult{}, err
+		}
+		if len(p.commands) == 0 {
+			break
+		}
 	}
 	return c.InvoicePaymentResult{Status: p.s.PaymentStatus, AmountPaid: p.s.AmountPaid, Attempts: p.s.ChargeNumber}, nil
 }
