@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,6 +69,19 @@ func decode(c *gin.Context, dst any) error {
 		return apperr.InvalidParam("", "body_invalid", "the body must be a single JSON object")
 	}
 	return nil
+}
+
+// decodeOptional decodes a body that may be absent (no body, or only white space).
+func decodeOptional(c *gin.Context, dst any) error {
+	raw, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		return decodeError(err)
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil
+	}
+	c.Request.Body = io.NopCloser(bytes.NewReader(raw))
+	return decode(c, dst)
 }
 
 func decodeError(err error) error {

@@ -133,11 +133,9 @@ func (s *Server) reconcileInvoice(c *gin.Context) {
 
 func (s *Server) voidInvoice(c *gin.Context) {
 	var body contracts.VoidRequest
-	if c.Request.ContentLength != 0 {
-		if err := decode(c, &body); err != nil {
-			s.fail(c, err)
-			return
-		}
+	if err := decodeOptional(c, &body); err != nil {
+		s.fail(c, err)
+		return
 	}
 	out, err := s.collect.Void(c.Request.Context(), c.Param("id"), body)
 	s.respondUpdate(c, out, err)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -13,6 +14,31 @@ func (s *Server) subscriptionRoutes() {
 	s.get("/v1/subscriptions", anyRole, s.listSubscriptions)
 	s.get("/v1/subscriptions/:id", anyRole, s.getSubscription)
 	s.post("/v1/subscriptions/:id/usage", backendOnly, s.recordUsage)
+	s.post("/v1/subscriptions/:id/reactivate", anyRole, s.reactivateSubscription)
+	s.post("/v1/subscriptions/:id/cancel", anyRole, s.cancelSubscription)
+}
+
+// reactivateSubscription puts an errored subscription back in service (support or backend).
+func (s *Server) reactivateSubscription(c *gin.Context) {
+	s.subscriptionTransition(c, s.subs.Reactivate)
+}
+
+// cancelSubscription ends a subscription (support or backend).
+func (s *Server) cancelSubscription(c *gin.Context) {
+	s.subscriptionTransition(c, s.subs.Cancel)
+}
+
+func (s *Server) subscriptionTransition(c *gin.Context, do func(context.Context, string) (subscriptions.Subscription, error)) {
+	if err := decodeOptional(c, &struct{}{}); err != nil {
+		s.fail(c, err)
+		return
+	}
+	out, err := do(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
 }
 
 func (s *Server) createSubscription(c *gin.Context) {

@@ -16,6 +16,7 @@ import (
 	"payorch/outbox"
 	"payorch/payments"
 	"payorch/store"
+	"payorch/subscriptions"
 )
 
 // ErrClosed is returned when an invoice is paid or voided and cannot take a payment.
@@ -390,7 +391,7 @@ func (s *Service) MarkPaid(ctx context.Context, invoiceID string, now time.Time)
 			sub, err := q.InvoiceSubscriptionActivated(ctx, store.InvoiceSubscriptionActivatedParams{ID: *inv.SubscriptionID, Now: now})
 			if err == nil {
 				if _, err := outbox.Emit(ctx, q, outbox.Event{Type: outbox.SubscriptionActivated, ResourceType: "subscription",
-					ResourceID: sub.ID, CustomerID: sub.CustomerID, Data: SubscriptionData(sub)}); err != nil {
+					ResourceID: sub.ID, CustomerID: sub.CustomerID, Data: subscriptions.View(sub)}); err != nil {
 					return err
 				}
 			} else if !store.IsNoRows(err) {
@@ -431,7 +432,7 @@ func (s *Service) MarkErrored(ctx context.Context, invoiceID string) (Closing, e
 			sub, err := q.InvoiceSubscriptionErrored(ctx, *inv.SubscriptionID)
 			if err == nil {
 				if _, err := outbox.Emit(ctx, q, outbox.Event{Type: outbox.SubscriptionErrored, ResourceType: "subscription",
-					ResourceID: sub.ID, CustomerID: sub.CustomerID, Data: SubscriptionData(sub)}); err != nil {
+					ResourceID: sub.ID, CustomerID: sub.CustomerID, Data: subscriptions.View(sub)}); err != nil {
 					return err
 				}
 			} else if !store.IsNoRows(err) {
@@ -453,15 +454,6 @@ func (s *Service) subscriptionStatus(ctx context.Context, q *store.Queries, inv 
 	}
 	out.SubscriptionStatus = sub.Status
 	return nil
-}
-
-// SubscriptionData is the event payload of a subscription.
-func SubscriptionData(s store.Subscription) map[string]any {
-	return map[string]any{
-		"id": s.ID, "object": "subscription", "customer_id": s.CustomerID, "external_id": s.ExternalID,
-		"status": s.Status, "currency": s.Currency, "amount": money.Format(s.Amount, s.Currency),
-		"current_period_start": s.CurrentPeriodStart.UTC(), "current_period_end": s.CurrentPeriodEnd.UTC(),
-	}
 }
 
 // ReconcileInput is a payment received outside the PSP.

@@ -12,6 +12,34 @@ import (
 	"github.com/shopspring/decimal"
 )
 
+const cancelSubscription = `-- name: CancelSubscription :one
+UPDATE subscriptions SET status = 'cancelled', cancelled_at = now(), updated_at = now()
+WHERE id = $1 AND status <> 'cancelled'
+RETURNING id, seq, customer_id, external_id, currency, amount, status, current_period_start, current_period_end, errored_at, cancelled_at, created_at, updated_at
+`
+
+// The merchant ends a subscription that is not already cancelled.
+func (q *Queries) CancelSubscription(ctx context.Context, id string) (Subscription, error) {
+	row := q.db.QueryRow(ctx, cancelSubscription, id)
+	var i Subscription
+	err := row.Scan(
+		&i.ID,
+		&i.Seq,
+		&i.CustomerID,
+		&i.ExternalID,
+		&i.Currency,
+		&i.Amount,
+		&i.Status,
+		&i.CurrentPeriodStart,
+		&i.CurrentPeriodEnd,
+		&i.ErroredAt,
+		&i.CancelledAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
 const createSubscription = `-- name: CreateSubscription :one
 
 INSERT INTO subscriptions (id, customer_id, external_id, currency, amount, current_period_start, current_period_end)
@@ -166,4 +194,57 @@ func (q *Queries) ListSubscriptions(ctx context.Context, arg ListSubscriptionsPa
 		return nil, err
 	}
 	return items, nil
+}
+
+const lockSubscription = `-- name: LockSubscription :one
+SELECT id, seq, customer_id, external_id, currency, amount, status, current_period_start, current_period_end, errored_at, cancelled_at, created_at, updated_at FROM subscriptions WHERE id = $1 FOR UPDATE
+`
+
+func (q *Queries) LockSubscription(ctx context.Context, id string) (Subscription, error) {
+	row := q.db.QueryRow(ctx, lockSubscription, id)
+	var i Subscription
+	err := row.Scan(
+		&i.ID,
+		&i.Seq,
+		&i.CustomerID,
+		&i.ExternalID,
+		&i.Currency,
+		&i.Amount,
+		&i.Status,
+		&i.CurrentPeriodStart,
+		&i.CurrentPeriodEnd,
+		&i.ErroredAt,
+		&i.CancelledAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const reactivateSubscription = `-- name: ReactivateSubscription :one
+UPDATE subscriptions SET status = 'active', errored_at = NULL, updated_at = now()
+WHERE id = $1 AND status = 'errored'
+RETURNING id, seq, customer_id, external_id, currency, amount, status, current_period_start, current_period_end, errored_at, cancelled_at, created_at, updated_at
+`
+
+// The merchant puts an errored subscription back in service; its unpaid invoice stays unpaid.
+func (q *Queries) ReactivateSubscription(ctx context.Context, id string) (Subscription, error) {
+	row := q.db.QueryRow(ctx, reactivateSubscription, id)
+	var i Subscription
+	err := row.Scan(
+		&i.ID,
+		&i.Seq,
+		&i.CustomerID,
+		&i.ExternalID,
+		&i.Currency,
+		&i.Amount,
+		&i.Status,
+		&i.CurrentPeriodStart,
+		&i.CurrentPeriodEnd,
+		&i.ErroredAt,
+		&i.CancelledAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
 }

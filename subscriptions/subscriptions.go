@@ -5,16 +5,19 @@ package subscriptions
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"payorch/apperr"
 	"payorch/ids"
 	"payorch/money"
+	"payorch/outbox"
 	"payorch/store"
 )
 
@@ -122,7 +125,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Subscription, err
 	if err != nil {
 		return Subscription{}, fmt.Errorf("create subscription: %w", err)
 	}
-	return view(row), nil
+	return View(row), nil
 }
 
 // Get returns a subscription by id.
@@ -134,7 +137,7 @@ func (s *Service) Get(ctx context.Context, id string) (Subscription, error) {
 	if err != nil {
 		return Subscription{}, fmt.Errorf("get subscription: %w", err)
 	}
-	return view(row), nil
+	return View(row), nil
 }
 
 // ListParams filters and pages a subscription list (newest first).
@@ -163,7 +166,7 @@ func (s *Service) List(ctx context.Context, p ListParams) ([]Subscription, *int6
 	}
 	out := make([]Subscription, len(rows))
 	for i, r := range rows {
-		out[i] = view(r)
+		out[i] = View(r)
 	}
 	return out, next, nil
 }
@@ -214,6 +217,62 @@ func (s *Service) RecordUsage(ctx context.Context, subscriptionID string, in Usa
 	}, nil
 }
 
+// Reactivate puts an errored subscription back in service (subscription.reactivated): it
+// is invoiced and collected again; the invoice that errored stays unpaid and keeps
+// waiting for a manual retry, a new payment method or a reconciliation. Only an errored
+// subscription can be reactivated (409 subscription_not_errored otherwise).
+func (s *Service) Reactivate(ctx context.Context, id string) (Subscription, error) {
+	return s.transition(ctx, id, outbox.SubscriptionReactivated, func(q *store.Queries, cur store.Subscription) (store.Subscription, error) {
+		if cur.Status != StatusErrored {
+			return store.Subscription{}, apperr.New(apperr.Conflict, "subscription_not_errored",
+				fmt.Sprintf("subscription %s is %s: only an errored subscription can be reactivated", cur.ID, cur.Status))
+		}
+		return q.ReactivateSubscription(ctx, cur.ID)
+	})
+}
+
+// Cancel ends a subscription (subscription.cancelled): no more invoices or usage. Its
+// unpaid invoices are not voided (void them one by one if they should not be collected).
+// A cancelled subscription cannot be cancelled again (409 subscription_cancelled).
+func (s *Service) Cancel(ctx context.Context, id string) (Subscription, error) {
+	return s.transition(ctx, id, outbox.SubscriptionCancelled, func(q *store.Queries, cur store.Subscription) (store.Subscription, error) {
+		if cur.Status == StatusCancelled {
+			return store.Subscription{}, apperr.New(apperr.Conflict, "subscription_cancelled",
+				fmt.Sprintf("subscription %s is already cancelled", cur.ID))
+		}
+		return q.CancelSubscription(ctx, cur.ID)
+	})
+}
+
+// transition changes a subscription's status with the row locked and writes the event in
+// the same transaction.
+func (s *Service) transition(ctx context.Context, id, event string,
+	change func(*store.Queries, store.Subscription) (store.Subscription, error)) (Subscription, error) {
+	var out Subscription
+	err := store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
+		cur, err := q.LockSubscription(ctx, id)
+		if store.IsNoRows(err) {
+			return apperr.NotFoundf("subscription", id)
+		}
+		if err != nil {
+			return fmt.Errorf("lock subscription: %w", err)
+		}
+		row, err := change(q, cur)
+		if err != nil {
+			var ae *apperr.Error
+			if errors.As(err, &ae) {
+				return err
+			}
+			return fmt.Errorf("%s: %w", event, err)
+		}
+		out = View(row)
+		_, err = outbox.Emit(ctx, q, outbox.Event{Type: event, ResourceType: "subscription", ResourceID: row.ID,
+			CustomerID: row.CustomerID, Data: out})
+		return err
+	})
+	return out, err
+}
+
 func parseTime(param, s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, apperr.InvalidParam(param, "parameter_missing", param+" is required (RFC 3339, e.g. 2026-01-01T00:00:00Z)")
@@ -242,7 +301,8 @@ func parseAmount(s, currency string, zeroOK bool) (decimal.Decimal, error) {
 	return d, nil
 }
 
-func view(r store.Subscription) Subscription {
+// View is a subscription row as the API (and every subscription.* event) shows it.
+func View(r store.Subscription) Subscription {
 	return Subscription{
 		ID: r.ID, Object: "subscription", CustomerID: r.CustomerID, ExternalID: r.ExternalID, Currency: r.Currency,
 		Amount: money.Format(r.Amount, r.Currency), Status: r.Status,

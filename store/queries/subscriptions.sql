@@ -19,3 +19,18 @@ LIMIT @lim;
 INSERT INTO usage_records (id, subscription_id, amount, description, occurred_at)
 VALUES ($1, $2, $3, $4, $5)
 RETURNING *;
+
+-- name: LockSubscription :one
+SELECT * FROM subscriptions WHERE id = $1 FOR UPDATE;
+
+-- name: ReactivateSubscription :one
+-- The merchant puts an errored subscription back in service; its unpaid invoice stays unpaid.
+UPDATE subscriptions SET status = 'active', errored_at = NULL, updated_at = now()
+WHERE id = $1 AND status = 'errored'
+RETURNING *;
+
+-- name: CancelSubscription :one
+-- The merchant ends a subscription that is not already cancelled.
+UPDATE subscriptions SET status = 'cancelled', cancelled_at = now(), updated_at = now()
+WHERE id = $1 AND status <> 'cancelled'
+RETURNING *;
