@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/sdk/client"
@@ -138,6 +139,25 @@ func TestHistoriesOnDevServer(t *testing.T) {
 			waitStatus(inv, c.PaymentAwaitingTransfer)
 			update(inv, c.UpdateReconcile, c.ReconcileRequest{Amount: "12.00", Reference: "T1", PaidAt: time.Now().UTC()})
 			update(inv, c.UpdateReconcile, c.ReconcileRequest{Amount: "30.00", Reference: "T2", PaidAt: time.Now().UTC()})
+			return run, c.PaymentPaid
+		}},
+		{"continued_as_new_then_manual_retry", func() (client.WorkflowRun, string) {
+			// A long history (here: a lowered limit) continues the workflow as new with its
+			// state; the later run still errors on schedule and takes the manual retry.
+			historyLimit = 60
+			defer func() { historyLimit = 8000 }()
+			inv := newInvoice("pm_sim_fail4_then_settle", "")
+			run := startWF(inv)
+			waitStatus(inv, c.PaymentErrored)
+			first, err := env.Temporal.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
+			must(t, err)
+			if s := first.WorkflowExecutionInfo.Status; s != enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
+				t.Errorf("first run is %s, want continued as new", s)
+			}
+			out := update(inv, c.UpdateRetry, c.RetryRequest{RequestedBy: "test"})
+			if out.InvoiceStatus != "paid" || out.Transaction == nil || out.Transaction.Attempt != 5 {
+				t.Errorf("manual retry outcome after continue-as-new %+v", out)
+			}
 			return run, c.PaymentPaid
 		}},
 		{"hard_decline_then_void", func() (client.WorkflowRun, string) {

@@ -21,8 +21,8 @@ const (
 const maxSeenEvents = 50
 
 // historyLimit continues the workflow as new before its history gets long, even if the
-// server has not suggested it yet.
-const historyLimit = 8000
+// server has not suggested it yet (a variable so a test can lower it).
+var historyLimit = 8000
 
 // Activity options: database activities retry until the database answers; the charge
 // retries infrastructure failures with backoff for at most an hour — well inside the
@@ -66,7 +66,8 @@ type payment struct {
 	s        c.PaymentState
 	commands []command
 	results  map[string]commandResult
-	// running is true while the main loop executes an attempt or a command.
+	// running is true while an attempt decides its charge (wallet, charge) or a command
+	// or provider event is applied; a manual retry is refused meanwhile.
 	running bool
 }
 
@@ -444,6 +445,7 @@ func (p *payment) attempt(ctx workflow.Context) error {
 		return err
 	}
 	if snap.Settled {
+		p.running = false // the attempt is decided: what follows is bookkeeping
 		return p.markPaid(ctx)
 	}
 	if p.in.Method == "bank_transfer" {
@@ -453,6 +455,7 @@ func (p *payment) attempt(ctx workflow.Context) error {
 			return err
 		}
 		p.s.Deadline = nil
+		p.running = false
 		p.setStatus(ctx, c.PaymentAwaitingTransfer, fmt.Sprintf("a bank transfer of %s %s (reconciliation)", snap.AmountDue, snap.Currency))
 		return p.saveSchedule(ctx)
 	}
@@ -468,6 +471,7 @@ func (p *payment) attempt(ctx workflow.Context) error {
 			return err
 		}
 		if snap.Settled {
+			p.running = false
 			return p.markPaid(ctx)
 		}
 		return nil
@@ -500,6 +504,9 @@ func (p *payment) attempt(ctx workflow.Context) error {
 		}
 		out = c.ChargeOutcome{Transaction: prep.Transaction, Snapshot: snap}
 	}
+	// The charge is decided: a manual retry may queue behind the bookkeeping that follows
+	// (a pending charge is refused by rejectPendingCharge instead).
+	p.running = false
 	return p.onChargeOutcome(ctx, out)
 }
 
@@ -598,6 +605,7 @@ func (p *payment) applyEvent(ctx workflow.Context, ev c.ProviderEvent) error {
 		p.absorb(out.Snapshot)
 		return nil
 	}
+	p.running = false
 	return p.onChargeOutcome(ctx, out)
 }
 
