@@ -389,13 +389,8 @@ func (s *Service) MarkPaid(ctx context.Context, invoiceID string, now time.Time)
 		}
 		if inv.SubscriptionID != nil {
 			sub, err := q.InvoiceSubscriptionActivated(ctx, store.InvoiceSubscriptionActivatedParams{ID: *inv.SubscriptionID, Now: now})
-			if err == nil {
-				if _, err := outbox.Emit(ctx, q, outbox.Event{Type: outbox.SubscriptionActivated, ResourceType: "subscription",
-					ResourceID: sub.ID, CustomerID: sub.CustomerID, Data: subscriptions.View(sub)}); err != nil {
-					return err
-				}
-			} else if !store.IsNoRows(err) {
-				return fmt.Errorf("activate subscription: %w", err)
+			if err := emitSubscriptionChange(ctx, q, outbox.SubscriptionActivated, sub, err); err != nil {
+				return err
 			}
 		}
 		return s.subscriptionStatus(ctx, q, inv, &out)
@@ -430,18 +425,27 @@ func (s *Service) MarkErrored(ctx context.Context, invoiceID string) (Closing, e
 		}
 		if inv.SubscriptionID != nil {
 			sub, err := q.InvoiceSubscriptionErrored(ctx, *inv.SubscriptionID)
-			if err == nil {
-				if _, err := outbox.Emit(ctx, q, outbox.Event{Type: outbox.SubscriptionErrored, ResourceType: "subscription",
-					ResourceID: sub.ID, CustomerID: sub.CustomerID, Data: subscriptions.View(sub)}); err != nil {
-					return err
-				}
-			} else if !store.IsNoRows(err) {
-				return fmt.Errorf("subscription errored: %w", err)
+			if err := emitSubscriptionChange(ctx, q, outbox.SubscriptionErrored, sub, err); err != nil {
+				return err
 			}
 		}
 		return s.subscriptionStatus(ctx, q, inv, &out)
 	})
 	return out, err
+}
+
+// emitSubscriptionChange writes the event of a conditional subscription update that
+// returned sub (or err): no row means the condition did not hold, and nothing happened.
+func emitSubscriptionChange(ctx context.Context, q *store.Queries, event string, sub store.Subscription, err error) error {
+	if store.IsNoRows(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", event, err)
+	}
+	_, err = outbox.Emit(ctx, q, outbox.Event{Type: event, ResourceType: "subscription",
+		ResourceID: sub.ID, CustomerID: sub.CustomerID, Data: subscriptions.View(sub)})
+	return err
 }
 
 func (s *Service) subscriptionStatus(ctx context.Context, q *store.Queries, inv store.Invoice, out *Closing) error {

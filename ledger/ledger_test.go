@@ -249,6 +249,13 @@ func TestDebitForInvoice(t *testing.T) {
 	if f.balance() != "130.00" {
 		t.Fatalf("balance %s after credit back, want 130.00", f.balance())
 	}
+	// Giving debits back is not a load: it cannot be reverted (the customer would lose it twice).
+	if _, err := f.l.Revert(ctx, f.wallet, cb.WalletTransactionID); code(err) != "not_a_load" {
+		t.Fatalf("revert of a credit-back: %v", err)
+	}
+	if f.balance() != "130.00" {
+		t.Fatalf("balance %s after a refused revert, want 130.00", f.balance())
+	}
 	if err := f.pool.QueryRow(ctx, "SELECT amount_paid FROM invoices WHERE id = $1", inv).Scan(&paid); err != nil || !paid.IsZero() {
 		t.Fatalf("amount_paid %s after credit back (%v)", paid, err)
 	}

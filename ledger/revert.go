@@ -36,6 +36,11 @@ func (l *Ledger) Revert(ctx context.Context, walletID, txID string) (Transaction
 		if orig.Type == TypeDebit {
 			return apperr.New(apperr.Rule, "debit_not_revertable", "only credits (loads) can be reverted; "+txID+" is a debit")
 		}
+		if orig.LoadID == nil {
+			// A credit that gives a voided invoice's debits back is not a load: reverting it
+			// would take the customer's money a second time.
+			return apperr.New(apperr.Rule, "not_a_load", "only wallet loads can be reverted; "+txID+" gives back the debits of voided invoice "+deref(orig.InvoiceID))
+		}
 		if orig.RevertedBy != nil {
 			return apperr.New(apperr.Conflict, "already_reverted", txID+" was already reverted by "+*orig.RevertedBy)
 		}

@@ -37,24 +37,6 @@ var env *testenv.Env
 
 func TestMain(m *testing.M) { testenv.Main(m, &env, testenv.Options{}) }
 
-// clock is a test clock that only moves when told.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // got is one message the SMTP server accepted.
 type got struct {
 	From     string
@@ -226,13 +208,13 @@ func parse(t *testing.T, raw []byte) parsed {
 type fixture struct {
 	t     *testing.T
 	pool  *pgxpool.Pool
-	clock *clock
+	clock *testenv.Clock
 }
 
 func newFixture(t *testing.T) *fixture {
 	pool, _ := env.Postgres.NewPool(t)
 	// The clock starts a minute ahead: rows the database stamps with now() are due at once.
-	return &fixture{t: t, pool: pool, clock: &clock{t: time.Now().UTC().Add(time.Minute).Truncate(time.Microsecond)}}
+	return &fixture{t: t, pool: pool, clock: testenv.NewClock(time.Now().UTC().Add(time.Minute).Truncate(time.Microsecond))}
 }
 
 func (f *fixture) mailer(sender Sender) *Mailer {

@@ -24,24 +24,6 @@ var env *testenv.Env
 
 func TestMain(m *testing.M) { testenv.Main(m, &env, testenv.Options{}) }
 
-// fakeClock is an injectable clock for SimulatedOptions.Now.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 const (
 	testSEPADelay  = 10 * time.Second
 	testRetryDelay = 2 * time.Second
@@ -51,7 +33,7 @@ const (
 type simFixture struct {
 	t     *testing.T
 	pool  *pgxpool.Pool
-	clock *fakeClock
+	clock *testenv.Clock
 	sim   *Simulated
 }
 
@@ -64,7 +46,7 @@ func newSimFixture(t *testing.T) *simFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	clock := &fakeClock{now: time.Date(2030, 1, 15, 9, 0, 0, 0, time.UTC)}
+	clock := testenv.NewClock(time.Date(2030, 1, 15, 9, 0, 0, 0, time.UTC))
 	return &simFixture{t: t, pool: pool, clock: clock, sim: NewSimulated(pool, SimulatedOptions{
 		SEPADelay: testSEPADelay, EventRetryDelay: testRetryDelay, Now: clock.Now})}
 }
@@ -441,12 +423,12 @@ func TestSimulatedSEPAEvents(t *testing.T) {
 	}
 
 	h := &recorder{}
-	f.clock.Advance(testSEPADelay - time.Second)
+	f.clock.Add(testSEPADelay - time.Second)
 	if n, err := f.sim.DeliverDueEvents(ctx, h); n != 0 || err != nil || len(h.calls()) != 0 {
 		t.Fatalf("before the delay: %d delivered, %v, %d calls", n, err, len(h.calls()))
 	}
 
-	f.clock.Advance(time.Second)
+	f.clock.Add(time.Second)
 	n, err := f.sim.DeliverDueEvents(ctx, h)
 	if n != 2 || err != nil {
 		t.Fatalf("after the delay: %d delivered, %v", n, err)
@@ -464,7 +446,7 @@ func TestSimulatedSEPAEvents(t *testing.T) {
 		fl.DeclineCode != "insufficient_funds" || fl.HardDecline || fl.Message == "" {
 		t.Fatalf("fail event %+v", fl)
 	}
-	f.clock.Advance(time.Hour)
+	f.clock.Add(time.Hour)
 	if n, err := f.sim.DeliverDueEvents(ctx, h); n != 0 || err != nil || len(h.calls()) != 2 {
 		t.Fatalf("delivered events came again: %d, %v, %d calls", n, err, len(h.calls()))
 	}
@@ -475,7 +457,7 @@ func TestSimulatedSEPAEvents(t *testing.T) {
 
 	// A failing handler: the event is retried after the retry delay, doubling.
 	third := f.charge(req("sepa_retry", "pm_sim_sepa_settle"))
-	f.clock.Advance(testSEPADelay)
+	f.clock.Add(testSEPADelay)
 	h2 := &recorder{failing: true}
 	n, err = f.sim.DeliverDueEvents(ctx, h2)
 	if n != 0 || err == nil || !strings.Contains(err.Error(), "handler down") || len(h2.calls()) != 1 {
@@ -484,11 +466,11 @@ func TestSimulatedSEPAEvents(t *testing.T) {
 	if n, _ := f.sim.DeliverDueEvents(ctx, h2); n != 0 || len(h2.calls()) != 1 {
 		t.Fatalf("redelivered before the retry delay: %d calls", len(h2.calls()))
 	}
-	f.clock.Advance(testRetryDelay)
+	f.clock.Add(testRetryDelay)
 	if _, err := f.sim.DeliverDueEvents(ctx, h2); err == nil || len(h2.calls()) != 2 {
 		t.Fatalf("second failure: %v, %d calls", err, len(h2.calls()))
 	}
-	f.clock.Advance(testRetryDelay) // the second retry waits twice as long
+	f.clock.Add(testRetryDelay) // the second retry waits twice as long
 	if n, _ := f.sim.DeliverDueEvents(ctx, h2); n != 0 || len(h2.calls()) != 2 {
 		t.Fatalf("backoff not doubled: %d calls", len(h2.calls()))
 	}
@@ -498,7 +480,7 @@ func TestSimulatedSEPAEvents(t *testing.T) {
 		Scan(&attempts, &lastErr); err != nil || attempts != 2 || lastErr != "handler down" {
 		t.Fatalf("recorded attempts %d, last error %q, %v", attempts, lastErr, err)
 	}
-	f.clock.Advance(testRetryDelay)
+	f.clock.Add(testRetryDelay)
 	h2.mu.Lock()
 	h2.failing = false
 	h2.mu.Unlock()
@@ -511,7 +493,7 @@ func TestSimulatedSEPAEvents(t *testing.T) {
 	if got[0].ID != got[2].ID || got[2].Reference != third.Reference {
 		t.Fatalf("redelivered a different event: %+v vs %+v", got[0], got[2])
 	}
-	f.clock.Advance(24 * time.Hour)
+	f.clock.Add(24 * time.Hour)
 	if n, err := f.sim.DeliverDueEvents(ctx, h2); n != 0 || err != nil || len(h2.calls()) != 3 {
 		t.Fatalf("delivered again after success: %d, %v, %d calls", n, err, len(h2.calls()))
 	}
@@ -527,7 +509,7 @@ func TestSimulatedConcurrentPollers(t *testing.T) {
 	for i := range events {
 		f.charge(req(fmt.Sprintf("sepa_%d", i), "pm_sim_sepa_settle"))
 	}
-	f.clock.Advance(testSEPADelay)
+	f.clock.Add(testSEPADelay)
 	h := &recorder{}
 	var wg sync.WaitGroup
 	total := make([]int, 4)

@@ -28,31 +28,13 @@ var env *testenv.Env
 
 func TestMain(m *testing.M) { testenv.Main(m, &env, testenv.Options{}) }
 
-// clock is a test clock that only moves when told.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now().UTC().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *testenv.Clock { return testenv.NewClock(time.Now().UTC().Truncate(time.Second)) }
 
 // fixture is a fresh database, a service and a dispatcher sharing a test clock.
 type fixture struct {
 	t     *testing.T
 	pool  *pgxpool.Pool
-	clock *clock
+	clock *testenv.Clock
 	svc   *Service
 	disp  *Dispatcher
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 
 	"payorch/apperr"
 	"payorch/collection"
@@ -32,6 +33,16 @@ func (a *App) ProviderEvents() payments.EventHandler {
 		_, err := l.ResolvePendingLoad(ctx, ev)
 		if err == nil || !apperr.IsKind(err, apperr.NotFound) {
 			return err
+		}
+		if loadID := ev.Metadata["load_id"]; loadID != "" {
+			// A load's charge whose reference is not recorded yet: the event overtook the
+			// load's workflow. Fail, so the provider delivers it again; a load that is no
+			// longer pending waits for nothing.
+			ld, lerr := l.LoadByID(ctx, loadID)
+			if lerr == nil && ld.Status == ledger.LoadPending {
+				return fmt.Errorf("provider event %s: wallet load %s has not recorded charge %s yet; deliver it again later", ev.ID, loadID, ev.Reference)
+			}
+			return nil
 		}
 		return router.HandleProviderEvent(ctx, ev)
 	})

@@ -58,6 +58,16 @@ func TestProviderEventsResolveSimulatedSEPALoad(t *testing.T) {
 	if err != nil || res.Status != payments.StatusPending {
 		t.Fatalf("charge: %+v, %v", res, err)
 	}
+	// The outcome overtakes the load's workflow (its charge is not recorded yet): the
+	// handler fails so the provider delivers it again, and nothing is credited.
+	early := payments.Event{ID: "evt_early", Provider: payments.SimulatedProviderName, Reference: res.Reference,
+		Status: payments.StatusSettled, Metadata: req.Metadata}
+	if err := a.ProviderEvents().HandleProviderEvent(ctx, early); err == nil {
+		t.Fatal("an event before the load recorded its charge was acknowledged (and lost)")
+	}
+	if b := ledgertest.Balance(t, pool, w.ID); !b.IsZero() {
+		t.Fatalf("balance %s after the early event, want 0", b)
+	}
 	if got, err := l.CompleteLoad(ctx, ld.ID, res); err != nil || got.Status != "pending" {
 		t.Fatalf("complete pending: %+v, %v", got, err)
 	}
