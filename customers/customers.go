@@ -223,7 +223,7 @@ func (s *Service) AddPaymentMethod(ctx context.Context, customerID string, in Pa
 		if err != nil {
 			return fmt.Errorf("create payment method: %w", err)
 		}
-		out = paymentMethodFromRow(row)
+		out = PaymentMethodView(row)
 		return nil
 	})
 	return out, err
@@ -294,7 +294,7 @@ func (s *Service) ListPaymentMethods(ctx context.Context, customerID string) ([]
 	}
 	out := make([]PaymentMethod, len(rows))
 	for i, r := range rows {
-		out[i] = paymentMethodFromRow(r)
+		out[i] = PaymentMethodView(r)
 	}
 	return out, nil
 }
@@ -307,7 +307,8 @@ func customerFromRow(r store.Customer) Customer {
 	}
 }
 
-func paymentMethodFromRow(r store.PaymentMethod) PaymentMethod {
+// PaymentMethodView is a payment method row as the API (and payment_method.* events) show it.
+func PaymentMethodView(r store.PaymentMethod) PaymentMethod {
 	return PaymentMethod{
 		ID: r.ID, Object: "payment_method", CustomerID: r.CustomerID, ExternalID: r.ExternalID,
 		Type: r.Type, ProviderID: r.ProviderID, ExpMonth: r.ExpMonth, ExpYear: r.ExpYear,

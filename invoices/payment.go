@@ -132,6 +132,7 @@ func (s *Service) StartCharge(ctx context.Context, invoiceID string, n int) (Cha
 		if err := q.NoteInvoiceAttempt(ctx, store.NoteInvoiceAttemptParams{ID: inv.ID, AttemptCount: int32(n)}); err != nil {
 			return fmt.Errorf("note attempt: %w", err)
 		}
+		inv.AttemptCount = max(inv.AttemptCount, int32(n)) // as the events below show it
 		switch {
 		case pmID == nil:
 			row, err = s.failLocally(ctx, q, inv, cust, row, payments.ChargeResult{Status: payments.StatusFailed,
@@ -303,10 +304,14 @@ func (s *Service) applyResult(ctx context.Context, q *store.Queries, inv store.I
 		if res.HardDecline && txn.PaymentMethodID != nil {
 			pm, err := q.MarkPaymentMethodErrored(ctx, *txn.PaymentMethodID)
 			if err == nil {
+				data := struct {
+					customers.PaymentMethod
+					// ErrorType and InvoiceID say which charge showed it no longer works.
+					ErrorType string `json:"error_type"`
+					InvoiceID string `json:"invoice_id"`
+				}{customers.PaymentMethodView(pm), et, inv.ID}
 				if _, err := outbox.Emit(ctx, q, outbox.Event{Type: outbox.PaymentMethodErrored, ResourceType: "payment_method",
-					ResourceID: pm.ID, CustomerID: pm.CustomerID, Data: map[string]any{
-						"id": pm.ID, "object": "payment_method", "customer_id": pm.CustomerID, "type": pm.Type,
-						"status": pm.Status, "error_type": et, "invoice_id": inv.ID}}); err != nil {
+					ResourceID: pm.ID, CustomerID: pm.CustomerID, Data: data}); err != nil {
 					return err
 				}
 			} else if !store.IsNoRows(err) {

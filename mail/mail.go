@@ -112,8 +112,8 @@ func (m *Mailer) Run(ctx context.Context, interval time.Duration) {
 // RunOnce sends every message due now.
 func (m *Mailer) RunOnce(ctx context.Context) (Stats, error) {
 	var st Stats
-	now := m.Now()
 	for range maxRounds {
+		now := m.Now()
 		claimed, err := store.New(m.Pool).ClaimDueMailMessages(ctx, store.ClaimDueMailMessagesParams{
 			Now: now, LockedUntil: now.Add(m.Lease), BatchSize: m.BatchSize,
 		})
@@ -148,7 +148,11 @@ func (m *Mailer) process(ctx context.Context, c store.ClaimDueMailMessagesRow, s
 	if err != nil && ctx.Err() != nil {
 		return ctx.Err()
 	}
+	var transient *transientError
 	switch {
+	case errors.As(err, &transient):
+		// The database did not answer: try again later, like a temporary SMTP failure.
+		return m.retryLater(ctx, q, c, err, st)
 	case err != nil:
 		// Data the email cannot be built from: retrying will not help.
 		st.Failed++
@@ -160,6 +164,16 @@ func (m *Mailer) process(ctx context.Context, c store.ClaimDueMailMessagesRow, s
 		m.Log.Info("email skipped", "event_id", c.EventID, "type", c.EventType, "reason", skip)
 		_, err = q.MarkMailSkipped(ctx, store.MarkMailSkippedParams{EventID: c.EventID, Attempts: c.Attempts, Reason: skip, At: at})
 		return err
+	}
+	// A batch can take longer than its lease (a slow SMTP server): hold this message for a
+	// fresh lease right before sending, or skip it if another sender has claimed it
+	// meanwhile, so it is not sent twice.
+	if n, err := q.RenewMailLease(ctx, store.RenewMailLeaseParams{EventID: c.EventID, Attempts: c.Attempts, LockedUntil: m.Now().Add(m.Lease)}); err != nil || n == 0 {
+		if err != nil {
+			return fmt.Errorf("renew lease of %s: %w", c.EventID, err)
+		}
+		m.Log.Warn("email not sent: its claim was lost before sending", "event_id", c.EventID, "attempt", c.Attempts)
+		return nil
 	}
 	loc, sendErr := m.Sender.Send(ctx, out.msg, c.EventID)
 	if ctx.Err() != nil {
@@ -180,18 +194,38 @@ func (m *Mailer) process(ctx context.Context, c store.ClaimDueMailMessagesRow, s
 		return err
 	}
 	var perm *PermanentError
-	next := at.Add(m.backoff(c.Attempts))
-	if errors.As(sendErr, &perm) || next.After(c.CreatedAt.Add(m.RetryWindow)) {
+	if errors.As(sendErr, &perm) {
 		st.Failed++
 		m.Log.Error("email failed", "event_id", c.EventID, "type", c.EventType, "attempts", c.Attempts, "error", sendErr)
 		_, err = q.MarkMailFailed(ctx, store.MarkMailFailedParams{EventID: c.EventID, Attempts: c.Attempts, LastError: sendErr.Error(), At: at})
 		return err
 	}
+	return m.retryLater(ctx, q, c, sendErr, st)
+}
+
+// retryLater schedules the message's next attempt after a temporary failure, or fails it
+// once the retry window is over.
+func (m *Mailer) retryLater(ctx context.Context, q *store.Queries, c store.ClaimDueMailMessagesRow, cause error, st *Stats) error {
+	at := m.Now()
+	next := at.Add(m.backoff(c.Attempts))
+	if next.After(c.CreatedAt.Add(m.RetryWindow)) {
+		st.Failed++
+		m.Log.Error("email failed", "event_id", c.EventID, "type", c.EventType, "attempts", c.Attempts, "error", cause)
+		_, err := q.MarkMailFailed(ctx, store.MarkMailFailedParams{EventID: c.EventID, Attempts: c.Attempts, LastError: cause.Error(), At: at})
+		return err
+	}
 	st.Retrying++
-	m.Log.Warn("email send failed, will retry", "event_id", c.EventID, "attempt", c.Attempts, "next_attempt_at", next, "error", sendErr)
-	_, err = q.MarkMailRetry(ctx, store.MarkMailRetryParams{EventID: c.EventID, Attempts: c.Attempts, LastError: sendErr.Error(), NextAttemptAt: next, At: at})
+	m.Log.Warn("email not sent, will retry", "event_id", c.EventID, "attempt", c.Attempts, "next_attempt_at", next, "error", cause)
+	_, err := q.MarkMailRetry(ctx, store.MarkMailRetryParams{EventID: c.EventID, Attempts: c.Attempts, LastError: cause.Error(), NextAttemptAt: next, At: at})
 	return err
 }
+
+// transientError is a failure to build a message that a later attempt may not meet (the
+// database did not answer).
+type transientError struct{ err error }
+
+func (e *transientError) Error() string { return e.err.Error() }
+func (e *transientError) Unwrap() error { return e.err }
 
 func (m *Mailer) backoff(n int32) time.Duration {
 	d := m.FirstRetry
@@ -343,7 +377,7 @@ func (m *Mailer) resolveCustomer(ctx context.Context, cust Customer, eventCustom
 		switch {
 		case store.IsNoRows(err):
 		case err != nil:
-			return cust, fmt.Errorf("read customer %s: %w", id, err)
+			return cust, &transientError{fmt.Errorf("read customer %s: %w", id, err)}
 		default:
 			cust.ID = row.ID
 			if cust.Email == "" {

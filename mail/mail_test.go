@@ -3,16 +3,19 @@ package mail
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-smtp"
+	gomail "github.com/wneessen/go-mail"
 
 	"payorch/config"
 	"payorch/outbox"
@@ -470,5 +473,65 @@ func TestRunLoopSendsAndStops(t *testing.T) {
 	}
 	if n := len(srv.messages()); n != 1 {
 		t.Fatalf("%d messages", n)
+	}
+}
+
+// slowSender is a Sender that records what it is asked to send and calls during (if set)
+// while "sending" its n-th message.
+type slowSender struct {
+	mu     sync.Mutex
+	sent   []string
+	during func(n int)
+}
+
+func (s *slowSender) Send(_ context.Context, _ *gomail.Msg, eventID string) (string, error) {
+	s.mu.Lock()
+	s.sent = append(s.sent, eventID)
+	n := len(s.sent)
+	during := s.during
+	s.mu.Unlock()
+	if during != nil {
+		during(n)
+	}
+	return "test:" + eventID, nil
+}
+
+// TestBatchOutlivingItsLeaseSendsEachOnce: a mailer whose batch takes longer than its lease
+// (a slow SMTP server) loses the rest of the batch to another mailer, which sends it; the
+// first must then skip what it lost rather than send it again.
+func TestBatchOutlivingItsLeaseSendsEachOnce(t *testing.T) {
+	f := newFixture(t)
+	var events []string
+	for i := range 6 {
+		c := f.customer(fmt.Sprint("Cust", i), fmt.Sprintf("c%d@example.com", i), "en")
+		events = append(events, f.emit(outbox.EmailLoadReceipt, c, receipt(c)))
+	}
+	s := &slowSender{}
+	first, other := f.mailer(s), f.mailer(s)
+	s.during = func(n int) {
+		switch n {
+		case 1: // the server is slow: half the lease goes by
+			f.clock.Add(DefaultLease / 2)
+		case 2:
+			// The batch's lease runs out (the message being sent was held afresh when its
+			// sending began); another mailer takes over what the first has not sent.
+			f.clock.Add(DefaultLease/2 + time.Second)
+			if _, err := other.RunOnce(context.Background()); err != nil {
+				t.Errorf("second mailer: %v", err)
+			}
+		}
+	}
+	f.run(first)
+	got := append([]string(nil), s.sent...)
+	sort.Strings(got)
+	want := append([]string(nil), events...)
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("sent %v, want each of %v once", got, want)
+	}
+	for _, e := range events {
+		if r := f.row(e); r.Status != StatusSent {
+			t.Fatalf("%s: %+v", e, r)
+		}
 	}
 }

@@ -239,3 +239,24 @@ func (q *Queries) MarkMailSkipped(ctx context.Context, arg MarkMailSkippedParams
 	}
 	return result.RowsAffected(), nil
 }
+
+const renewMailLease = `-- name: RenewMailLease :execrows
+UPDATE mail_messages SET locked_until = $1::timestamptz
+WHERE event_id = $2 AND attempts = $3 AND status = 'pending'
+`
+
+type RenewMailLeaseParams struct {
+	LockedUntil time.Time
+	EventID     string
+	Attempts    int32
+}
+
+// Just before sending: the message is still this sender's claim (no other sender has
+// claimed it since: attempts unchanged), so hold it for another lease.
+func (q *Queries) RenewMailLease(ctx context.Context, arg RenewMailLeaseParams) (int64, error) {
+	result, err := q.db.Exec(ctx, renewMailLease, arg.LockedUntil, arg.EventID, arg.Attempts)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}

@@ -521,6 +521,27 @@ func (q *Queries) MarkWebhookDeliveryFailed(ctx context.Context, arg MarkWebhook
 	return result.RowsAffected(), nil
 }
 
+const renewWebhookDeliveryLease = `-- name: RenewWebhookDeliveryLease :execrows
+UPDATE webhook_deliveries SET locked_until = $1::timestamptz
+WHERE id = $2 AND attempts = $3 AND status = 'pending'
+`
+
+type RenewWebhookDeliveryLeaseParams struct {
+	LockedUntil time.Time
+	ID          string
+	Attempts    int32
+}
+
+// Just before sending: the delivery is still this sender's claim (no other sender has
+// claimed it since: attempts unchanged), so hold it for another lease.
+func (q *Queries) RenewWebhookDeliveryLease(ctx context.Context, arg RenewWebhookDeliveryLeaseParams) (int64, error) {
+	result, err := q.db.Exec(ctx, renewWebhookDeliveryLease, arg.LockedUntil, arg.ID, arg.Attempts)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const retryWebhookDelivery = `-- name: RetryWebhookDelivery :one
 UPDATE webhook_deliveries SET
     status = 'pending', next_attempt_at = $1::timestamptz,

@@ -123,8 +123,8 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (Stats, error) {
 	if err != nil {
 		return st, err
 	}
-	now := d.Now()
 	for range maxRounds {
+		now := d.Now()
 		claimed, err := store.New(d.Pool).ClaimDueWebhookDeliveries(ctx, store.ClaimDueWebhookDeliveriesParams{
 			Now: now, LockedUntil: now.Add(d.Lease), BatchSize: d.BatchSize,
 		})
@@ -214,6 +214,17 @@ func (d *Dispatcher) sendAll(ctx context.Context, claimed []store.ClaimDueWebhoo
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
+			// A batch can take longer than its lease (slow endpoints): hold this delivery
+			// for a fresh lease right before sending, or skip it if another sender has
+			// claimed it meanwhile, so it is not sent twice.
+			n, err := store.New(d.Pool).RenewWebhookDeliveryLease(ctx, store.RenewWebhookDeliveryLeaseParams{
+				ID: c.ID, Attempts: c.Attempts, LockedUntil: d.Now().Add(d.Lease)})
+			if err != nil || n == 0 {
+				if ctx.Err() == nil {
+					d.Log.Warn("webhook delivery not sent: its claim was lost before sending", "delivery_id", c.ID, "attempt", c.Attempts, "error", err)
+				}
+				return
+			}
 			res := d.attempt(ctx, c)
 			if ctx.Err() != nil {
 				return // shutting down: the lease expires and another attempt follows

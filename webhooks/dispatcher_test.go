@@ -3,9 +3,11 @@ package webhooks
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -552,5 +554,43 @@ func TestRunLoopDeliversAndStops(t *testing.T) {
 	}
 	if got := rc.ids(); !slices.Equal(got, []string{evt}) {
 		t.Fatalf("got %v", got)
+	}
+}
+
+// TestBatchOutlivingItsLeaseSendsEachOnce: a sender whose batch takes longer than its lease
+// (a slow endpoint) loses the rest of the batch to another sender, which sends it; the
+// first sender must then skip what it lost rather than send it a second time.
+func TestBatchOutlivingItsLeaseSendsEachOnce(t *testing.T) {
+	f := newFixture(t)
+	rc := newReceiver(t)
+	f.endpoint(rc.URL, nil)
+	var events []string
+	for i := range 6 {
+		events = append(events, f.emit(outbox.InvoiceSettled, fmt.Sprintf("inv_%d", i), map[string]any{"id": i}))
+	}
+	f.disp.Concurrency = 1
+	other := f.newDispatcher()
+	rc.respond = func(r received, n int) int {
+		switch n {
+		case 1: // the endpoint is slow: half the lease goes by
+			f.clock.Add(DefaultLease / 2)
+		case 2:
+			// During the second request the batch's lease runs out (the delivery in
+			// flight was held afresh when its sending began); another worker takes over
+			// the deliveries the first has not sent yet.
+			f.clock.Add(DefaultLease/2 + time.Second)
+			if _, err := other.RunOnce(context.Background()); err != nil {
+				t.Errorf("second sender: %v", err)
+			}
+		}
+		return http.StatusOK
+	}
+	f.runOnce()
+	got := rc.ids()
+	sort.Strings(got)
+	want := append([]string(nil), events...)
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("received %v, want each of %v once", got, want)
 	}
 }

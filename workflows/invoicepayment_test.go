@@ -407,6 +407,13 @@ func TestHardDeclineWaitsForNewCard(t *testing.T) {
 	var pmStatus string
 	must(t, f.pool.QueryRow(context.Background(), `SELECT status FROM payment_methods WHERE provider_id = 'pm_card_chargeDeclinedExpiredCard'`).Scan(&pmStatus))
 	f.expect("expired card status", pmStatus, "errored")
+	// The event carries the payment method as the API shows it, and why it errored.
+	var pmEvent map[string]any
+	must(t, f.pool.QueryRow(context.Background(), `SELECT data FROM events WHERE type = 'payment_method.errored'`).Scan(&pmEvent))
+	for k, want := range map[string]any{"object": "payment_method", "status": "errored", "type": "card", "last4": "4242",
+		"error_type": "payment_method_expired", "invoice_id": f.inv.ID, "default": true} {
+		f.expect("payment_method.errored data."+k, pmEvent[k], want)
+	}
 }
 
 func TestHardDeclineDeadlineErrors(t *testing.T) {

@@ -17,6 +17,12 @@ WHERE e.id = m.event_id
 RETURNING m.event_id, m.attempts, m.created_at,
     e.type AS event_type, e.customer_id, e.data AS event_data, e.created_at AS event_created_at;
 
+-- name: RenewMailLease :execrows
+-- Just before sending: the message is still this sender's claim (no other sender has
+-- claimed it since: attempts unchanged), so hold it for another lease.
+UPDATE mail_messages SET locked_until = @locked_until::timestamptz
+WHERE event_id = @event_id AND attempts = @attempts AND status = 'pending';
+
 -- name: MarkMailSent :execrows
 UPDATE mail_messages SET
     status = 'sent', locked_until = NULL, message_id = @message_id::text, recipient = @recipient::text,

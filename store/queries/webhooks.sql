@@ -87,6 +87,12 @@ RETURNING d.id, d.endpoint_id, d.event_id, d.attempts, d.retry_until,
     w.url, w.secret, w.previous_secret, w.previous_secret_expires_at,
     e.type AS event_type, e.created_at AS event_created_at, e.data AS event_data;
 
+-- name: RenewWebhookDeliveryLease :execrows
+-- Just before sending: the delivery is still this sender's claim (no other sender has
+-- claimed it since: attempts unchanged), so hold it for another lease.
+UPDATE webhook_deliveries SET locked_until = @locked_until::timestamptz
+WHERE id = @id AND attempts = @attempts AND status = 'pending';
+
 -- name: MarkWebhookDelivered :execrows
 UPDATE webhook_deliveries SET
     status = 'delivered', next_attempt_at = NULL, locked_until = NULL,
