@@ -147,6 +147,7 @@ func TestWebhookDeliveriesAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	disp := webhooks.NewDispatcher(h.pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	disp.HTTP = webhooks.NewHTTPClient(webhooks.DefaultTimeout, true) // the receiver is on 127.0.0.1
 	if _, err := disp.RunOnce(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -75,6 +75,10 @@ type Config struct {
 	// OutboxPollInterval is how often the worker looks for new outbox events and due webhook
 	// and email retries (PAYORCH_OUTBOX_POLL_INTERVAL).
 	OutboxPollInterval time.Duration
+	// WebhookAllowPrivateNetworks lets webhooks go to loopback, private, link-local and other
+	// non-public addresses (PAYORCH_WEBHOOK_ALLOW_PRIVATE_NETWORKS; false by default, true
+	// in make run). Off, an endpoint URL cannot reach the internal network or cloud metadata.
+	WebhookAllowPrivateNetworks bool
 	// BankAccountHolder, BankIBAN and BankBIC are the account customers pay bank transfers
 	// to, printed in the payment-instructions email (PAYORCH_BANK_ACCOUNT_HOLDER,
 	// PAYORCH_BANK_IBAN, PAYORCH_BANK_BIC).
@@ -180,6 +184,13 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 	}
 	if err := c.checkEventsOut(get("PAYORCH_OUTBOX_POLL_INTERVAL", DefaultOutboxPoll)); err != nil {
 		return Config{}, err
+	}
+	switch v := get("PAYORCH_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "false"); v {
+	case "true", "1":
+		c.WebhookAllowPrivateNetworks = true
+	case "false", "0":
+	default:
+		return Config{}, fmt.Errorf("PAYORCH_WEBHOOK_ALLOW_PRIVATE_NETWORKS: %q must be true or false", v)
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return Config{}, fmt.Errorf("PAYORCH_LOG_FORMAT: must be json or text")

@@ -111,6 +111,7 @@ func (s *stack) startWorker() {
 		"PAYORCH_LOG_LEVEL=warn",
 		"STRIPE_SECRET_KEY=",
 		"PAYORCH_DATA_DIR="+s.dataDir,
+		"PAYORCH_WEBHOOK_ALLOW_PRIVATE_NETWORKS=true", // receivers listen on 127.0.0.1
 	)
 	cmd.Env = append(cmd.Env, s.extraEnv...)
 	cmd.Stdout, cmd.Stderr = s.logs, s.logs

@@ -17,6 +17,8 @@ export PAYORCH_TEMPORAL_ADDRESS=${PAYORCH_TEMPORAL_ADDRESS:-127.0.0.1:$TEMPORAL_
 export PAYORCH_API_KEYS=${PAYORCH_API_KEYS:-backend:dev_backend_key,support:dev_support_key}
 export PAYORCH_HTTP_ADDR=${PAYORCH_HTTP_ADDR:-127.0.0.1:8080}
 export PAYORCH_LOG_FORMAT=${PAYORCH_LOG_FORMAT:-text}
+# Dev webhook receivers usually listen on localhost.
+export PAYORCH_WEBHOOK_ALLOW_PRIVATE_NETWORKS=${PAYORCH_WEBHOOK_ALLOW_PRIVATE_NETWORKS:-true}
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 die() { printf 'make run: %s\n' "$*" >&2; exit 1; }

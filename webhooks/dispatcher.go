@@ -9,9 +9,12 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -52,7 +55,8 @@ const maxRounds = 1000
 type Dispatcher struct {
 	Pool *pgxpool.Pool
 	Log  *slog.Logger
-	// HTTP sends the requests; it must not follow redirects (NewDispatcher's does not).
+	// HTTP sends the requests; it must not follow redirects (NewHTTPClient's does not).
+	// NewDispatcher's reaches public addresses only.
 	HTTP *http.Client
 	// Now is the scheduling clock (time.Now in production; tests move it). The
 	// webhook-timestamp header always carries the wall clock.
@@ -73,7 +77,7 @@ func NewDispatcher(pool *pgxpool.Pool, log *slog.Logger) *Dispatcher {
 		log = slog.Default()
 	}
 	return &Dispatcher{
-		Pool: pool, Log: log, HTTP: NewHTTPClient(DefaultTimeout), Now: time.Now, Jitter: rand.Float64,
+		Pool: pool, Log: log, HTTP: NewHTTPClient(DefaultTimeout, false), Now: time.Now, Jitter: rand.Float64,
 		RetryWindow: DefaultRetryWindow, FirstRetry: DefaultFirstRetry, MaxRetryDelay: DefaultMaxRetryDelay,
 		Lease: DefaultLease, BatchSize: DefaultBatchSize, Concurrency: DefaultConcurrency,
 	}
@@ -81,12 +85,44 @@ func NewDispatcher(pool *pgxpool.Pool, log *slog.Logger) *Dispatcher {
 
 // NewHTTPClient returns the client deliveries use: the given timeout per attempt, and
 // redirects returned as they are (a 3xx is a failed attempt: payorch sends nothing to an
-// address the operator did not register).
-func NewHTTPClient(timeout time.Duration) *http.Client {
+// address the operator did not register). Unless allowPrivate, it connects only to public
+// addresses: the check runs on the address actually dialled, so a name that resolves (or
+// later re-resolves) to 127.0.0.1, 10.x, 169.254.169.254… is refused. No proxy is used.
+func NewHTTPClient(timeout time.Duration, allowPrivate bool) *http.Client {
+	dialer := &net.Dialer{Timeout: timeout}
+	if !allowPrivate {
+		dialer.Control = refusePrivate
+	}
 	return &http.Client{
 		Timeout:       timeout,
+		Transport:     &http.Transport{DialContext: dialer.DialContext, TLSHandshakeTimeout: timeout, MaxIdleConnsPerHost: 4, IdleConnTimeout: 90 * time.Second, ForceAttemptHTTP2: true},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+}
+
+// ErrPrivateAddress is the error of a delivery to a non-public address while private
+// networks are not allowed.
+var ErrPrivateAddress = errors.New("webhooks to private, loopback or link-local addresses are not allowed (PAYORCH_WEBHOOK_ALLOW_PRIVATE_NETWORKS)")
+
+// cgnat is the shared address space of carrier-grade NAT (RFC 6598), not public either.
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+
+func refusePrivate(_, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("%w: %s", ErrPrivateAddress, address)
+	}
+	if !PublicAddress(ap.Addr()) {
+		return fmt.Errorf("%w: %s", ErrPrivateAddress, ap.Addr())
+	}
+	return nil
+}
+
+// PublicAddress reports whether ip is a public unicast address.
+func PublicAddress(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	return ip.IsValid() && ip.IsGlobalUnicast() && !ip.IsPrivate() && !ip.IsLoopback() &&
+		!ip.IsLinkLocalUnicast() && !cgnat.Contains(ip)
 }
 
 // Stats counts what one RunOnce did.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -222,7 +223,7 @@ func TestReceiverDownThenUpGetsEventOnce(t *testing.T) {
 
 func TestNon2xxTimeoutAndRedirectAreRetried(t *testing.T) {
 	f := newFixture(t)
-	f.disp.HTTP = NewHTTPClient(300 * time.Millisecond)
+	f.disp.HTTP = NewHTTPClient(300*time.Millisecond, true)
 
 	// 500 with a body: retried, the body's start is kept.
 	failing := newReceiver(t)
@@ -592,5 +593,39 @@ func TestBatchOutlivingItsLeaseSendsEachOnce(t *testing.T) {
 	sort.Strings(want)
 	if !slices.Equal(got, want) {
 		t.Fatalf("received %v, want each of %v once", got, want)
+	}
+}
+
+// TestPrivateAddressesRefusedByDefault: without PAYORCH_WEBHOOK_ALLOW_PRIVATE_NETWORKS a
+// delivery never connects to a loopback (or other non-public) address: the attempt fails
+// with a message saying why, and is retried like any failure.
+func TestPrivateAddressesRefusedByDefault(t *testing.T) {
+	f := newFixture(t)
+	rc := newReceiver(t)
+	ep := f.endpoint(rc.URL, nil)
+	evt := f.emit(outbox.InvoiceSettled, "inv_1", map[string]any{"id": "inv_1"})
+	f.disp.HTTP = NewHTTPClient(2*time.Second, false)
+	if st := f.runOnce(); st.Retrying != 1 || st.Delivered != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	if n := len(rc.requests()); n != 0 {
+		t.Fatalf("the loopback receiver got %d requests", n)
+	}
+	d := f.delivery(ep.ID, evt)
+	if d.Status != DeliveryPending || d.LastError == nil || !strings.Contains(*d.LastError, "PAYORCH_WEBHOOK_ALLOW_PRIVATE_NETWORKS") {
+		t.Fatalf("delivery %+v", d)
+	}
+}
+
+func TestPublicAddress(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"93.184.216.34": true, "2606:2800:220:1:248:1893:25c8:1946": true, "8.8.8.8": true,
+		"127.0.0.1": false, "::1": false, "10.1.2.3": false, "172.16.0.1": false, "192.168.1.1": false,
+		"169.254.169.254": false, "fe80::1": false, "fd00::1": false, "100.64.0.1": false, "0.0.0.0": false,
+		"::": false, "224.0.0.1": false, "255.255.255.255": false, "::ffff:127.0.0.1": false, "::ffff:8.8.8.8": true,
+	} {
+		if got := PublicAddress(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("PublicAddress(%s) = %v, want %v", addr, got, want)
+		}
 	}
 }

@@ -53,8 +53,8 @@ func newFixture(t *testing.T) *fixture {
 func (f *fixture) newDispatcher() *Dispatcher {
 	d := NewDispatcher(f.pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	d.Now = f.clock.Now
-	d.Jitter = func() float64 { return 0.5 } // factor 1: exact doubling
-	d.HTTP = NewHTTPClient(2 * time.Second)
+	d.Jitter = func() float64 { return 0.5 }    // factor 1: exact doubling
+	d.HTTP = NewHTTPClient(2*time.Second, true) // the receivers listen on 127.0.0.1
 	return d
 }
 

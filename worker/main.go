@@ -48,7 +48,9 @@ func run() error {
 	sendCtx, stopSending := context.WithCancel(ctx)
 	var senders sync.WaitGroup
 	defer func() { stopSending(); senders.Wait() }()
-	senders.Go(func() { webhooks.NewDispatcher(a.Pool, a.Log).Run(sendCtx, a.Config.OutboxPollInterval) })
+	dispatcher := webhooks.NewDispatcher(a.Pool, a.Log)
+	dispatcher.HTTP = webhooks.NewHTTPClient(webhooks.DefaultTimeout, a.Config.WebhookAllowPrivateNetworks)
+	senders.Go(func() { dispatcher.Run(sendCtx, a.Config.OutboxPollInterval) })
 	senders.Go(func() { mailer.Run(sendCtx, a.Config.OutboxPollInterval) })
 	// The simulated provider's SEPA outcomes go to the same handler as Stripe webhooks.
 	if sim, ok := provider.(*payments.Simulated); ok {
