@@ -170,6 +170,18 @@ func TestInvoiceCreatedAndCollected(t *testing.T) {
 	if s := h.workflowStatus(id); s != "Completed" {
 		t.Fatalf("workflow %s", s)
 	}
+	// Starting collection again (a retried request, an operator's "starter collect") finds
+	// the completed workflow: no error, no second run.
+	inv2, err := h.srv.invoices.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.srv.collect.StartInvoice(context.Background(), inv2); err != nil {
+		t.Fatalf("starting a completed invoice's collection again: %v", err)
+	}
+	if s := h.workflowStatus(id); s != "Completed" {
+		t.Fatalf("workflow %s after a second start", s)
+	}
 	// List: by customer and status.
 	l := h.do("GET", "/v1/invoices?customer_id="+cust+"&status=paid", supportKey, nil)
 	mustStatus(t, l, 200)
