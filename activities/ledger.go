@@ -54,36 +54,37 @@ func (a *Activities) PrepareWalletLoad(ctx context.Context, in contracts.WalletL
 // key <load_id>:charge, so a retry or a replay never charges twice. A decline is a result;
 // an infrastructure failure (payments.ProviderError) is returned as a retryable error for
 // the retry policy's backoff, unless the provider says no retry can fix it.
-func (a *Activities) ChargeWalletLoad(ctx context.Context, in contracts.WalletLoadInput) (payments.ChargeResult, error) {
+func (a *Activities) ChargeWalletLoad(ctx context.Context, in contracts.WalletLoadInput) (contracts.LoadCharge, error) {
 	if a.Provider == nil {
-		return payments.ChargeResult{}, temporal.NewNonRetryableApplicationError("no payment provider configured", contracts.ErrProviderMisconfig, nil)
+		return contracts.LoadCharge{}, temporal.NewNonRetryableApplicationError("no payment provider configured", contracts.ErrProviderMisconfig, nil)
 	}
 	req, err := a.ledger().LoadChargeRequest(ctx, in.LoadID)
 	if err != nil {
-		return payments.ChargeResult{}, ledgerError(err)
+		return contracts.LoadCharge{}, ledgerError(err)
 	}
 	res, err := a.Provider.Charge(ctx, req)
 	if err != nil {
 		var pe *payments.ProviderError
 		if errors.As(err, &pe) && !pe.Retryable {
-			return payments.ChargeResult{}, temporal.NewNonRetryableApplicationError(err.Error(), string(payments.ErrProviderError), err)
+			return contracts.LoadCharge{}, temporal.NewNonRetryableApplicationError(err.Error(), string(payments.ErrProviderError), err)
 		}
-		return payments.ChargeResult{}, err
+		return contracts.LoadCharge{}, err
 	}
-	return res, nil
+	return contracts.LoadCharge{Status: string(res.Status), Reference: res.Reference, ErrorType: string(res.ErrorType),
+		HardDecline: res.HardDecline, ProviderCode: res.ProviderCode, DeclineCode: res.DeclineCode, Message: res.Message}, nil
 }
 
 // CompleteWalletLoadInput is a load's charge outcome.
-type CompleteWalletLoadInput struct {
-	LoadID string                `json:"load_id"`
-	Result payments.ChargeResult `json:"result"`
-}
+type CompleteWalletLoadInput = contracts.CompleteWalletLoadInput
 
 // CompleteWalletLoad records a load's charge outcome (ledger.CompleteLoad): settled →
 // credited, invoice paid, receipt, events; failed → nothing credited; pending → waits for
 // the provider's event. At most once per load: a repeated call changes nothing.
 func (a *Activities) CompleteWalletLoad(ctx context.Context, in CompleteWalletLoadInput) (ledger.Load, error) {
-	l, err := a.ledger().CompleteLoad(ctx, in.LoadID, in.Result)
+	r := in.Result
+	l, err := a.ledger().CompleteLoad(ctx, in.LoadID, payments.ChargeResult{
+		Status: payments.ChargeStatus(r.Status), Reference: r.Reference, ErrorType: payments.ErrorType(r.ErrorType),
+		HardDecline: r.HardDecline, ProviderCode: r.ProviderCode, DeclineCode: r.DeclineCode, Message: r.Message})
 	return l, ledgerError(err)
 }
 

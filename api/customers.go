@@ -60,13 +60,11 @@ func (s *Server) addPaymentMethod(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if out.Default && out.Type != customers.TypeBankTransfer {
-		// Workflows waiting for a new payment method (and errored invoices) charge at once.
-		if n, err := s.collect.PaymentMethodUpdated(c.Request.Context(), out.CustomerID, out.ID); err != nil {
-			s.log.ErrorContext(c.Request.Context(), "payment method saved, but open invoices not signalled", "customer_id", out.CustomerID, "error", err)
-		} else if n > 0 {
-			s.log.InfoContext(c.Request.Context(), "open invoices signalled of the new payment method", "customer_id", out.CustomerID, "invoices", n)
-		}
+	// Workflows waiting for a new payment method (and errored invoices) charge at once.
+	if n, err := s.collect.PaymentMethodSaved(c.Request.Context(), out); err != nil {
+		s.log.ErrorContext(c.Request.Context(), "payment method saved, but open invoices not signalled", "customer_id", out.CustomerID, "error", err)
+	} else if n > 0 {
+		s.log.InfoContext(c.Request.Context(), "open invoices signalled of the new payment method", "customer_id", out.CustomerID, "invoices", n)
 	}
 	c.JSON(http.StatusCreated, out)
 }

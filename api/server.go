@@ -68,6 +68,9 @@ type Server struct {
 // New builds the API server and its routes.
 func New(d Deps) *Server {
 	gin.SetMode(gin.ReleaseMode)
+	if d.TaskQueue == "" {
+		d.TaskQueue = config.DefaultTaskQueue
+	}
 	s := &Server{
 		pool: d.Pool, temporal: d.Temporal, keys: d.Keys, log: d.Logger,
 		customers: customers.NewService(d.Pool),

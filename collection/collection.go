@@ -17,6 +17,7 @@ import (
 
 	"payorch/apperr"
 	"payorch/contracts"
+	"payorch/customers"
 	"payorch/invoices"
 )
 
@@ -162,10 +163,14 @@ func (c *Client) State(ctx context.Context, invoiceID string) (contracts.Payment
 	return st, v.Get(&st)
 }
 
-// PaymentMethodUpdated signals every open invoice of the customer that a new default
-// payment method exists: workflows waiting for one (or errored) charge at once. It
-// returns how many workflows were signalled.
-func (c *Client) PaymentMethodUpdated(ctx context.Context, customerID, paymentMethodID string) (int, error) {
+// PaymentMethodSaved tells every open invoice of the customer when pm is a new default
+// automated payment method (a card or a direct debit): workflows waiting for one (or
+// errored) charge at once. It returns how many workflows were signalled.
+func (c *Client) PaymentMethodSaved(ctx context.Context, pm customers.PaymentMethod) (int, error) {
+	if !pm.Default || pm.Type == customers.TypeBankTransfer {
+		return 0, nil
+	}
+	customerID, paymentMethodID := pm.CustomerID, pm.ID
 	ids, err := c.Invoices.OpenInvoiceIDs(ctx, customerID)
 	if err != nil {
 		return 0, err

@@ -157,16 +157,7 @@ func (s *Service) List(ctx context.Context, p ListParams) ([]Customer, *int64, e
 	if err != nil {
 		return nil, nil, fmt.Errorf("list customers: %w", err)
 	}
-	var next *int64
-	if len(rows) > int(p.Limit) {
-		rows = rows[:p.Limit]
-		seq := rows[len(rows)-1].Seq
-		next = &seq
-	}
-	out := make([]Customer, len(rows))
-	for i, r := range rows {
-		out[i] = customerFromRow(r)
-	}
+	out, next := store.Page(rows, p.Limit, func(r store.Customer) int64 { return r.Seq }, customerFromRow)
 	return out, next, nil
 }
 

@@ -170,16 +170,7 @@ func (s *Service) List(ctx context.Context, p ListParams) ([]Invoice, *int64, er
 	if err != nil {
 		return nil, nil, fmt.Errorf("list invoices: %w", err)
 	}
-	var next *int64
-	if len(rows) > int(p.Limit) {
-		rows = rows[:p.Limit]
-		seq := rows[len(rows)-1].Seq
-		next = &seq
-	}
-	out := make([]Invoice, len(rows))
-	for i, r := range rows {
-		out[i] = fromRow(r)
-	}
+	out, next := store.Page(rows, p.Limit, func(r store.Invoice) int64 { return r.Seq }, fromRow)
 	return out, next, nil
 }
 

@@ -52,9 +52,6 @@ const (
 	LoadFailed  = "failed"
 )
 
-// maxAmount bounds a single amount (the columns are numeric(20, 6)).
-var maxAmount = decimal.New(1, 12)
-
 // Ledger reads and writes wallets. Its zero value is not usable: call New.
 type Ledger struct {
 	pool *pgxpool.Pool
@@ -228,35 +225,8 @@ func (l *Ledger) ListTransactions(ctx context.Context, walletID string, limit in
 	if err != nil {
 		return nil, nil, fmt.Errorf("list wallet transactions: %w", err)
 	}
-	var next *int64
-	if len(rows) > int(limit) {
-		rows = rows[:limit]
-		seq := rows[len(rows)-1].Seq
-		next = &seq
-	}
-	out := make([]Transaction, len(rows))
-	for i, r := range rows {
-		out[i] = TransactionView(r)
-	}
+	out, next := store.Page(rows, limit, func(r store.WalletTransaction) int64 { return r.Seq }, TransactionView)
 	return out, next, nil
-}
-
-// parseAmount reads a positive amount in the wallet's currency.
-func parseAmount(s, currency string) (decimal.Decimal, error) {
-	if s == "" {
-		return decimal.Decimal{}, apperr.InvalidParam("amount", "parameter_missing", "amount is required, as a decimal string like \"50.00\"")
-	}
-	d, err := money.ParseAmount(s, currency)
-	if err != nil {
-		return decimal.Decimal{}, apperr.InvalidParam("amount", "amount_invalid", fmt.Sprintf("amount: %v", err))
-	}
-	if !d.IsPositive() {
-		return decimal.Decimal{}, apperr.InvalidParam("amount", "amount_invalid", "amount must be greater than zero")
-	}
-	if d.GreaterThanOrEqual(maxAmount) {
-		return decimal.Decimal{}, apperr.InvalidParam("amount", "amount_too_large", "amount must be less than "+maxAmount.String())
-	}
-	return d, nil
 }
 
 func walletView(w store.Wallet, projected decimal.Decimal) Wallet {

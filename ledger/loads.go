@@ -164,7 +164,7 @@ func (l *Ledger) requestLoad(ctx context.Context, walletID, amountStr, typ, sour
 		if err != nil {
 			return err
 		}
-		amount, err := parseAmount(amountStr, w.Currency)
+		amount, err := money.ParseAmountParam(amountStr, w.Currency, false)
 		if err != nil {
 			return err
 		}

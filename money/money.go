@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/shopspring/decimal"
+
+	"payorch/apperr"
 )
 
 // exponents lists the ISO 4217 currencies payorch accepts with their minor-unit exponent
@@ -78,6 +80,29 @@ func ParseAmount(s, currency string) (decimal.Decimal, error) {
 		return decimal.Decimal{}, err
 	}
 	return d.Round(exp), nil
+}
+
+// MaxAmount bounds every amount payorch stores (its columns are numeric(20, 6)).
+var MaxAmount = decimal.New(1, 12)
+
+// ParseAmountParam parses the request parameter "amount" for the currency, as ParseAmount
+// does, and refuses a missing amount, zero (unless allowZero), and MaxAmount or more, each
+// as a 400 naming the parameter (codes parameter_missing, amount_invalid, amount_too_large).
+func ParseAmountParam(s, currency string, allowZero bool) (decimal.Decimal, error) {
+	if s == "" {
+		return decimal.Decimal{}, apperr.InvalidParam("amount", "parameter_missing", "amount is required, as a decimal string like \"30.00\"")
+	}
+	d, err := ParseAmount(s, currency)
+	if err != nil {
+		return decimal.Decimal{}, apperr.InvalidParam("amount", "amount_invalid", fmt.Sprintf("amount: %v", err))
+	}
+	if !allowZero && !d.IsPositive() {
+		return decimal.Decimal{}, apperr.InvalidParam("amount", "amount_invalid", "amount must be greater than zero")
+	}
+	if d.GreaterThanOrEqual(MaxAmount) {
+		return decimal.Decimal{}, apperr.InvalidParam("amount", "amount_too_large", "amount must be less than "+MaxAmount.String())
+	}
+	return d, nil
 }
 
 // CheckScale reports ErrTooManyDecimals when d has more significant decimals than the

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/shopspring/decimal"
+
+	"payorch/apperr"
 )
 
 func TestParseAmount(t *testing.T) {
@@ -93,5 +95,31 @@ func TestFormatAndCurrency(t *testing.T) {
 	}
 	if _, err := NormalizeCurrency("EURO"); !errors.Is(err, ErrUnknownCurrency) {
 		t.Errorf("NormalizeCurrency(EURO) = %v", err)
+	}
+}
+
+// TestParseAmountParam: an amount parameter with more decimals than its currency allows is
+// a 400, never rounded (DESIGN.md "Money"); missing, zero (unless allowed) and too large too.
+func TestParseAmountParam(t *testing.T) {
+	for _, c := range []struct {
+		s, cur    string
+		allowZero bool
+		code      string
+	}{
+		{"12.50", "EUR", false, ""}, {"0", "EUR", true, ""}, {"1000", "JPY", false, ""}, {"1.234", "KWD", false, ""},
+		{"", "EUR", false, "parameter_missing"}, {"12.505", "EUR", false, "amount_invalid"}, {"1.5", "JPY", false, "amount_invalid"},
+		{"0.00", "EUR", false, "amount_invalid"}, {"-1", "EUR", false, "amount_invalid"}, {"1e3", "EUR", false, "amount_invalid"},
+		{"1000000000000", "EUR", false, "amount_too_large"},
+	} {
+		d, err := ParseAmountParam(c.s, c.cur, c.allowZero)
+		var ae *apperr.Error
+		switch {
+		case c.code == "" && err != nil:
+			t.Errorf("%q %s: %v", c.s, c.cur, err)
+		case c.code != "" && (!errors.As(err, &ae) || ae.Code != c.code || ae.Param != "amount" || ae.Kind != apperr.Invalid):
+			t.Errorf("%q %s: error %v, want 400 %s on amount", c.s, c.cur, err, c.code)
+		case c.code == "" && !d.Equal(decimal.RequireFromString(c.s)):
+			t.Errorf("%q %s parsed as %s", c.s, c.cur, d)
+		}
 	}
 }

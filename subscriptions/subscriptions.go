@@ -12,7 +12,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/shopspring/decimal"
 
 	"payorch/apperr"
 	"payorch/ids"
@@ -28,9 +27,6 @@ const (
 	StatusPaused    = "paused"
 	StatusCancelled = "cancelled"
 )
-
-// maxAmount bounds an amount (the columns are numeric(20, 6)).
-var maxAmount = decimal.New(1, 12)
 
 // Subscription is a recurring fee, as the API returns it.
 type Subscription struct {
@@ -110,7 +106,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Subscription, err
 	if err != nil {
 		return Subscription{}, fmt.Errorf("get customer: %w", err)
 	}
-	amount, err := parseAmount(in.Amount, cust.Currency, true)
+	amount, err := money.ParseAmountParam(in.Amount, cust.Currency, true)
 	if err != nil {
 		return Subscription{}, err
 	}
@@ -158,16 +154,7 @@ func (s *Service) List(ctx context.Context, p ListParams) ([]Subscription, *int6
 	if err != nil {
 		return nil, nil, fmt.Errorf("list subscriptions: %w", err)
 	}
-	var next *int64
-	if len(rows) > int(p.Limit) {
-		rows = rows[:p.Limit]
-		seq := rows[len(rows)-1].Seq
-		next = &seq
-	}
-	out := make([]Subscription, len(rows))
-	for i, r := range rows {
-		out[i] = View(r)
-	}
+	out, next := store.Page(rows, p.Limit, func(r store.Subscription) int64 { return r.Seq }, View)
 	return out, next, nil
 }
 
@@ -189,7 +176,7 @@ func (s *Service) RecordUsage(ctx context.Context, subscriptionID string, in Usa
 	if err != nil {
 		return UsageRecord{}, fmt.Errorf("get subscription: %w", err)
 	}
-	amount, err := parseAmount(in.Amount, sub.Currency, false)
+	amount, err := money.ParseAmountParam(in.Amount, sub.Currency, false)
 	if err != nil {
 		return UsageRecord{}, err
 	}
@@ -282,23 +269,6 @@ func parseTime(param, s string) (time.Time, error) {
 		return time.Time{}, apperr.InvalidParam(param, "parameter_invalid", param+" must be an RFC 3339 timestamp such as 2026-01-01T00:00:00Z")
 	}
 	return t.UTC(), nil
-}
-
-func parseAmount(s, currency string, zeroOK bool) (decimal.Decimal, error) {
-	if s == "" {
-		return decimal.Decimal{}, apperr.InvalidParam("amount", "parameter_missing", "amount is required, as a decimal string like \"30.00\"")
-	}
-	d, err := money.ParseAmount(s, currency)
-	if err != nil {
-		return decimal.Decimal{}, apperr.InvalidParam("amount", "amount_invalid", fmt.Sprintf("amount: %v", err))
-	}
-	if !zeroOK && !d.IsPositive() {
-		return decimal.Decimal{}, apperr.InvalidParam("amount", "amount_invalid", "amount must be greater than zero")
-	}
-	if d.GreaterThanOrEqual(maxAmount) {
-		return decimal.Decimal{}, apperr.InvalidParam("amount", "amount_too_large", "amount must be less than "+maxAmount.String())
-	}
-	return d, nil
 }
 
 // View is a subscription row as the API (and every subscription.* event) shows it.

@@ -173,16 +173,7 @@ func (s *Service) List(ctx context.Context, limit int32, beforeSeq *int64) ([]En
 	if err != nil {
 		return nil, nil, fmt.Errorf("list webhook endpoints: %w", err)
 	}
-	var next *int64
-	if len(rows) > int(limit) {
-		rows = rows[:limit]
-		seq := rows[len(rows)-1].Seq
-		next = &seq
-	}
-	out := make([]Endpoint, len(rows))
-	for i, r := range rows {
-		out[i] = s.endpointFromRow(r)
-	}
+	out, next := store.Page(rows, limit, func(r store.WebhookEndpoint) int64 { return r.Seq }, s.endpointFromRow)
 	return out, next, nil
 }
 
@@ -283,16 +274,7 @@ func (s *Service) ListDeliveries(ctx context.Context, endpointID string, p Deliv
 	if err != nil {
 		return nil, nil, fmt.Errorf("list webhook deliveries: %w", err)
 	}
-	var next *int64
-	if len(rows) > int(p.Limit) {
-		rows = rows[:p.Limit]
-		seq := rows[len(rows)-1].Seq
-		next = &seq
-	}
-	out := make([]Delivery, len(rows))
-	for i, r := range rows {
-		out[i] = deliveryFromRow(r)
-	}
+	out, next := store.Page(rows, p.Limit, func(r store.WebhookDelivery) int64 { return r.Seq }, deliveryFromRow)
 	return out, next, nil
 }
 

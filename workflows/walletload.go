@@ -7,7 +7,6 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"payorch/contracts"
-	"payorch/payments"
 )
 
 // walletLoadDB are the options of the load's database activities: short, retried until
@@ -60,7 +59,7 @@ func WalletLoad(ctx workflow.Context, in contracts.WalletLoadInput) (contracts.W
 
 	chargeOpts := walletLoadCharge
 	chargeOpts.Summary = "charge " + load.Amount + " " + load.Currency
-	var res payments.ChargeResult
+	var res contracts.LoadCharge
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, chargeOpts), contracts.ActivityChargeWalletLoad, in).Get(ctx, &res)
 	if err != nil {
 		if temporal.IsCanceledError(err) {
@@ -69,14 +68,11 @@ func WalletLoad(ctx workflow.Context, in contracts.WalletLoadInput) (contracts.W
 		// The provider stayed unreachable for the whole window, or refused the request as
 		// one no retry can fix: nothing was captured under this key; the load fails.
 		workflow.GetLogger(ctx).Warn("wallet load charge gave up", "load_id", in.LoadID, "error", err)
-		res = payments.ChargeResult{Status: payments.StatusFailed, ErrorType: payments.ErrProviderError, Message: err.Error()}
+		res = contracts.LoadCharge{Status: "failed", ErrorType: errProviderError, Message: err.Error()}
 	}
 
-	workflow.SetCurrentDetails(ctx, "recording the charge outcome ("+string(res.Status)+")")
-	complete := struct {
-		LoadID string                `json:"load_id"`
-		Result payments.ChargeResult `json:"result"`
-	}{LoadID: in.LoadID, Result: res}
+	workflow.SetCurrentDetails(ctx, "recording the charge outcome ("+res.Status+")")
+	complete := contracts.CompleteWalletLoadInput{LoadID: in.LoadID, Result: res}
 	if err := workflow.ExecuteActivity(db, contracts.ActivityCompleteWalletLoad, complete).Get(ctx, &load); err != nil {
 		return load, err
 	}

@@ -214,7 +214,7 @@ func TestWalletLoadCrashAndReplay(t *testing.T) {
 	must(t, err)
 	charged, err := f.acts.ChargeWalletLoad(ctx, c.WalletLoadInput{LoadID: f.load.ID})
 	must(t, err)
-	if charged.Status != payments.StatusSettled || f.balance() != "0.00" {
+	if charged.Status != string(payments.StatusSettled) || f.balance() != "0.00" {
 		t.Fatalf("charge %+v, balance %s", charged, f.balance())
 	}
 	// The workflow runs (again): the same key returns the same charge, credited once.
