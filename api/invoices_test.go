@@ -210,6 +210,8 @@ func TestInvoiceRefusals(t *testing.T) {
 		{"no lines", backendKey, map[string]any{"customer_id": cust}, 400, "parameter_missing"},
 		{"too many decimals", backendKey, map[string]any{"customer_id": cust, "lines": []map[string]any{{"description": "x", "amount": "1.001"}}}, 400, "amount_invalid"},
 		{"float amount", backendKey, map[string]any{"customer_id": cust, "lines": []map[string]any{{"description": "x", "amount": 1.5}}}, 400, "parameter_invalid_type"},
+		{"amount too large", backendKey, map[string]any{"customer_id": cust, "lines": []map[string]any{{"description": "x", "amount": "100000000000000.00"}}}, 400, "amount_too_large"},
+		{"total too large", backendKey, map[string]any{"customer_id": cust, "total": "1000000000000"}, 400, "amount_too_large"},
 		{"zero total", backendKey, map[string]any{"customer_id": cust, "lines": []map[string]any{{"description": "x", "amount": "0.00"}}}, 400, "amount_invalid"},
 		{"total mismatch", backendKey, map[string]any{"customer_id": cust, "lines": line, "total": "11.00"}, 400, "total_mismatch"},
 		{"other currency", backendKey, map[string]any{"customer_id": cust, "lines": line, "currency": "USD"}, 400, "currency_mismatch"},

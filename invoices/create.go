@@ -156,10 +156,16 @@ func parseLines(in CreateInput, currency string) ([]parsedLine, decimal.Decimal,
 		lines = append(lines, parsedLine{Description: desc, amount: amt})
 		total = total.Add(amt)
 	}
+	if total.GreaterThanOrEqual(money.MaxAmount) {
+		return nil, decimal.Zero, apperr.InvalidParam("lines", "amount_too_large", "the total must be less than "+money.MaxAmount.String())
+	}
 	if in.Total != nil {
 		t, err := money.ParseAmount(*in.Total, currency)
 		if err != nil {
 			return nil, decimal.Zero, apperr.InvalidParam("total", "amount_invalid", err.Error())
+		}
+		if t.GreaterThanOrEqual(money.MaxAmount) {
+			return nil, decimal.Zero, apperr.InvalidParam("total", "amount_too_large", "total must be less than "+money.MaxAmount.String())
 		}
 		if len(lines) == 0 {
 			lines = []parsedLine{{Description: "Invoice", amount: t}}
