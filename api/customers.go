@@ -49,22 +49,33 @@ func (s *Server) listCustomers(c *gin.Context) {
 	c.JSON(http.StatusOK, list(items, next))
 }
 
+// addPaymentMethod saves a payment method and wakes the customer's open invoices that
+// wait for one; both run to the end if the client hangs up. If the invoices cannot be told
+// now, the answer is 202 with the payment method: a retry (same Idempotency-Key) tells
+// them again, and the worker's sweeper does it anyway.
 func (s *Server) addPaymentMethod(c *gin.Context) {
 	var in customers.PaymentMethodInput
 	if err := decode(c, &in); err != nil {
 		s.fail(c, err)
 		return
 	}
-	out, err := s.customers.AddPaymentMethod(c.Request.Context(), c.Param("id"), in)
+	ctx, cancel := detached(c)
+	defer cancel()
+	out, err := s.customers.AddPaymentMethod(ctx, c.Param("id"), in)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	// Workflows waiting for a new payment method (and errored invoices) charge at once.
-	if n, err := s.collect.PaymentMethodSaved(c.Request.Context(), out); err != nil {
-		s.log.ErrorContext(c.Request.Context(), "payment method saved, but open invoices not signalled", "customer_id", out.CustomerID, "error", err)
-	} else if n > 0 {
-		s.log.InfoContext(c.Request.Context(), "open invoices signalled of the new payment method", "customer_id", out.CustomerID, "invoices", n)
+	n, err := s.collect.PaymentMethodSaved(ctx, out)
+	if err != nil {
+		s.log.WarnContext(ctx, "payment method saved, open invoices not told yet (the sweeper will)", "customer_id", out.CustomerID, "error", err)
+		c.Header("Retry-After", "5")
+		c.JSON(http.StatusAccepted, out)
+		return
+	}
+	if n > 0 {
+		s.log.InfoContext(ctx, "open invoices signalled of the new payment method", "customer_id", out.CustomerID, "invoices", n)
 	}
 	c.JSON(http.StatusCreated, out)
 }

@@ -3,24 +3,21 @@ package api
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"io"
 	"net/http"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
 	"payorch/apperr"
-	"payorch/store"
+	"payorch/idempotency"
 )
 
-const (
-	// idempotencyRetention is how long a key's first response is replayed.
-	idempotencyRetention = 24 * time.Hour
-	// idempotencyLockTimeout is after how long a request that never answered (its process
-	// died) no longer blocks a retry with the same key and body.
-	idempotencyLockTimeout = time.Minute
-)
+// inFlightWait is how long a duplicate of a request still running waits for the first
+// run's answer before it is told the work is in flight (202 with the resource, or 409).
+const inFlightWait = 5 * time.Second
 
 // captureWriter keeps a copy of the response body for the idempotency store.
 type captureWriter struct {
@@ -38,18 +35,22 @@ func (w *captureWriter) WriteString(s string) (int, error) {
 	return w.ResponseWriter.WriteString(s)
 }
 
-// idempotent implements Idempotency-Key on POST: the same key with the same body returns
-// the stored first response; with another body it is a 409. Keys are scoped to the API
-// key that sent them. Responses with a 5xx status are not stored, so the request can be
-// retried.
+// idempotent implements Idempotency-Key on POST (the rules are the idempotency package's):
+// the same key with the same JSON body returns the first final answer; with another body
+// it is a 409. A duplicate that arrives while the first run is under way waits a little
+// for its answer, then gets 202 with the resource the first run created (or 409 if it has
+// created nothing yet). A run that ends without a final answer — a 5xx, or a 202 while
+// work goes on — leaves the key bound to what it did, so the retry runs the request again
+// and the domain code finds the resource instead of making a second one. Keys are scoped
+// to the API key that sent them.
 func (s *Server) idempotent(c *gin.Context) {
-	key := c.GetHeader("Idempotency-Key")
-	if key == "" {
+	raw := c.GetHeader("Idempotency-Key")
+	if raw == "" {
 		c.Next()
 		return
 	}
-	if len(key) > 255 {
-		s.fail(c, apperr.InvalidParam("Idempotency-Key", "idempotency_key_invalid", "Idempotency-Key is at most 255 characters"))
+	if err := validKey(raw); err != nil {
+		s.fail(c, err)
 		return
 	}
 	body, err := io.ReadAll(c.Request.Body)
@@ -58,43 +59,50 @@ func (s *Server) idempotent(c *gin.Context) {
 		return
 	}
 	c.Request.Body = io.NopCloser(bytes.NewReader(body))
-	h := sha256.New()
-	h.Write([]byte(c.Request.Method + " " + c.Request.URL.Path + "\n"))
-	h.Write(body)
-	hash := h.Sum(nil)
-	scope := principal(c).Fingerprint()
+	k := idempotency.Key{Scope: principal(c).Fingerprint(), Key: raw,
+		RequestHash: idempotency.RequestHash(c.Request.Method, c.Request.URL.Path, body)}
 	ctx := c.Request.Context()
-	q := store.New(s.pool)
 
-	_, err = q.ClaimIdempotencyKey(ctx, store.ClaimIdempotencyKeyParams{
-		Scope: scope, Key: key, Method: c.Request.Method, Path: c.Request.URL.Path, RequestHash: hash,
-		RetentionSeconds: idempotencyRetention.Seconds(), LockTimeoutSeconds: idempotencyLockTimeout.Seconds(),
-	})
-	if store.IsNoRows(err) {
-		prev, err := q.GetIdempotencyKey(ctx, store.GetIdempotencyKeyParams{Scope: scope, Key: key})
+	deadline := time.Now().Add(inFlightWait)
+	for {
+		claimed, prior, err := idempotency.Claim(ctx, s.pool, k, c.Request.Method, c.Request.URL.Path)
 		if err != nil {
 			s.fail(c, err)
 			return
 		}
+		if claimed {
+			break
+		}
 		switch {
-		case !bytes.Equal(prev.RequestHash, hash):
+		case !prior.SameRequest:
 			s.fail(c, apperr.New(apperr.Conflict, "idempotency_key_reused",
 				"this Idempotency-Key was already used with a different request; use a new key"))
-		case prev.StatusCode == nil:
+			return
+		case prior.Done:
+			c.Header("Idempotent-Replayed", "true")
+			c.Data(prior.Status, "application/json; charset=utf-8", prior.Body)
+			c.Abort()
+			return
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			c.Header("Retry-After", "1")
+			if prior.Provisional != nil {
+				c.Header("Idempotent-Replayed", "true")
+				c.Data(http.StatusAccepted, "application/json; charset=utf-8", prior.Provisional)
+				c.Abort()
+				return
+			}
 			s.fail(c, apperr.New(apperr.Conflict, "idempotency_key_in_use",
 				"a request with this Idempotency-Key is still being processed; retry shortly"))
-		default:
-			c.Header("Idempotent-Replayed", "true")
-			c.Data(int(*prev.StatusCode), "application/json; charset=utf-8", prev.ResponseBody)
-			c.Abort()
+			return
 		}
-		return
-	}
-	if err != nil {
-		s.fail(c, err)
-		return
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 
+	c.Request = c.Request.WithContext(idempotency.WithKey(ctx, k))
 	w := &captureWriter{ResponseWriter: c.Writer}
 	c.Writer = w
 	c.Next()
@@ -102,14 +110,30 @@ func (s *Server) idempotent(c *gin.Context) {
 	// Record the outcome even if the client went away.
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	status := w.Status()
-	if status >= http.StatusInternalServerError {
-		err = q.ReleaseIdempotencyKey(bg, store.ReleaseIdempotencyKeyParams{Scope: scope, Key: key})
-	} else {
-		st := int32(status)
-		err = q.CompleteIdempotencyKey(bg, store.CompleteIdempotencyKeyParams{Scope: scope, Key: key, StatusCode: &st, ResponseBody: w.body.Bytes()})
+	switch status := w.Status(); {
+	case status >= http.StatusInternalServerError:
+		err = idempotency.Unlock(bg, s.pool, k, nil)
+	case status == http.StatusAccepted:
+		err = idempotency.Unlock(bg, s.pool, k, w.body.Bytes())
+	default:
+		err = idempotency.Complete(bg, s.pool, k, status, w.body.Bytes())
 	}
 	if err != nil {
-		s.log.ErrorContext(ctx, "idempotency key not recorded", "error", err, "key", key)
+		s.log.ErrorContext(ctx, "idempotency key not recorded", "error", err, "key", raw)
 	}
+}
+
+// validKey checks an Idempotency-Key: 1 to 255 characters of printable UTF-8.
+func validKey(key string) error {
+	bad := apperr.InvalidParam("Idempotency-Key", "idempotency_key_invalid",
+		"Idempotency-Key must be 1 to 255 printable characters (UTF-8, no control characters)")
+	if len(key) > 255 || !utf8.ValidString(key) {
+		return bad
+	}
+	for _, r := range key {
+		if unicode.IsControl(r) {
+			return bad
+		}
+	}
+	return nil
 }

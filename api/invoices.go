@@ -1,10 +1,13 @@
 package api
 
 import (
+	"context"
+	"errors"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 
+	"payorch/collection"
 	"payorch/contracts"
 	"payorch/invoices"
 )
@@ -19,25 +22,28 @@ func (s *Server) invoiceRoutes() {
 	s.post("/v1/invoices/:id/void", backendOnly, s.voidInvoice)
 }
 
-// createInvoice stores the invoice (to_pay) and starts its payment workflow in the same
-// request; if the workflow cannot be started the invoice is removed again (503).
+// createInvoice stores the invoice (to_pay) and starts its payment workflow: one effect.
+// Both run to the end whether or not the client is still there (a context detached from
+// the client, bounded by workTimeout). If the workflow cannot be started now, the answer is
+// 202 with the invoice: the worker's sweeper starts its collection, and a retry of the
+// request (same Idempotency-Key) starts it too and answers 201 with the same invoice.
 func (s *Server) createInvoice(c *gin.Context) {
 	var in invoices.CreateInput
 	if err := decode(c, &in); err != nil {
 		s.fail(c, err)
 		return
 	}
-	ctx := c.Request.Context()
+	ctx, cancel := detached(c)
+	defer cancel()
 	inv, err := s.invoices.Create(ctx, in)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	if err := s.collect.StartInvoice(ctx, inv); err != nil {
-		if derr := s.invoices.DeleteUnstarted(ctx, inv.ID); derr != nil {
-			s.log.ErrorContext(ctx, "invoice left without a workflow", "invoice_id", inv.ID, "error", derr)
-		}
-		s.fail(c, err)
+		s.log.WarnContext(ctx, "invoice stored, collection not started yet (the sweeper will start it)", "invoice_id", inv.ID, "error", err)
+		c.Header("Retry-After", "5")
+		c.JSON(http.StatusAccepted, inv)
 		return
 	}
 	c.JSON(http.StatusCreated, inv)
@@ -76,12 +82,10 @@ func (s *Server) listInvoices(c *gin.Context) {
 	c.JSON(http.StatusOK, list(items, next))
 }
 
-// getInvoicePayment returns the payment workflow's live state (its query).
+// getInvoicePayment returns the payment workflow's live state (its query), or what the
+// database knows when the workflow does not answer (ended, never started, a wallet load's
+// invoice, a backlogged worker): "source" says which.
 func (s *Server) getInvoicePayment(c *gin.Context) {
-	if _, err := s.invoices.Get(c.Request.Context(), c.Param("id")); err != nil {
-		s.fail(c, err)
-		return
-	}
 	st, err := s.collect.State(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		s.fail(c, err)
@@ -97,12 +101,34 @@ type updateResponse struct {
 	Invoice invoices.Invoice `json:"invoice"`
 }
 
+// inProgressResponse is the 202 answer of an Update whose outcome was not known in time.
+type inProgressResponse struct {
+	Status  string           `json:"status"`
+	Message string           `json:"message"`
+	Invoice invoices.Invoice `json:"invoice"`
+}
+
+// respondUpdate answers an Update: its outcome with the invoice, or 202 when the outcome
+// was not known in time (it may still happen; a retry with the same Idempotency-Key
+// attaches to the same Update), or the error.
 func (s *Server) respondUpdate(c *gin.Context, out contracts.UpdateOutcome, err error) {
+	if errors.Is(err, collection.ErrStillRunning) {
+		inv, gerr := s.invoices.Get(context.WithoutCancel(c.Request.Context()), c.Param("id"))
+		if gerr != nil {
+			s.fail(c, gerr)
+			return
+		}
+		c.Header("Location", "/v1/invoices/"+inv.ID)
+		c.Header("Retry-After", "5")
+		c.JSON(http.StatusAccepted, inProgressResponse{Status: "in_progress", Invoice: inv,
+			Message: "the request was admitted and its outcome is not known yet; send it again with the same Idempotency-Key for the outcome, or read the invoice"})
+		return
+	}
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	inv, err := s.invoices.Get(c.Request.Context(), c.Param("id"))
+	inv, err := s.invoices.Get(context.WithoutCancel(c.Request.Context()), c.Param("id"))
 	if err != nil {
 		s.fail(c, err)
 		return

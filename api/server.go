@@ -195,3 +195,13 @@ func (s *Server) readyz(c *gin.Context) {
 	}
 	c.JSON(status, gin.H{"ready": ok, "checks": checks})
 }
+
+// workTimeout bounds a request's work once it no longer depends on the client.
+const workTimeout = 30 * time.Second
+
+// detached returns the request's context cut loose from the client: a hang-up after the
+// work began does not stop it half-way (the request context's values, such as the
+// idempotency key, are kept).
+func detached(c *gin.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(c.Request.Context()), workTimeout)
+}

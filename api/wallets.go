@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"payorch/apperr"
@@ -75,7 +77,10 @@ func (s *Server) loadWallet(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	ctx := c.Request.Context()
+	// The load and its workflow's start are one effect: they run to the end even if the
+	// client hangs up (a retry with the same Idempotency-Key finds the same load).
+	ctx, cancel := detached(c)
+	defer cancel()
 	if in.Type == ledger.LoadPaid && s.temporal == nil {
 		s.fail(c, apperr.New(apperr.Unavailable, "workflows_unavailable", "paid loads need the workflow service, which is not connected"))
 		return
@@ -104,11 +109,20 @@ func (s *Server) loadWallet(c *gin.Context) {
 // runWalletLoad starts the load's workflow and waits up to loadWait for its result. It
 // reports done when the workflow finished; the load is then re-read from the ledger.
 func (s *Server) runWalletLoad(ctx context.Context, load ledger.Load) (ledger.Load, bool, error) {
+	// A retry of the request finds the load's workflow running (it is reused) or ended
+	// (the load is then read as it is).
 	run, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:            contracts.WalletLoadWorkflowID(load.ID),
-		TaskQueue:     s.taskQueue,
+		ID:                       contracts.WalletLoadWorkflowID(load.ID),
+		TaskQueue:                s.taskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		StaticSummary: "wallet load " + load.ID + ": " + load.Amount + " " + load.Currency + " (" + load.Source + ") for " + load.CustomerID,
 	}, contracts.WalletLoadWorkflow, contracts.WalletLoadInput{LoadID: load.ID})
+	var ended *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &ended) {
+		out, err := s.ledger.GetLoad(ctx, load.WalletID, load.ID)
+		return out, err == nil, err
+	}
 	if err != nil {
 		// Nothing was charged: the workflow's first step claims the load, and a load it
 		// has not claimed is failed here so it cannot be charged later.
@@ -117,7 +131,7 @@ func (s *Server) runWalletLoad(ctx context.Context, load ledger.Load) (ledger.Lo
 			s.log.ErrorContext(ctx, "abandon wallet load", "load_id", load.ID, "error", aerr)
 		}
 		return ledger.Load{}, false, &apperr.Error{Kind: apperr.Unavailable, Code: "workflow_start_failed",
-			Message: "the load could not be started; nothing was charged, try again", Err: err}
+			Message: "the load could not be started; nothing was charged: try again with a new Idempotency-Key", Err: err}
 	}
 	wait, cancel := context.WithTimeout(ctx, loadWait)
 	defer cancel()

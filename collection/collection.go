@@ -15,9 +15,13 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"payorch/apperr"
 	"payorch/contracts"
 	"payorch/customers"
+	"payorch/idempotency"
 	"payorch/invoices"
 )
 
@@ -27,10 +31,14 @@ type Client struct {
 	TaskQueue     string
 	RetrySchedule []time.Duration
 	Invoices      *invoices.Service
+	// UpdateWait bounds the wait for an Update's outcome (0: DefaultUpdateWait); past it
+	// the Update may still run and the caller gets ErrStillRunning.
+	UpdateWait time.Duration
 }
 
-// StartInvoice starts the payment workflow of an invoice (id invoice-payment/<id>). Starting
-// it twice is harmless: the running workflow is reused.
+// StartInvoice starts the payment workflow of an invoice (id invoice-payment/<id>) and
+// records that it is started. Starting it twice is harmless: the running workflow is
+// reused, and one that has completed is not started again.
 func (c *Client) StartInvoice(ctx context.Context, inv invoices.Invoice) error {
 	sub := ""
 	if inv.SubscriptionID != nil {
@@ -58,11 +66,11 @@ func (c *Client) StartInvoice(ctx context.Context, inv invoices.Invoice) error {
 		RetrySchedule: c.RetrySchedule,
 	})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if errors.As(err, &started) {
-		return nil // completed earlier under the same id: nothing to start
-	}
-	if err != nil {
+	if err != nil && !errors.As(err, &started) { // already started: completed earlier under the same id
 		return apperr.New(apperr.Unavailable, "temporal_unavailable", "collection could not be started: "+err.Error())
+	}
+	if err := c.Invoices.MarkCollectionStarted(ctx, inv.ID); err != nil {
+		return err // the sweeper will start it again, which is harmless
 	}
 	return nil
 }
@@ -74,29 +82,47 @@ func orNone(s string) string {
 	return s
 }
 
-// Retry asks for a manual retry and returns the attempt's outcome.
+// ErrStillRunning says an Update was sent but its outcome was not known within the
+// client's wait: it may still happen. The API answers 202 and where to look; a retry of the
+// request (same Idempotency-Key, same Update id) attaches to the same Update.
+var ErrStillRunning = errors.New("the request was admitted and is still running")
+
+// DefaultUpdateWait is how long an Update's caller waits for its outcome.
+const DefaultUpdateWait = 60 * time.Second
+
+// Retry asks for a manual retry and returns the attempt's outcome. With an idempotency
+// key in ctx, the Update id is derived from it, so a retry of the request attaches to the
+// same Update instead of charging again.
 func (c *Client) Retry(ctx context.Context, invoiceID, requestedBy string) (contracts.UpdateOutcome, error) {
-	return c.update(ctx, invoiceID, contracts.UpdateRetry, contracts.RetryRequest{RequestedBy: requestedBy})
+	return c.update(ctx, invoiceID, contracts.UpdateRetry, idempotency.UpdateID(ctx, contracts.UpdateRetry), contracts.RetryRequest{RequestedBy: requestedBy})
 }
 
-// Reconcile records a manual payment and returns its outcome.
+// Reconcile records a manual payment and returns its outcome. The Update id is derived
+// from the bank reference: one reference counts once per invoice, however often and with
+// whatever key it is sent.
 func (c *Client) Reconcile(ctx context.Context, invoiceID string, req contracts.ReconcileRequest) (contracts.UpdateOutcome, error) {
-	return c.update(ctx, invoiceID, contracts.UpdateReconcile, req)
+	return c.update(ctx, invoiceID, contracts.UpdateReconcile, invoices.ReconcileKey(req.Reference), req)
 }
 
-// Void stops collection and voids the invoice.
+// Void stops collection and voids the invoice (the Update id derived from ctx's
+// idempotency key, as for Retry).
 func (c *Client) Void(ctx context.Context, invoiceID string, req contracts.VoidRequest) (contracts.UpdateOutcome, error) {
-	return c.update(ctx, invoiceID, contracts.UpdateVoid, req)
+	return c.update(ctx, invoiceID, contracts.UpdateVoid, idempotency.UpdateID(ctx, contracts.UpdateVoid), req)
 }
 
-func (c *Client) update(ctx context.Context, invoiceID, name string, arg any) (contracts.UpdateOutcome, error) {
+func (c *Client) update(ctx context.Context, invoiceID, name, updateID string, arg any) (contracts.UpdateOutcome, error) {
 	if _, err := c.Invoices.Get(ctx, invoiceID); err != nil {
 		return contracts.UpdateOutcome{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	wait := c.UpdateWait
+	if wait <= 0 {
+		wait = DefaultUpdateWait
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	var out contracts.UpdateOutcome
 	h, err := c.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		UpdateID:     updateID,
 		WorkflowID:   contracts.InvoicePaymentWorkflowID(invoiceID),
 		UpdateName:   name,
 		Args:         []any{arg},
@@ -106,9 +132,19 @@ func (c *Client) update(ctx context.Context, invoiceID, name string, arg any) (c
 		err = h.Get(ctx, &out)
 	}
 	if err != nil {
+		if ctx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || isDeadline(err)) {
+			return out, fmt.Errorf("%s on %s: %w", name, invoiceID, ErrStillRunning)
+		}
 		return out, c.mapUpdateError(ctx, invoiceID, err)
 	}
 	return out, nil
+}
+
+// isDeadline reports whether err is the server's or the gRPC client's deadline error.
+func isDeadline(err error) bool {
+	var de *serviceerror.DeadlineExceeded
+	var ce *serviceerror.Canceled
+	return errors.As(err, &de) || errors.As(err, &ce) || status.Code(err) == codes.DeadlineExceeded || status.Code(err) == codes.Canceled
 }
 
 // updateErrors maps the workflow's rejection types to API errors.
@@ -153,14 +189,65 @@ func (c *Client) mapUpdateError(ctx context.Context, invoiceID string, err error
 	return fmt.Errorf("update %s: %w", invoiceID, err)
 }
 
-// State queries the payment workflow's full state.
-func (c *Client) State(ctx context.Context, invoiceID string) (contracts.PaymentState, error) {
-	var st contracts.PaymentState
-	v, err := c.Temporal.QueryWorkflow(ctx, contracts.InvoicePaymentWorkflowID(invoiceID), "", contracts.QueryState)
+// PaymentView is an invoice's payment state, from its workflow when it answers, else from
+// the database (Source says which).
+type PaymentView struct {
+	contracts.PaymentState
+	// Source is "workflow" (its live state) or "database" (the workflow has ended, does
+	// not exist, belongs to a wallet load, or did not answer in time).
+	Source string `json:"source"`
+}
+
+// stateWait bounds the query of a workflow's state (a backlogged worker answers late).
+const stateWait = 5 * time.Second
+
+// State returns the payment state of an invoice: the workflow's query when it answers,
+// otherwise what the database knows.
+func (c *Client) State(ctx context.Context, invoiceID string) (PaymentView, error) {
+	inv, err := c.Invoices.Get(ctx, invoiceID)
 	if err != nil {
-		return st, fmt.Errorf("query %s: %w", invoiceID, err)
+		return PaymentView{}, err
 	}
-	return st, v.Get(&st)
+	if inv.Kind == invoices.KindStandard {
+		qctx, cancel := context.WithTimeout(ctx, stateWait)
+		defer cancel()
+		v, err := c.Temporal.QueryWorkflow(qctx, contracts.InvoicePaymentWorkflowID(invoiceID), "", contracts.QueryState)
+		if err == nil {
+			var st contracts.PaymentState
+			if err := v.Get(&st); err == nil {
+				return PaymentView{PaymentState: st, Source: "workflow"}, nil
+			}
+		}
+		if ctx.Err() != nil {
+			return PaymentView{}, ctx.Err()
+		}
+	}
+	return PaymentView{PaymentState: stateFromInvoice(inv), Source: "database"}, nil
+}
+
+// stateFromInvoice is the payment state the invoice row implies.
+func stateFromInvoice(inv invoices.Invoice) contracts.PaymentState {
+	st := contracts.PaymentState{
+		InvoiceID: inv.ID, InvoiceStatus: inv.Status, Currency: inv.Currency, Total: inv.Total,
+		AmountPaid: inv.AmountPaid, AmountDue: inv.AmountDue, ChargeNumber: int(inv.AttemptCount),
+		NextRetryAt: inv.NextRetryAt, Transactions: []contracts.TransactionView{},
+	}
+	switch {
+	case inv.Status == invoices.StatusPaid:
+		st.PaymentStatus = contracts.PaymentPaid
+	case inv.Status == invoices.StatusVoided:
+		st.PaymentStatus = contracts.PaymentVoided
+	case inv.Status == invoices.StatusError:
+		st.PaymentStatus = contracts.PaymentErrored
+	case inv.NextRetryAt != nil:
+		st.PaymentStatus = contracts.PaymentRetryScheduled
+	default:
+		st.PaymentStatus = contracts.PaymentCollecting
+	}
+	for _, t := range inv.Transactions {
+		st.Transactions = append(st.Transactions, t.View())
+	}
+	return st
 }
 
 // PaymentMethodSaved tells every open invoice of the customer when pm is a new default

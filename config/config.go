@@ -91,6 +91,8 @@ type Config struct {
 	// PortalMaxBalance is the largest wallet balance a portal load may lead to
 	// (PAYORCH_PORTAL_MAX_BALANCE).
 	PortalMaxBalance decimal.Decimal
+	// Worker holds the worker process's own settings (config/worker.go).
+	Worker WorkerConfig
 }
 
 // Defaults used when a variable is not set.
@@ -183,6 +185,9 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		return Config{}, fmt.Errorf("PAYORCH_SIM_SEPA_DELAY: %q must be a duration from 1ms to 720h, like 10s", get("PAYORCH_SIM_SEPA_DELAY", DefaultSimSEPADelay))
 	}
 	if err := c.checkEventsOut(get("PAYORCH_OUTBOX_POLL_INTERVAL", DefaultOutboxPoll)); err != nil {
+		return Config{}, err
+	}
+	if err := c.loadWorker(get, lookup); err != nil {
 		return Config{}, err
 	}
 	switch v := get("PAYORCH_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "false"); v {

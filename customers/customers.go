@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"payorch/apperr"
+	"payorch/idempotency"
 	"payorch/ids"
 	"payorch/money"
 	"payorch/store"
@@ -183,6 +184,18 @@ func (s *Service) AddPaymentMethod(ctx context.Context, customerID string, in Pa
 	}
 	var out PaymentMethod
 	err := store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
+		// A retry of the request that saved a payment method gets that one, not a second.
+		if id, err := idempotency.Existing(ctx, q); err != nil || id != "" {
+			if err != nil {
+				return err
+			}
+			row, err := q.GetPaymentMethod(ctx, id)
+			if err != nil {
+				return fmt.Errorf("get payment method %s: %w", id, err)
+			}
+			out = PaymentMethodView(row)
+			return nil
+		}
 		if _, err := q.LockCustomer(ctx, customerID); err != nil {
 			if store.IsNoRows(err) {
 				return apperr.NotFoundf("customer", customerID)
@@ -215,7 +228,7 @@ func (s *Service) AddPaymentMethod(ctx context.Context, customerID string, in Pa
 			return fmt.Errorf("create payment method: %w", err)
 		}
 		out = PaymentMethodView(row)
-		return nil
+		return idempotency.Bind(ctx, q, row.ID, out)
 	})
 	return out, err
 }

@@ -112,6 +112,9 @@ func (s *stack) startWorker() {
 		"STRIPE_SECRET_KEY=",
 		"PAYORCH_DATA_DIR="+s.dataDir,
 		"PAYORCH_WEBHOOK_ALLOW_PRIVATE_NETWORKS=true", // receivers listen on 127.0.0.1
+		"PAYORCH_WORKER_METRICS_ADDR=",                // several workers run at once
+		"PAYORCH_SWEEP_INTERVAL=500ms",
+		"PAYORCH_SWEEP_GRACE=2s",
 	)
 	cmd.Env = append(cmd.Env, s.extraEnv...)
 	cmd.Stdout, cmd.Stderr = s.logs, s.logs

@@ -10,6 +10,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"payorch/apperr"
+	"payorch/idempotency"
 	"payorch/ids"
 	"payorch/money"
 	"payorch/store"
@@ -40,8 +41,10 @@ const maxLines = 100
 
 func notFound(id string) error { return apperr.NotFoundf("invoice", id) }
 
-// Create validates and stores a new invoice in status to_pay (it does not start its
-// collection: the caller starts the payment workflow, and calls DeleteUnstarted if that fails).
+// Create validates and stores a new invoice in status to_pay. It does not start its
+// collection: the caller starts the payment workflow, and the worker's sweeper starts it
+// if the caller could not. Run again for the same request (ctx's idempotency key), it
+// returns the invoice the first run created.
 func (s *Service) Create(ctx context.Context, in CreateInput) (Invoice, error) {
 	if in.CustomerID == "" {
 		return Invoice{}, apperr.InvalidParam("customer_id", "parameter_missing", "customer_id is required")
@@ -51,6 +54,18 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Invoice, error) {
 	}
 	var out Invoice
 	err := store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
+		// A retry of the request that created an invoice gets that invoice, not a second.
+		if id, err := idempotency.Existing(ctx, q); err != nil || id != "" {
+			if err != nil {
+				return err
+			}
+			row, err := q.GetInvoice(ctx, id)
+			if err != nil {
+				return fmt.Errorf("get invoice %s: %w", id, err)
+			}
+			out, err = view(ctx, q, row)
+			return err
+		}
 		cust, err := q.GetCustomer(ctx, in.CustomerID)
 		if store.IsNoRows(err) {
 			return apperr.InvalidParam("customer_id", "resource_missing", fmt.Sprintf("no customer with id %q", in.CustomerID))
@@ -102,7 +117,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Invoice, error) {
 		}
 		row, err := q.CreateInvoice(ctx, store.CreateInvoiceParams{
 			ID: ids.New(ids.Invoice), CustomerID: cust.ID, SubscriptionID: in.SubscriptionID,
-			ExternalID: in.ExternalID, Kind: "standard", Currency: cust.Currency, PaymentMethod: method,
+			ExternalID: in.ExternalID, Kind: KindStandard, Currency: cust.Currency, PaymentMethod: method,
 			Total: total, PeriodStart: periodStart, PeriodEnd: periodEnd,
 		})
 		if store.IsUniqueViolation(err, "invoices_external_id_key") {
@@ -123,8 +138,10 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Invoice, error) {
 				return fmt.Errorf("bill usage: %w", err)
 			}
 		}
-		out, err = view(ctx, q, row)
-		return err
+		if out, err = view(ctx, q, row); err != nil {
+			return err
+		}
+		return idempotency.Bind(ctx, q, row.ID, out)
 	})
 	return out, err
 }
@@ -200,13 +217,51 @@ func (s *Service) pickMethod(ctx context.Context, q *store.Queries, requested *s
 	return pm.Type, nil
 }
 
-// DeleteUnstarted removes an invoice whose payment workflow could not be started, so a
-// retry of the request does not leave an orphan. It removes nothing once money moved.
-func (s *Service) DeleteUnstarted(ctx context.Context, id string) error {
-	if err := store.New(s.pool).DeleteUnstartedInvoice(ctx, id); err != nil {
-		return fmt.Errorf("delete unstarted invoice: %w", err)
+// MarkCollectionStarted records that the invoice's payment workflow is started, so the
+// sweeper leaves it alone.
+func (s *Service) MarkCollectionStarted(ctx context.Context, id string) error {
+	if err := store.New(s.pool).MarkCollectionStarted(ctx, id); err != nil {
+		return fmt.Errorf("mark collection started: %w", err)
 	}
 	return nil
+}
+
+// Unstarted returns collectable invoices whose payment workflow is not known to have
+// started and that are older than grace (their own request may still be starting them).
+func (s *Service) Unstarted(ctx context.Context, grace time.Duration, limit int) ([]Invoice, error) {
+	rows, err := store.New(s.pool).ListUnstartedInvoices(ctx, store.ListUnstartedInvoicesParams{
+		GraceSeconds: grace.Seconds(), MaxRows: int32(limit)})
+	if err != nil {
+		return nil, fmt.Errorf("list unstarted invoices: %w", err)
+	}
+	out := make([]Invoice, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, Invoice{ID: r.ID, CustomerID: r.CustomerID, SubscriptionID: r.SubscriptionID,
+			Currency: r.Currency, Total: money.Format(r.Total, r.Currency), PaymentMethod: r.PaymentMethod, Status: r.Status})
+	}
+	return out, nil
+}
+
+// MissedPaymentMethod is an open invoice whose workflow may have missed the signal of a
+// new default payment method (PaymentMethodID).
+type MissedPaymentMethod struct {
+	InvoiceID       string
+	PaymentMethodID string
+}
+
+// MissedPaymentMethods lists open invoices whose last charge failed on another payment
+// method than the customer's current default, saved more than grace ago.
+func (s *Service) MissedPaymentMethods(ctx context.Context, grace time.Duration, limit int) ([]MissedPaymentMethod, error) {
+	rows, err := store.New(s.pool).ListInvoicesMissingNewPaymentMethod(ctx, store.ListInvoicesMissingNewPaymentMethodParams{
+		GraceSeconds: grace.Seconds(), MaxRows: int32(limit)})
+	if err != nil {
+		return nil, fmt.Errorf("list invoices missing a payment method: %w", err)
+	}
+	out := make([]MissedPaymentMethod, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, MissedPaymentMethod{InvoiceID: r.InvoiceID, PaymentMethodID: r.PaymentMethodID})
+	}
+	return out, nil
 }
 
 // ReconcileBody is the body of POST /v1/invoices/{id}/reconcile.
@@ -237,6 +292,16 @@ func (s *Service) ValidateReconcile(ctx context.Context, invoiceID string, b Rec
 	}
 	if b.PaidAt.After(s.Now().Add(24 * time.Hour)) {
 		return decimal.Zero, "", apperr.InvalidParam("paid_at", "parameter_invalid", "paid_at is in the future")
+	}
+	// A reference counts once per invoice: sent again with the same amount it is the same
+	// reconciliation (the workflow returns the first outcome); with another amount it is
+	// a mistake.
+	key := reconcileTxnKey(invoiceID, ReconcileKey(b.Reference))
+	if prev, err := store.New(s.pool).GetInvoiceTransactionByKey(ctx, &key); err == nil && !prev.Amount.Equal(amount) {
+		return decimal.Zero, "", apperr.New(apperr.Conflict, "reference_already_reconciled",
+			fmt.Sprintf("reference %q was already reconciled on this invoice for %s", strings.TrimSpace(b.Reference), money.Format(prev.Amount, inv.Currency)))
+	} else if err != nil && !store.IsNoRows(err) {
+		return decimal.Zero, "", fmt.Errorf("get reconciliation: %w", err)
 	}
 	method = "bank_transfer"
 	if b.Method != nil {

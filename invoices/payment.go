@@ -479,7 +479,7 @@ type ReconcileInput struct {
 // Reconcile records a manual payment (partial allowed): a settled transaction and the
 // amount added to amount_paid, refused beyond the amount due. Idempotent per Key.
 func (s *Service) Reconcile(ctx context.Context, invoiceID string, in ReconcileInput) (Transaction, error) {
-	key := invoiceID + ":reconcile:" + in.Key
+	key := reconcileTxnKey(invoiceID, in.Key)
 	var out Transaction
 	err := store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
 		inv, err := q.LockInvoice(ctx, invoiceID)

@@ -9,6 +9,7 @@ import (
 
 	"payorch/apperr"
 	"payorch/customers"
+	"payorch/idempotency"
 	"payorch/ids"
 	"payorch/money"
 	"payorch/outbox"
@@ -160,6 +161,32 @@ func (l *Ledger) RequestPortalLoad(ctx context.Context, walletID, amount string)
 func (l *Ledger) requestLoad(ctx context.Context, walletID, amountStr, typ, source string) (Load, error) {
 	var out Load
 	err := l.inTx(ctx, func(q *store.Queries) error {
+		// A retry of the request that made a load gets that load, not a second one.
+		if id, err := idempotency.Existing(ctx, q); err != nil || id != "" {
+			if err != nil {
+				return err
+			}
+			row, err := q.GetWalletLoad(ctx, id)
+			if err != nil {
+				return fmt.Errorf("get load %s: %w", id, err)
+			}
+			out, err = l.loadWithDocuments(ctx, q, row)
+			return err
+		}
+		var err error
+		if out, err = l.newLoad(ctx, q, walletID, amountStr, typ, source); err != nil {
+			return err
+		}
+		return idempotency.Bind(ctx, q, out.ID, out)
+	})
+	return out, err
+}
+
+// newLoad makes a load in q's transaction: a free load credited at once, or a pending
+// paid load for its workflow to charge.
+func (l *Ledger) newLoad(ctx context.Context, q *store.Queries, walletID, amountStr, typ, source string) (Load, error) {
+	var out Load
+	err := func() error {
 		w, err := lockWallet(ctx, q, walletID)
 		if err != nil {
 			return err
@@ -194,7 +221,7 @@ func (l *Ledger) requestLoad(ctx context.Context, walletID, amountStr, typ, sour
 		}
 		out = loadView(row, nil, nil)
 		return nil
-	})
+	}()
 	return out, err
 }
 

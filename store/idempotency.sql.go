@@ -14,7 +14,15 @@ INSERT INTO idempotency_keys AS k (scope, key, method, path, request_hash)
 VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (scope, key) DO UPDATE
     SET method = EXCLUDED.method, path = EXCLUDED.path, request_hash = EXCLUDED.request_hash,
-        status_code = NULL, response_body = NULL, locked_at = now(), created_at = now()
+        status_code = NULL, response_body = NULL, locked_at = now(),
+        -- a key past its retention starts afresh; a same-request retry keeps what the first
+        -- run bound to the key (the resource it created)
+        resource_id = CASE WHEN k.created_at < now() - make_interval(secs => $6::float8)
+                           THEN NULL ELSE k.resource_id END,
+        provisional_body = CASE WHEN k.created_at < now() - make_interval(secs => $6::float8)
+                           THEN NULL ELSE k.provisional_body END,
+        created_at = CASE WHEN k.created_at < now() - make_interval(secs => $6::float8)
+                          THEN now() ELSE k.created_at END
     WHERE k.created_at < now() - make_interval(secs => $6::float8)
        OR (k.status_code IS NULL AND k.request_hash = EXCLUDED.request_hash
            AND k.locked_at < now() - make_interval(secs => $7::float8))
@@ -72,7 +80,7 @@ func (q *Queries) CompleteIdempotencyKey(ctx context.Context, arg CompleteIdempo
 }
 
 const getIdempotencyKey = `-- name: GetIdempotencyKey :one
-SELECT scope, key, method, path, request_hash, status_code, response_body, locked_at, created_at FROM idempotency_keys WHERE scope = $1 AND key = $2
+SELECT scope, key, method, path, request_hash, status_code, response_body, locked_at, created_at, resource_id, provisional_body FROM idempotency_keys WHERE scope = $1 AND key = $2
 `
 
 type GetIdempotencyKeyParams struct {
@@ -93,20 +101,8 @@ func (q *Queries) GetIdempotencyKey(ctx context.Context, arg GetIdempotencyKeyPa
 		&i.ResponseBody,
 		&i.LockedAt,
 		&i.CreatedAt,
+		&i.ResourceID,
+		&i.ProvisionalBody,
 	)
 	return i, err
-}
-
-const releaseIdempotencyKey = `-- name: ReleaseIdempotencyKey :exec
-DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND status_code IS NULL
-`
-
-type ReleaseIdempotencyKeyParams struct {
-	Scope string
-	Key   string
-}
-
-func (q *Queries) ReleaseIdempotencyKey(ctx context.Context, arg ReleaseIdempotencyKeyParams) error {
-	_, err := q.db.Exec(ctx, releaseIdempotencyKey, arg.Scope, arg.Key)
-	return err
 }

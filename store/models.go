@@ -54,39 +54,42 @@ type Event struct {
 }
 
 type IdempotencyKey struct {
-	Scope        string
-	Key          string
-	Method       string
-	Path         string
-	RequestHash  []byte
-	StatusCode   *int32
-	ResponseBody []byte
-	LockedAt     time.Time
-	CreatedAt    time.Time
+	Scope           string
+	Key             string
+	Method          string
+	Path            string
+	RequestHash     []byte
+	StatusCode      *int32
+	ResponseBody    []byte
+	LockedAt        time.Time
+	CreatedAt       time.Time
+	ResourceID      *string
+	ProvisionalBody []byte
 }
 
 type Invoice struct {
-	ID             string
-	Seq            int64
-	CustomerID     string
-	SubscriptionID *string
-	ExternalID     *string
-	Kind           string
-	Currency       string
-	Status         string
-	PaymentMethod  string
-	Total          decimal.Decimal
-	AmountPaid     decimal.Decimal
-	AmountDue      decimal.NullDecimal
-	PeriodStart    *time.Time
-	PeriodEnd      *time.Time
-	AttemptCount   int32
-	NextRetryAt    *time.Time
-	PaidAt         *time.Time
-	ErroredAt      *time.Time
-	VoidedAt       *time.Time
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	ID                  string
+	Seq                 int64
+	CustomerID          string
+	SubscriptionID      *string
+	ExternalID          *string
+	Kind                string
+	Currency            string
+	Status              string
+	PaymentMethod       string
+	Total               decimal.Decimal
+	AmountPaid          decimal.Decimal
+	AmountDue           decimal.NullDecimal
+	PeriodStart         *time.Time
+	PeriodEnd           *time.Time
+	AttemptCount        int32
+	NextRetryAt         *time.Time
+	PaidAt              *time.Time
+	ErroredAt           *time.Time
+	VoidedAt            *time.Time
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+	CollectionStartedAt *time.Time
 }
 
 type InvoiceLine struct {

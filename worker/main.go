@@ -3,12 +3,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/sdk/worker"
 
 	"payorch/internal/app"
@@ -55,6 +59,18 @@ func run() error {
 	// The simulated provider's SEPA outcomes go to the same handler as Stripe webhooks.
 	if sim, ok := provider.(*payments.Simulated); ok {
 		senders.Go(func() { sim.RunEventLoop(sendCtx, a.ProviderEvents(), payments.DefaultSimEventPollInterval) })
+	}
+	// The sweeper starts collections and re-sends signals that a lost request left undone.
+	senders.Go(func() { a.Sweeper().Run(sendCtx, a.Config.Worker.SweepInterval) })
+	if addr := a.Config.Worker.MetricsAddr; addr != "" {
+		srv := &http.Server{Addr: addr, Handler: promhttp.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.Log.Error("worker metrics endpoint not served", "addr", addr, "error", err)
+			}
+		}()
+		defer srv.Close()
+		a.Log.Info("worker metrics", "url", "http://"+addr+"/metrics")
 	}
 	a.Log.Info("worker polling", "task_queue", a.Config.TaskQueue, "namespace", a.Config.TemporalNamespace)
 	return w.Run(stopOn(ctx))

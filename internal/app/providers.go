@@ -6,7 +6,6 @@ import (
 
 	"payorch/apperr"
 	"payorch/collection"
-	"payorch/invoices"
 	"payorch/ledger"
 	"payorch/payments"
 )
@@ -24,10 +23,7 @@ func (a *App) Provider() (payments.Provider, error) {
 // no workflow waits for). It needs the Temporal client.
 func (a *App) ProviderEvents() payments.EventHandler {
 	l := ledger.New(a.Pool)
-	router := &collection.EventRouter{Collection: &collection.Client{
-		Temporal: a.Temporal, TaskQueue: a.Config.TaskQueue, RetrySchedule: a.Config.RetrySchedule,
-		Invoices: invoices.NewService(a.Pool),
-	}}
+	router := &collection.EventRouter{Collection: a.Collection()}
 	return payments.EventHandlerFunc(func(ctx context.Context, ev payments.Event) error {
 		// A load's one-off invoice has no payment workflow: try the loads first.
 		_, err := l.ResolvePendingLoad(ctx, ev)

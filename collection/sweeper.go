@@ -1,0 +1,110 @@
+package collection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.temporal.io/api/serviceerror"
+
+	"payorch/contracts"
+)
+
+// sweeperActions counts what the sweeper repaired, by action.
+var sweeperActions = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "payorch_sweeper_actions_total",
+	Help: "Repairs made by the collection sweeper: collection started for an invoice that had no workflow (start_collection), a missed new-payment-method signal sent again (resend_payment_method).",
+}, []string{"action"})
+
+// sweeperErrors counts sweeps that failed.
+var sweeperErrors = prometheus.NewCounter(prometheus.CounterOpts{
+	Name: "payorch_sweeper_errors_total",
+	Help: "Collection sweeps that failed (database or Temporal unavailable); the next sweep tries again.",
+})
+
+func init() { prometheus.MustRegister(sweeperActions, sweeperErrors) }
+
+// Sweeper does what a lost request left undone: it starts the collection of collectable
+// invoices that have no payment workflow (the API stored the invoice, then the start
+// failed or the process died), and sends again the "payment method updated" signal that
+// an invoice waiting for a new card may have missed. Every action is harmless when
+// repeated, so several workers may sweep at once.
+type Sweeper struct {
+	Collection *Client
+	Log        *slog.Logger
+	// Grace leaves alone what the request that made it may still be finishing.
+	Grace time.Duration
+	// Batch bounds the invoices looked at per sweep and action.
+	Batch int
+}
+
+// SweepResult says what one sweep did.
+type SweepResult struct {
+	// Started is how many invoices had their collection started.
+	Started int
+	// Resent is how many invoices were sent a missed payment-method signal again.
+	Resent int
+}
+
+// Sweep runs once.
+func (s *Sweeper) Sweep(ctx context.Context) (SweepResult, error) {
+	var res SweepResult
+	batch := s.Batch
+	if batch <= 0 {
+		batch = 100
+	}
+	unstarted, err := s.Collection.Invoices.Unstarted(ctx, s.Grace, batch)
+	if err != nil {
+		return res, err
+	}
+	var errs []error
+	for _, inv := range unstarted {
+		if err := s.Collection.StartInvoice(ctx, inv); err != nil {
+			errs = append(errs, fmt.Errorf("start collection of %s: %w", inv.ID, err))
+			continue
+		}
+		res.Started++
+		sweeperActions.WithLabelValues("start_collection").Inc()
+		s.Log.WarnContext(ctx, "sweeper: started the collection of an invoice that had no payment workflow", "invoice_id", inv.ID)
+	}
+	missed, err := s.Collection.Invoices.MissedPaymentMethods(ctx, s.Grace, batch)
+	if err != nil {
+		return res, errors.Join(append(errs, err)...)
+	}
+	for _, m := range missed {
+		err := s.Collection.Temporal.SignalWorkflow(ctx, contracts.InvoicePaymentWorkflowID(m.InvoiceID), "", contracts.SignalPaymentMethodUpdated,
+			contracts.PaymentMethodUpdated{PaymentMethodID: m.PaymentMethodID})
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			continue // the workflow has ended
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("signal %s: %w", m.InvoiceID, err))
+			continue
+		}
+		res.Resent++
+		sweeperActions.WithLabelValues("resend_payment_method").Inc()
+		s.Log.InfoContext(ctx, "sweeper: told a waiting invoice of its customer's new payment method", "invoice_id", m.InvoiceID, "payment_method_id", m.PaymentMethodID)
+	}
+	return res, errors.Join(errs...)
+}
+
+// Run sweeps every interval until ctx ends.
+func (s *Sweeper) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
+			sweeperErrors.Inc()
+			s.Log.ErrorContext(ctx, "sweeper: sweep failed; trying again at the next tick", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

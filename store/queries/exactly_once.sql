@@ -1,0 +1,52 @@
+-- name: LockIdempotencyKey :one
+-- The key row of the request under way, locked until the caller's transaction ends, so
+-- two runs of one request (a retry that reclaimed a key whose first run is slow) create
+-- their resource one after the other, and the second finds the first's.
+SELECT resource_id FROM idempotency_keys WHERE scope = $1 AND key = $2 FOR UPDATE;
+
+-- name: BindIdempotencyKey :exec
+-- Binds a key to the resource its request created, in the transaction that created it.
+UPDATE idempotency_keys SET resource_id = @resource_id, provisional_body = @provisional_body
+WHERE scope = @scope AND key = @key AND status_code IS NULL;
+
+-- name: UnlockIdempotencyKey :exec
+-- The request ended without a final answer (a 5xx, or 202 while work goes on): the key
+-- keeps its request hash and binding, and the same request may run again at once.
+UPDATE idempotency_keys
+SET locked_at = '-infinity', provisional_body = COALESCE(sqlc.narg(provisional_body), provisional_body)
+WHERE scope = @scope AND key = @key AND status_code IS NULL;
+
+-- name: MarkCollectionStarted :exec
+UPDATE invoices SET collection_started_at = now() WHERE id = $1 AND collection_started_at IS NULL;
+
+-- name: ListUnstartedInvoices :many
+-- Collectable invoices whose payment workflow is not known to be started, created before
+-- the grace period (their own request may still be starting them).
+SELECT * FROM invoices
+WHERE collection_started_at IS NULL AND kind = 'standard' AND status IN ('to_pay', 'error')
+  AND created_at < now() - make_interval(secs => @grace_seconds::float8)
+ORDER BY created_at
+LIMIT @max_rows;
+
+-- name: ListInvoicesMissingNewPaymentMethod :many
+-- Open card/direct-debit invoices whose last transaction failed on another payment method
+-- than the one an automatic charge would now use, which was saved before the grace period:
+-- their workflow may have missed the "payment method updated" signal.
+SELECT i.id AS invoice_id, pm.id AS payment_method_id
+FROM invoices i
+JOIN LATERAL (
+    SELECT t.status, t.payment_method_id, t.created_at FROM invoice_transactions t
+    WHERE t.invoice_id = i.id AND t.method IN ('card', 'direct_debit')
+    ORDER BY t.seq DESC LIMIT 1
+) last ON last.status = 'failed'
+JOIN LATERAL (
+    SELECT p.id, p.created_at FROM payment_methods p
+    WHERE p.customer_id = i.customer_id AND p.status = 'active' AND p.is_default
+      AND p.type IN ('card', 'direct_debit')
+    ORDER BY p.seq DESC LIMIT 1
+) pm ON pm.id IS DISTINCT FROM last.payment_method_id
+WHERE i.kind = 'standard' AND i.status IN ('to_pay', 'error') AND i.payment_method <> 'bank_transfer'
+  AND pm.created_at > last.created_at
+  AND pm.created_at < now() - make_interval(secs => @grace_seconds::float8)
+ORDER BY i.seq
+LIMIT @max_rows;
