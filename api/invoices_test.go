@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -21,22 +22,38 @@ import (
 // while a test runs: every further attempt is a manual retry or a new payment method.
 type invoiceHarness struct {
 	*walletHarness
+	queue string
 }
 
 func newInvoiceHarness(t *testing.T) *invoiceHarness {
 	t.Helper()
+	h := newInvoiceHarnessWith(t, env.Temporal, 0)
+	h.startWorker()
+	return h
+}
+
+// newInvoiceHarnessWith is the invoice harness whose API reaches Temporal through tc (a
+// faulty client in some tests) and waits updateWait for Updates (0: the default). Its
+// worker is not started: call startWorker.
+func newInvoiceHarnessWith(t *testing.T, tc client.Client, updateWait time.Duration) *invoiceHarness {
+	t.Helper()
 	h := newHarness(t)
 	queue := "test-invoices-" + ids.New("q")
-	w := worker.New(env.Temporal, queue, worker.Options{})
+	h.srv = New(Deps{Pool: h.pool, Temporal: tc, Keys: h.srv.keys, Logger: h.srv.log, TaskQueue: queue,
+		RetrySchedule: []time.Duration{time.Hour, time.Hour, time.Hour}, UpdateWait: updateWait})
+	return &invoiceHarness{walletHarness: &walletHarness{harness: h}, queue: queue}
+}
+
+// startWorker starts a worker hosting the invoice payment workflow on the harness's queue.
+func (h *invoiceHarness) startWorker() {
+	h.t.Helper()
+	w := worker.New(env.Temporal, h.queue, worker.Options{})
 	w.RegisterWorkflowWithOptions(workflows.InvoicePayment, workflow.RegisterOptions{Name: contracts.InvoicePaymentWorkflow})
 	w.RegisterActivity(&activities.Activities{Pool: h.pool, Provider: payments.NewSimulated(h.pool, payments.SimulatedOptions{})})
 	if err := w.Start(); err != nil {
-		t.Fatal(err)
+		h.t.Fatal(err)
 	}
-	t.Cleanup(w.Stop)
-	h.srv = New(Deps{Pool: h.pool, Temporal: env.Temporal, Keys: h.srv.keys, Logger: h.srv.log, TaskQueue: queue,
-		RetrySchedule: []time.Duration{time.Hour, time.Hour, time.Hour}})
-	return &invoiceHarness{walletHarness: &walletHarness{harness: h}}
+	h.t.Cleanup(w.Stop)
 }
 
 // invoice creates a 30.00 invoice for the customer (extra fields merged in) and returns it.

@@ -44,6 +44,9 @@ type Deps struct {
 	StripeWebhookSecret string
 	// ProviderEvents receives the verified provider events (nil: webhooks answer 503).
 	ProviderEvents payments.EventHandler
+	// UpdateWait bounds how long retry, reconcile and void wait for the workflow's outcome
+	// before answering 202 (0: collection.DefaultUpdateWait).
+	UpdateWait time.Duration
 }
 
 // Server holds the API's dependencies; Handler returns its router.
@@ -82,7 +85,7 @@ func New(d Deps) *Server {
 	if !d.PortalLimits.MaxLoad.IsZero() {
 		s.ledger.PortalLimits = d.PortalLimits
 	}
-	s.collect = &collection.Client{Temporal: d.Temporal, TaskQueue: d.TaskQueue, RetrySchedule: d.RetrySchedule, Invoices: s.invoices}
+	s.collect = &collection.Client{Temporal: d.Temporal, TaskQueue: d.TaskQueue, RetrySchedule: d.RetrySchedule, Invoices: s.invoices, UpdateWait: d.UpdateWait}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
