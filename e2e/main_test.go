@@ -69,6 +69,21 @@ type stack struct {
 
 func newStack(t *testing.T, schedule string, extraEnv ...string) *stack {
 	t.Helper()
+	return newStackWith(t, stackOptions{schedule: schedule, extraEnv: extraEnv})
+}
+
+// stackOptions shape a stack: the retry schedule, the worker's extra environment, a
+// wrapper around the API's handler (fault injection) and the API's Update wait.
+type stackOptions struct {
+	schedule   string
+	extraEnv   []string
+	wrap       func(http.Handler) http.Handler
+	updateWait time.Duration
+}
+
+func newStackWith(t *testing.T, o stackOptions) *stack {
+	t.Helper()
+	schedule, extraEnv := o.schedule, o.extraEnv
 	pool, url := env.Postgres.NewPool(t)
 	s := &stack{t: t, pool: pool, dbURL: url, queue: "e2e-" + ids.New("q"), logs: &bytes.Buffer{}, extraEnv: extraEnv, dataDir: t.TempDir()}
 	keys, err := config.ParseAPIKeys("backend:" + backendKey)
@@ -80,8 +95,12 @@ func newStack(t *testing.T, schedule string, extraEnv ...string) *stack {
 		t.Fatal(err)
 	}
 	srv := api.New(api.Deps{Pool: pool, Temporal: env.Temporal, Keys: keys, TaskQueue: s.queue, RetrySchedule: sched,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	s.api = httptest.NewServer(srv.Handler())
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), UpdateWait: o.updateWait})
+	h := srv.Handler()
+	if o.wrap != nil {
+		h = o.wrap(h)
+	}
+	s.api = httptest.NewServer(h)
 	t.Cleanup(s.api.Close)
 	t.Cleanup(func() {
 		s.killWorker()
