@@ -88,7 +88,7 @@ func New(d Deps) *Server {
 	}
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
-	e.Use(s.requestLog, s.recover, s.limitBody)
+	e.Use(s.requestLog, s.recover, s.limitBody, s.guard)
 	e.NoRoute(func(c *gin.Context) {
 		s.fail(c, apperr.New(apperr.NotFound, "route_not_found", "no route "+c.Request.Method+" "+c.Request.URL.Path))
 	})
@@ -139,7 +139,7 @@ func (s *Server) post(path string, roles []config.Role, h gin.HandlerFunc) {
 
 func (s *Server) requestLog(c *gin.Context) {
 	rid := c.GetHeader("X-Request-Id")
-	if rid == "" || len(rid) > 128 {
+	if rid == "" || len(rid) > 128 || !cleanText(rid) || hasControl(rid) {
 		rid = ids.New("req")
 	}
 	c.Set(ctxRequestID, rid)

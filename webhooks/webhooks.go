@@ -52,6 +52,9 @@ const (
 	DeliveryFailed = "failed"
 )
 
+// DeliveryStatuses are all the statuses a delivery can have, the values of the list filter.
+var DeliveryStatuses = []string{DeliveryPending, DeliveryDelivered, DeliveryFailed}
+
 // Endpoint is a registered webhook endpoint, as the API returns it. Secret is set only in
 // the responses of create and rotate-secret.
 type Endpoint struct {
@@ -265,7 +268,7 @@ func (s *Service) ListDeliveries(ctx context.Context, endpointID string, p Deliv
 	if _, err := s.Get(ctx, endpointID); err != nil {
 		return nil, nil, err
 	}
-	if p.Status != nil && !slices.Contains([]string{DeliveryPending, DeliveryDelivered, DeliveryFailed}, *p.Status) {
+	if p.Status != nil && !slices.Contains(DeliveryStatuses, *p.Status) {
 		return nil, nil, apperr.InvalidParam("status", "parameter_invalid", "status must be pending, delivered or failed")
 	}
 	rows, err := store.New(s.pool).ListWebhookDeliveries(ctx, store.ListWebhookDeliveriesParams{
