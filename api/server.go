@@ -44,6 +44,9 @@ type Deps struct {
 	StripeWebhookSecret string
 	// ProviderEvents receives the verified provider events (nil: webhooks answer 503).
 	ProviderEvents payments.EventHandler
+	// WebhookAllowPrivateNetworks lets webhook endpoint URLs name non-public addresses
+	// (config.Config.WebhookAllowPrivateNetworks).
+	WebhookAllowPrivateNetworks bool
 }
 
 // Server holds the API's dependencies; Handler returns its router.
@@ -79,6 +82,7 @@ func New(d Deps) *Server {
 		ledger:    ledger.New(d.Pool), subs: subscriptions.NewService(d.Pool), taskQueue: d.TaskQueue,
 	}
 	s.stripeWebhookSecret, s.providerEvents = d.StripeWebhookSecret, d.ProviderEvents
+	s.webhooks.AllowPrivateNetworks = d.WebhookAllowPrivateNetworks
 	if !d.PortalLimits.MaxLoad.IsZero() {
 		s.ledger.PortalLimits = d.PortalLimits
 	}
