@@ -34,8 +34,8 @@ const (
 // API reads, path parameters, query values and every string of a JSON body (keys too, at any
 // depth) must be valid UTF-8 without NUL bytes (PostgreSQL text cannot hold NUL, and a value
 // that cannot be stored must be refused here, not retried by a workflow); path ids must not
-// be blank; dates must lie between minYear and maxYear; a body must be declared
-// application/json (415 otherwise). A refused request is a
+// be blank, nor ids (id, …_id) in a query or body; dates must lie between minYear and
+// maxYear; a body on /v1/ must be declared application/json (415 otherwise). A refused request is a
 // typed 400 naming the parameter, and nothing is written: the guard runs before the
 // Idempotency-Key is claimed.
 func (s *Server) guard(c *gin.Context) {
@@ -57,6 +57,9 @@ func guardRequest(c *gin.Context) *apperr.Error {
 			if !cleanText(v) || hasControl(v) {
 				return apperr.InvalidParam(h, "parameter_invalid", h+" must be printable UTF-8 text")
 			}
+			if h == "Idempotency-Key" && blank(v) {
+				return apperr.InvalidParam(h, "parameter_invalid", h+" must not be blank")
+			}
 		}
 	}
 	for _, p := range c.Params {
@@ -71,18 +74,41 @@ func guardRequest(c *gin.Context) *apperr.Error {
 	if err != nil {
 		return apperr.InvalidParam("", "query_invalid", "the query string is malformed: "+err.Error())
 	}
+	if err := checkValues(q); err != nil {
+		return err
+	}
+	return guardBody(c)
+}
+
+// checkValues checks query (or form) parameters: clean text, and ids (…_id) not blank.
+func checkValues(q url.Values) *apperr.Error {
 	for k, vs := range q {
 		if !cleanText(k) {
-			return apperr.InvalidParam(printable(k), "parameter_invalid", "query parameter names must be UTF-8 text without NUL bytes")
+			return apperr.InvalidParam(printable(k), "parameter_invalid", "parameter names must be UTF-8 text without NUL bytes")
 		}
 		for _, v := range vs {
 			if !cleanText(v) {
 				return apperr.InvalidParam(k, "parameter_invalid", k+" must be UTF-8 text without NUL bytes")
 			}
+			if err := checkID(k, k, v); err != nil {
+				return err
+			}
 		}
 	}
-	return guardBody(c)
+	return nil
 }
+
+// checkID refuses a blank id: a parameter named id or …_id whose value is only white space
+// (an empty one means "absent" and is left to the handler).
+func checkID(name, param, v string) *apperr.Error {
+	if (name == "id" || strings.HasSuffix(name, "_id")) && blank(v) {
+		return apperr.InvalidParam(param, "parameter_invalid", param+" must not be blank")
+	}
+	return nil
+}
+
+// blank reports whether s is non-empty white space.
+func blank(s string) bool { return s != "" && strings.TrimSpace(s) == "" }
 
 // guardBody reads the body (bounded by limitBody), checks its media type and its strings,
 // and puts it back for the handler.
@@ -99,13 +125,31 @@ func guardBody(c *gin.Context) *apperr.Error {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil
 	}
-	if !jsonMediaType(c.GetHeader("Content-Type")) {
+	ct := c.GetHeader("Content-Type")
+	switch {
+	case jsonMediaType(ct):
+		if bytes.IndexByte(raw, 0) >= 0 {
+			return apperr.InvalidParam("", "body_invalid", "the body must not contain NUL bytes")
+		}
+		return checkJSONText(raw)
+	case strings.HasPrefix(c.Request.URL.Path, "/v1/"):
+		// The JSON API takes JSON only.
 		return errUnsupportedMediaType
+	case isForm(ct):
+		// A server-rendered page's form (outside /v1/): the same text rules.
+		form, err := url.ParseQuery(string(raw))
+		if err != nil {
+			return apperr.InvalidParam("", "body_invalid", "the form is malformed")
+		}
+		return checkValues(form)
 	}
-	if bytes.IndexByte(raw, 0) >= 0 {
-		return apperr.InvalidParam("", "body_invalid", "the body must not contain NUL bytes")
-	}
-	return checkJSONText(raw)
+	return nil
+}
+
+// isForm reports whether a Content-Type declares an URL-encoded form.
+func isForm(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/x-www-form-urlencoded"
 }
 
 // errUnsupportedMediaType is the 415 of a body that is not declared as JSON.
@@ -162,6 +206,9 @@ func checkJSONText(raw []byte) *apperr.Error {
 		}
 		if s, ok := tok.(string); ok && !w.isKey() {
 			if err := checkDate(param, s); err != nil {
+				return err
+			}
+			if err := checkID(w.lastKey(), printable(param), s); err != nil {
 				return err
 			}
 		}
@@ -224,6 +271,14 @@ func (w *jsonWalker) param() string {
 		}
 	}
 	return b.String()
+}
+
+// lastKey is the key whose value is read next ("" inside an array).
+func (w *jsonWalker) lastKey() string {
+	if n := len(w.stack); n > 0 && w.stack[n-1].hasKey {
+		return w.stack[n-1].key
+	}
+	return ""
 }
 
 // keyParam names an object key about to be read.

@@ -252,3 +252,41 @@ func TestBodylessRoutesRefuseFields(t *testing.T) {
 		t.Fatalf("revert with {} did not revert: %v", h.getWallet(wallet))
 	}
 }
+
+// TestBlankIDsRefused: an id that is only white space, in a path, a query, a body (at any
+// depth) or as the Idempotency-Key, is a 400 naming it; nothing is written.
+func TestBlankIDsRefused(t *testing.T) {
+	h := newHarness(t)
+	before := h.allRows()
+	for _, c := range []struct {
+		method, path, body string
+		headers            map[string]string
+		param              string
+	}{
+		{"GET", "/v1/customers/ ", "", nil, "id"},
+		{"GET", "/v1/invoices?customer_id=%20%20", "", nil, "customer_id"},
+		{"POST", "/v1/wallets", `{"customer_id":"   "}`, nil, "customer_id"},
+		{"POST", "/v1/customers", `{"name":"Ada","email":"ada@example.com","currency":"EUR","external_id":"\t "}`, nil, "external_id"},
+		{"POST", "/v1/invoices", `{"customer_id":"cus_1","lines":[{"description":"x","amount":"1.00","product_id":" "}]}`, nil, "lines[0].product_id"},
+		{"POST", "/v1/customers", `{"name":"Ada","email":"ada@example.com","currency":"EUR"}`, map[string]string{"Idempotency-Key": "  "}, "Idempotency-Key"},
+	} {
+		r := h.raw(c.method, c.path, c.body, c.headers)
+		mustStatus(t, r, 400)
+		if e := r.JSON(t)["error"].(map[string]any); e["param"] != c.param || e["code"] != "parameter_invalid" {
+			t.Errorf("%s %s: %s, want param %s", c.method, c.path, r.Body, c.param)
+		}
+	}
+	if after := h.allRows(); after != before {
+		t.Fatalf("refused requests wrote rows:\nbefore %s\nafter  %s", before, after)
+	}
+	// Outside the JSON API (server-rendered pages), a form is not a 415, but its values
+	// follow the same text rules.
+	form := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+	mustStatus(t, h.raw("POST", "/portal/nothing", "name=Ada", form), 404)
+	r := h.raw("POST", "/portal/nothing", "name=A%00da", form)
+	mustStatus(t, r, 400)
+	if r.JSON(t)["error"].(map[string]any)["param"] != "name" {
+		t.Fatalf("form: %s", r.Body)
+	}
+	mustStatus(t, h.raw("POST", "/v1/customers", "name=Ada", form), 415)
+}
