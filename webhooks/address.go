@@ -29,10 +29,11 @@ var nonPublicV6 = prefixes(
 // Ranges whose addresses carry an IPv4 address that the packet is delivered to (by a
 // translator, a tunnel or the host's own stack): the embedded address decides.
 var (
-	nat64     = netip.MustParsePrefix("64:ff9b::/96") // well-known NAT64 (RFC 6052): last 32 bits
-	v4compat  = netip.MustParsePrefix("::/96")        // IPv4-compatible (RFC 4291, deprecated)
-	sixToFour = netip.MustParsePrefix("2002::/16")    // 6to4 (RFC 3056): bits 16..47
-	teredo    = netip.MustParsePrefix("2001::/32")    // Teredo (RFC 4380): server bits 32..63, client last 32 bits inverted
+	nat64     = netip.MustParsePrefix("64:ff9b::/96")    // well-known NAT64 (RFC 6052): last 32 bits
+	v4compat  = netip.MustParsePrefix("::/96")           // IPv4-compatible (RFC 4291, deprecated)
+	v4transl  = netip.MustParsePrefix("::ffff:0:0:0/96") // IPv4-translated (RFC 2765 SIIT)
+	sixToFour = netip.MustParsePrefix("2002::/16")       // 6to4 (RFC 3056): bits 16..47
+	teredo    = netip.MustParsePrefix("2001::/32")       // Teredo (RFC 4380): server bits 32..63, client last 32 bits inverted
 )
 
 func prefixes(ss ...string) []netip.Prefix {
@@ -65,7 +66,7 @@ func PublicAddress(ip netip.Addr) bool {
 	}
 	b := ip.As16()
 	switch {
-	case nat64.Contains(ip), v4compat.Contains(ip):
+	case nat64.Contains(ip), v4compat.Contains(ip), v4transl.Contains(ip):
 		return publicV4(netip.AddrFrom4([4]byte(b[12:16])))
 	case sixToFour.Contains(ip):
 		return publicV4(netip.AddrFrom4([4]byte(b[2:6])))

@@ -21,7 +21,7 @@ func TestPublicAddressEmbeddedIPv4(t *testing.T) {
 		// 6to4: bits 16..47.
 		"2002:7f00:1::1": false, "2002:a9fe:a9fe::": false, "2002:c0a8:101::1": false, "2002:808:808::1": true,
 		// IPv4-compatible and IPv4-mapped.
-		"::127.0.0.1": false, "::10.0.0.1": false, "::8.8.8.8": true, "::ffff:169.254.169.254": false, "::ffff:198.18.0.1": false,
+		"::127.0.0.1": false, "::10.0.0.1": false, "::8.8.8.8": true, "::ffff:0:7f00:1": false, "::ffff:0:808:808": true, "::ffff:169.254.169.254": false, "::ffff:198.18.0.1": false,
 		// Teredo: server 2001:0:<server>::, client = last 32 bits inverted.
 		"2001:0:4136:e378:8000:63bf:80ff:fffe": false, // client 127.0.0.1
 		"2001:0:4136:e378:8000:63bf:f5ff:fefe": false, // client 10.0.1.1
