@@ -92,6 +92,9 @@ func New(d Deps) *Server {
 	}
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
+	// guard runs before every route's own chain (authorize, idempotent, the handler): bad
+	// text, blank ids, impossible dates and non-JSON bodies are refused before an
+	// Idempotency-Key is claimed or anything else is written.
 	e.Use(s.requestLog, s.recover, s.limitBody, s.guard)
 	e.NoRoute(func(c *gin.Context) {
 		s.fail(c, apperr.New(apperr.NotFound, "route_not_found", "no route "+c.Request.Method+" "+c.Request.URL.Path))
