@@ -80,7 +80,9 @@ func newStack(t *testing.T, schedule string, extraEnv ...string) *stack {
 		t.Fatal(err)
 	}
 	srv := api.New(api.Deps{Pool: pool, Temporal: env.Temporal, Keys: keys, TaskQueue: s.queue, RetrySchedule: sched,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Logger:                      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		WebhookAllowPrivateNetworks: true, // receivers listen on 127.0.0.1
+	})
 	s.api = httptest.NewServer(srv.Handler())
 	t.Cleanup(s.api.Close)
 	t.Cleanup(func() {
