@@ -43,7 +43,7 @@ func chargeGaveUpMessage(err error) string {
 	}
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) && appErr.Message() != "" {
-		return "the payment provider refused the charge: " + appErr.Message() + "; nothing was charged"
+		return "the charge could not be made: " + appErr.Message() + "; nothing was charged"
 	}
 	return "the charge could not be made; nothing was charged"
 }
