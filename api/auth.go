@@ -17,13 +17,12 @@ const (
 // authorize checks the bearer key and that its role is one of roles.
 func (s *Server) authorize(roles ...config.Role) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		h := c.GetHeader("Authorization")
-		token, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || strings.TrimSpace(token) == "" {
+		token, ok := bearerToken(c.GetHeader("Authorization"))
+		if !ok {
 			s.fail(c, apperr.New(apperr.Unauthenticated, "missing_api_key", "send your API key as Authorization: Bearer <key>"))
 			return
 		}
-		key, ok := config.Authenticate(s.keys, strings.TrimSpace(token))
+		key, ok := config.Authenticate(s.keys, token)
 		if !ok {
 			s.fail(c, apperr.New(apperr.Unauthenticated, "invalid_api_key", "the API key is not valid"))
 			return
@@ -39,6 +38,14 @@ func (s *Server) authorize(roles ...config.Role) gin.HandlerFunc {
 		c.Set(ctxKey, key)
 		c.Next()
 	}
+}
+
+// bearerToken returns the credentials of an Authorization header of the Bearer scheme,
+// whose name is case-insensitive (RFC 7235 §2.1: "bearer" and "BEARER" are Bearer too).
+func bearerToken(h string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(h), " ")
+	token = strings.TrimSpace(token)
+	return token, ok && strings.EqualFold(scheme, "Bearer") && token != ""
 }
 
 // principal returns the authenticated key of the request.

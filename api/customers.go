@@ -32,7 +32,7 @@ func (s *Server) getCustomer(c *gin.Context) {
 }
 
 func (s *Server) listCustomers(c *gin.Context) {
-	limit, before, err := page(c)
+	limit, before, err := listPage(c, "email")
 	if err != nil {
 		s.fail(c, err)
 		return

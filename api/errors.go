@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"payorch/apperr"
+	"payorch/store"
 )
 
 // ErrorBody is the JSON error envelope of every failed request.
@@ -39,10 +40,22 @@ var statusByKind = map[apperr.Kind]int{
 	apperr.Internal:        http.StatusInternalServerError,
 }
 
-// fail writes err as the error envelope: typed errors with their status, anything else as
-// a 500 whose cause is logged, never shown.
+// errBusy is the answer when the database gave up waiting for a lock (lock_timeout) or on
+// a statement (statement_timeout): the transaction was rolled back, so nothing changed and
+// the same request can be sent again.
+var errBusy = apperr.New(apperr.Unavailable, "resource_busy",
+	"another request is changing this resource; nothing was changed, try again in a moment")
+
+// fail writes err as the error envelope: typed errors with their status, a database
+// that gave up waiting as a retryable 503 (Retry-After), anything else as a 500 whose
+// cause is logged, never shown.
 func (s *Server) fail(c *gin.Context, err error) {
 	e, ok := apperr.As(err)
+	if !ok && store.IsBusy(err) {
+		s.log.WarnContext(c.Request.Context(), "database busy", "error", err, "request_id", c.GetString(ctxRequestID))
+		e, ok = errBusy, true
+		c.Header("Retry-After", "1")
+	}
 	if !ok {
 		s.log.ErrorContext(c.Request.Context(), "request failed", "error", err, "request_id", c.GetString(ctxRequestID))
 		e = apperr.New(apperr.Internal, "internal_error", "an internal error occurred; it was logged with request id "+c.GetString(ctxRequestID))

@@ -59,7 +59,7 @@ func (s *Server) getInvoice(c *gin.Context) {
 }
 
 func (s *Server) listInvoices(c *gin.Context) {
-	limit, before, err := page(c)
+	limit, before, err := listPage(c, "customer_id", "subscription_id", "status")
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -137,6 +137,10 @@ func (s *Server) respondUpdate(c *gin.Context, out contracts.UpdateOutcome, err 
 }
 
 func (s *Server) retryInvoice(c *gin.Context) {
+	if err := decodeOptional(c, &struct{}{}); err != nil {
+		s.fail(c, err)
+		return
+	}
 	out, err := s.collect.Retry(c.Request.Context(), c.Param("id"), principal(c).Fingerprint())
 	s.respondUpdate(c, out, err)
 }

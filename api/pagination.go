@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/base64"
+	"slices"
 	"strconv"
 
 	"github.com/gin-gonic/gin"
@@ -37,6 +38,18 @@ func page(c *gin.Context) (limit int32, before *int64, err error) {
 		before = &n
 	}
 	return limit, before, nil
+}
+
+// listPage is page for a list route: it also refuses any query parameter other than limit,
+// cursor and the route's filters, so a misspelt or unsupported filter (?status= where there
+// is none) is a 400 naming it rather than a list of everything.
+func listPage(c *gin.Context, filters ...string) (limit int32, before *int64, err error) {
+	for k := range c.Request.URL.Query() {
+		if k != "limit" && k != "cursor" && !slices.Contains(filters, k) {
+			return 0, nil, apperr.InvalidParam(k, "parameter_unknown", "unknown query parameter "+strconv.Quote(k))
+		}
+	}
+	return page(c)
 }
 
 // cursor encodes a next-page position, nil at the end.

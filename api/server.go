@@ -47,6 +47,9 @@ type Deps struct {
 	// UpdateWait bounds how long retry, reconcile and void wait for the workflow's outcome
 	// before answering 202 (0: collection.DefaultUpdateWait).
 	UpdateWait time.Duration
+	// WebhookAllowPrivateNetworks lets webhook endpoint URLs name non-public addresses
+	// (config.Config.WebhookAllowPrivateNetworks).
+	WebhookAllowPrivateNetworks bool
 }
 
 // Server holds the API's dependencies; Handler returns its router.
@@ -82,6 +85,7 @@ func New(d Deps) *Server {
 		ledger:    ledger.New(d.Pool), subs: subscriptions.NewService(d.Pool), taskQueue: d.TaskQueue,
 	}
 	s.stripeWebhookSecret, s.providerEvents = d.StripeWebhookSecret, d.ProviderEvents
+	s.webhooks.AllowPrivateNetworks = d.WebhookAllowPrivateNetworks
 	if !d.PortalLimits.MaxLoad.IsZero() {
 		s.ledger.PortalLimits = d.PortalLimits
 	}
@@ -91,7 +95,10 @@ func New(d Deps) *Server {
 	}
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
-	e.Use(s.requestLog, s.recover, s.limitBody)
+	// guard runs before every route's own chain (authorize, idempotent, the handler): bad
+	// text, blank ids, impossible dates and non-JSON bodies are refused before an
+	// Idempotency-Key is claimed or anything else is written.
+	e.Use(s.requestLog, s.recover, s.limitBody, s.guard)
 	e.NoRoute(func(c *gin.Context) {
 		s.fail(c, apperr.New(apperr.NotFound, "route_not_found", "no route "+c.Request.Method+" "+c.Request.URL.Path))
 	})
@@ -142,7 +149,7 @@ func (s *Server) post(path string, roles []config.Role, h gin.HandlerFunc) {
 
 func (s *Server) requestLog(c *gin.Context) {
 	rid := c.GetHeader("X-Request-Id")
-	if rid == "" || len(rid) > 128 {
+	if rid == "" || len(rid) > 128 || !cleanText(rid) || hasControl(rid) {
 		rid = ids.New("req")
 	}
 	c.Set(ctxRequestID, rid)

@@ -65,7 +65,7 @@ func (s *Server) getSubscription(c *gin.Context) {
 }
 
 func (s *Server) listSubscriptions(c *gin.Context) {
-	limit, before, err := page(c)
+	limit, before, err := listPage(c, "customer_id")
 	if err != nil {
 		s.fail(c, err)
 		return

@@ -157,7 +157,7 @@ func (s *Server) getWalletLoad(c *gin.Context) {
 }
 
 func (s *Server) listWalletTransactions(c *gin.Context) {
-	limit, before, err := page(c)
+	limit, before, err := listPage(c)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -170,7 +170,13 @@ func (s *Server) listWalletTransactions(c *gin.Context) {
 	c.JSON(http.StatusOK, list(items, next))
 }
 
+// revertWalletTransaction reverts a whole transaction; its body, if any, must be empty ({}):
+// a partial amount is not something a revert can do, so it is refused, not ignored.
 func (s *Server) revertWalletTransaction(c *gin.Context) {
+	if err := decodeOptional(c, &struct{}{}); err != nil {
+		s.fail(c, err)
+		return
+	}
 	out, err := s.ledger.Revert(c.Request.Context(), c.Param("id"), c.Param("tx"))
 	if err != nil {
 		s.fail(c, err)

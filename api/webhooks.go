@@ -37,7 +37,7 @@ func (s *Server) createWebhookEndpoint(c *gin.Context) {
 }
 
 func (s *Server) listWebhookEndpoints(c *gin.Context) {
-	limit, before, err := page(c)
+	limit, before, err := listPage(c)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -83,6 +83,10 @@ func (s *Server) deleteWebhookEndpoint(c *gin.Context) {
 }
 
 func (s *Server) rotateWebhookSecret(c *gin.Context) {
+	if err := decodeOptional(c, &struct{}{}); err != nil {
+		s.fail(c, err)
+		return
+	}
 	out, err := s.webhooks.RotateSecret(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		s.fail(c, err)
@@ -92,7 +96,7 @@ func (s *Server) rotateWebhookSecret(c *gin.Context) {
 }
 
 func (s *Server) listWebhookDeliveries(c *gin.Context) {
-	limit, before, err := page(c)
+	limit, before, err := listPage(c, "status")
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -110,6 +114,10 @@ func (s *Server) listWebhookDeliveries(c *gin.Context) {
 }
 
 func (s *Server) retryWebhookDelivery(c *gin.Context) {
+	if err := decodeOptional(c, &struct{}{}); err != nil {
+		s.fail(c, err)
+		return
+	}
 	out, err := s.webhooks.RetryDelivery(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		s.fail(c, err)

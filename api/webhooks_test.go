@@ -80,11 +80,11 @@ func TestWebhookEndpointsCRUD(t *testing.T) {
 	// PATCH: disable, narrow the events, change the URL.
 	r = h.do("PATCH", base+"/"+id, backendKey, map[string]any{
 		"enabled": false, "events": []string{outbox.InvoiceErrored, outbox.InvoiceErrored, outbox.SubscriptionErrored},
-		"url": "http://127.0.0.1:9/hooks",
+		"url": "http://hooks.merchant.example:8443/hooks",
 	})
 	mustStatus(t, r, http.StatusOK)
 	ep = r.JSON(t)
-	if ep["status"] != "disabled" || ep["enabled"] != false || ep["url"] != "http://127.0.0.1:9/hooks" || ep["description"] != "billing" {
+	if ep["status"] != "disabled" || ep["enabled"] != false || ep["url"] != "http://hooks.merchant.example:8443/hooks" || ep["description"] != "billing" {
 		t.Fatalf("patched %s", r.Body)
 	}
 	if evs := ep["events"].([]any); len(evs) != 2 || evs[0] != outbox.InvoiceErrored || evs[1] != outbox.SubscriptionErrored {
@@ -120,6 +120,8 @@ func TestWebhookEndpointsCRUD(t *testing.T) {
 
 func TestWebhookDeliveriesAPI(t *testing.T) {
 	h := newHarness(t)
+	// The receiver listens on 127.0.0.1.
+	h.srv = New(Deps{Pool: h.pool, Temporal: env.Temporal, Keys: h.srv.keys, Logger: h.srv.log, WebhookAllowPrivateNetworks: true})
 	ctx := context.Background()
 	var mu sync.Mutex
 	var got []*http.Request
@@ -198,4 +200,39 @@ func TestWebhookDeliveriesAPI(t *testing.T) {
 	mustStatus(t, h.do("GET", "/v1/webhook-endpoints/"+id+"/deliveries?status=lost", backendKey, nil), http.StatusBadRequest)
 	mustStatus(t, h.do("GET", "/v1/webhook-endpoints/whe_nope/deliveries", backendKey, nil), http.StatusNotFound)
 	mustStatus(t, h.do("POST", "/v1/webhook-deliveries/whd_nope/retry", backendKey, nil), http.StatusNotFound)
+}
+
+// TestWebhookURLCheckedAtRegistration: create and update refuse URLs with user info, an
+// invalid port, another scheme or a literal non-public address (400, nothing written),
+// unless the server allows private networks.
+func TestWebhookURLCheckedAtRegistration(t *testing.T) {
+	h := newHarness(t)
+	r := h.do("POST", "/v1/webhook-endpoints", backendKey, map[string]any{"url": "https://merchant.example/hooks"})
+	mustStatus(t, r, http.StatusCreated)
+	id := r.JSON(t)["id"].(string)
+	for _, c := range []struct{ url, code string }{
+		{"https://user:pass@merchant.example/hooks", "url_invalid"},
+		{"https://merchant.example:99999/hooks", "url_invalid"},
+		{"https://merchant.example:0/hooks", "url_invalid"},
+		{"gopher://merchant.example/", "url_invalid"},
+		{"http://127.0.0.1:8080/hooks", "url_not_public"},
+		{"http://[64:ff9b::7f00:1]/hooks", "url_not_public"},
+		{"http://169.254.169.254/latest/meta-data", "url_not_public"},
+	} {
+		for _, req := range []struct{ method, path string }{{"POST", "/v1/webhook-endpoints"}, {"PATCH", "/v1/webhook-endpoints/" + id}} {
+			r := h.do(req.method, req.path, backendKey, map[string]any{"url": c.url})
+			mustStatus(t, r, http.StatusBadRequest)
+			if code := r.ErrorCode(t); code != c.code || r.JSON(t)["error"].(map[string]any)["param"] != "url" {
+				t.Fatalf("%s %s: %s, want %s", req.method, c.url, r.Body, c.code)
+			}
+		}
+	}
+	if n := h.count("webhook_endpoints WHERE url <> 'https://merchant.example/hooks'"); n != 0 || h.count("webhook_endpoints") != 1 {
+		t.Fatal("a refused URL was stored")
+	}
+	// With private networks allowed (make run), a loopback receiver can be registered.
+	open := New(Deps{Pool: h.pool, Temporal: env.Temporal, Keys: h.srv.keys, Logger: h.srv.log, WebhookAllowPrivateNetworks: true})
+	h2 := &harness{t: t, srv: open, pool: h.pool}
+	mustStatus(t, h2.do("POST", "/v1/webhook-endpoints", backendKey, map[string]any{"url": "http://127.0.0.1:8080/hooks"}), http.StatusCreated)
+	mustStatus(t, h2.do("POST", "/v1/webhook-endpoints", backendKey, map[string]any{"url": "https://u:p@127.0.0.1/hooks"}), http.StatusBadRequest)
 }

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"payorch/store"
 )
 
 // Role is what an API key may do.
@@ -41,6 +43,14 @@ type Config struct {
 	HTTPAddr string
 	// DatabaseURL is the PostgreSQL connection string (PAYORCH_DATABASE_URL).
 	DatabaseURL string
+	// DatabaseMaxConns is the size of each process's connection pool
+	// (PAYORCH_DATABASE_MAX_CONNS).
+	DatabaseMaxConns int32
+	// DatabaseLockTimeout is how long a statement waits for a lock before it fails with a
+	// retryable error (PAYORCH_DATABASE_LOCK_TIMEOUT).
+	DatabaseLockTimeout time.Duration
+	// DatabaseStatementTimeout bounds one statement (PAYORCH_DATABASE_STATEMENT_TIMEOUT).
+	DatabaseStatementTimeout time.Duration
 	// TemporalAddress is the Temporal frontend host:port (PAYORCH_TEMPORAL_ADDRESS).
 	TemporalAddress string
 	// TemporalNamespace is the Temporal namespace (PAYORCH_TEMPORAL_NAMESPACE).
@@ -149,6 +159,9 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 	if !strings.Contains(c.TemporalAddress, ":") {
 		return Config{}, fmt.Errorf("PAYORCH_TEMPORAL_ADDRESS: %q is not host:port", c.TemporalAddress)
 	}
+	if err := c.readDatabase(get); err != nil {
+		return Config{}, err
+	}
 	keys, err := ParseAPIKeys(get("PAYORCH_API_KEYS", ""))
 	if err != nil {
 		return Config{}, fmt.Errorf("PAYORCH_API_KEYS: %w", err)
@@ -201,6 +214,35 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		return Config{}, fmt.Errorf("PAYORCH_LOG_FORMAT: must be json or text")
 	}
 	return c, nil
+}
+
+// readDatabase reads the pool size and the database timeouts (defaults: store's).
+func (c *Config) readDatabase(get func(name, def string) string) error {
+	v := get("PAYORCH_DATABASE_MAX_CONNS", strconv.Itoa(store.DefaultMaxConns))
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 2 || n > 1000 {
+		return fmt.Errorf("PAYORCH_DATABASE_MAX_CONNS: %q must be a whole number from 2 to 1000", v)
+	}
+	c.DatabaseMaxConns = int32(n)
+	for _, d := range []struct {
+		name, def string
+		dst       *time.Duration
+		min, max  time.Duration
+	}{
+		{"PAYORCH_DATABASE_LOCK_TIMEOUT", store.DefaultLockTimeout.String(), &c.DatabaseLockTimeout, 10 * time.Millisecond, 5 * time.Minute},
+		{"PAYORCH_DATABASE_STATEMENT_TIMEOUT", store.DefaultStatementTimeout.String(), &c.DatabaseStatementTimeout, 100 * time.Millisecond, time.Hour},
+	} {
+		v := get(d.name, d.def)
+		t, err := time.ParseDuration(v)
+		if err != nil || t < d.min || t > d.max {
+			return fmt.Errorf("%s: %q must be a duration from %s to %s, like %s", d.name, v, d.min, d.max, d.def)
+		}
+		*d.dst = t
+	}
+	if c.DatabaseLockTimeout > c.DatabaseStatementTimeout {
+		return fmt.Errorf("PAYORCH_DATABASE_LOCK_TIMEOUT: %s is longer than PAYORCH_DATABASE_STATEMENT_TIMEOUT (%s)", c.DatabaseLockTimeout, c.DatabaseStatementTimeout)
+	}
+	return nil
 }
 
 // parseLimit reads a positive decimal amount such as 100 or 250.50.

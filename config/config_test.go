@@ -74,3 +74,33 @@ func TestAuthenticate(t *testing.T) {
 		t.Fatalf("%v", s.RetrySchedule)
 	}
 }
+
+// TestDatabasePoolSettings: the pool size and the database timeouts have defaults (the
+// store's), can be set, and a bad value names its variable.
+func TestDatabasePoolSettings(t *testing.T) {
+	c, err := FromLookup(lookup(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DatabaseMaxConns != 20 || c.DatabaseLockTimeout != 3*time.Second || c.DatabaseStatementTimeout != 30*time.Second {
+		t.Fatalf("defaults %d %s %s", c.DatabaseMaxConns, c.DatabaseLockTimeout, c.DatabaseStatementTimeout)
+	}
+	c, err = FromLookup(lookup(map[string]string{"PAYORCH_DATABASE_MAX_CONNS": "50", "PAYORCH_DATABASE_LOCK_TIMEOUT": "500ms", "PAYORCH_DATABASE_STATEMENT_TIMEOUT": "1m"}))
+	if err != nil || c.DatabaseMaxConns != 50 || c.DatabaseLockTimeout != 500*time.Millisecond || c.DatabaseStatementTimeout != time.Minute {
+		t.Fatalf("%+v %v", c, err)
+	}
+	for name, value := range map[string]string{
+		"PAYORCH_DATABASE_MAX_CONNS":         "1",
+		"PAYORCH_DATABASE_LOCK_TIMEOUT":      "forever",
+		"PAYORCH_DATABASE_STATEMENT_TIMEOUT": "0s",
+	} {
+		_, err := FromLookup(lookup(map[string]string{name: value}))
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%s: %v", name, value, err)
+		}
+	}
+	_, err = FromLookup(lookup(map[string]string{"PAYORCH_DATABASE_LOCK_TIMEOUT": "2m", "PAYORCH_DATABASE_STATEMENT_TIMEOUT": "1m"}))
+	if err == nil || !strings.Contains(err.Error(), "PAYORCH_DATABASE_LOCK_TIMEOUT") {
+		t.Errorf("lock timeout above statement timeout: %v", err)
+	}
+}

@@ -95,7 +95,9 @@ func newStackWith(t *testing.T, o stackOptions) *stack {
 		t.Fatal(err)
 	}
 	srv := api.New(api.Deps{Pool: pool, Temporal: env.Temporal, Keys: keys, TaskQueue: s.queue, RetrySchedule: sched,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), UpdateWait: o.updateWait})
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), UpdateWait: o.updateWait,
+		WebhookAllowPrivateNetworks: true, // receivers listen on 127.0.0.1
+	})
 	h := srv.Handler()
 	if o.wrap != nil {
 		h = o.wrap(h)

@@ -7,11 +7,14 @@ package invoices
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
+	"payorch/apperr"
 	"payorch/money"
 	"payorch/store"
 )
@@ -23,6 +26,9 @@ const (
 	StatusError  = "error"
 	StatusVoided = "voided"
 )
+
+// Statuses are all the statuses an invoice can have, the values of the list filter.
+var Statuses = []string{StatusToPay, StatusPaid, StatusError, StatusVoided}
 
 // Invoice is an invoice as the API returns it.
 type Invoice struct {
@@ -164,6 +170,9 @@ type ListParams struct {
 
 // List returns a page of invoices (without lines and transactions) and the next cursor.
 func (s *Service) List(ctx context.Context, p ListParams) ([]Invoice, *int64, error) {
+	if p.Status != nil && !slices.Contains(Statuses, *p.Status) {
+		return nil, nil, apperr.InvalidParam("status", "parameter_invalid", "status must be one of "+strings.Join(Statuses, ", "))
+	}
 	rows, err := store.New(s.pool).ListInvoices(ctx, store.ListInvoicesParams{
 		Limit: p.Limit + 1, CustomerID: p.CustomerID, Status: p.Status, SubscriptionID: p.SubscriptionID, BeforeSeq: p.BeforeSeq,
 	})

@@ -195,11 +195,14 @@ func (l *Ledger) newLoad(ctx context.Context, q *store.Queries, walletID, amount
 		if err != nil {
 			return err
 		}
+		inFlight, err := q.SumPendingWalletLoads(ctx, w.ID)
+		if err != nil {
+			return fmt.Errorf("sum pending loads: %w", err)
+		}
+		if err := checkBalanceRoom(w.Balance, inFlight, amount, w.Currency); err != nil {
+			return err
+		}
 		if source == SourcePortal {
-			inFlight, err := q.SumPendingWalletLoads(ctx, w.ID)
-			if err != nil {
-				return fmt.Errorf("sum pending loads: %w", err)
-			}
 			if err := CheckPortalLoad(w.PortalTopUp, w.Balance, inFlight, amount, w.Currency, l.PortalLimits); err != nil {
 				return err
 			}
@@ -223,6 +226,18 @@ func (l *Ledger) newLoad(ctx context.Context, q *store.Queries, walletID, amount
 		return nil
 	}()
 	return out, err
+}
+
+// checkBalanceRoom refuses a load after which the balance (counting the loads in flight)
+// would reach money.MaxAmount, the bound of every stored amount: the balance column could
+// not hold it, and a paid load's credit would fail after the customer was charged.
+func checkBalanceRoom(balance, inFlight, amount decimal.Decimal, currency string) error {
+	if balance.Add(inFlight).Add(amount).GreaterThanOrEqual(money.MaxAmount) {
+		return &apperr.Error{Kind: apperr.Rule, Code: "balance_too_large", Param: "amount",
+			Message: fmt.Sprintf("this load would take the wallet's balance (with loads in flight) to %s %s or more, more than a wallet can hold",
+				money.MaxAmount.String(), currency)}
+	}
+	return nil
 }
 
 // automatedPaymentMethod returns the customer's default payment method when it can be
@@ -561,6 +576,13 @@ func (l *Ledger) completeLocked(ctx context.Context, q *store.Queries, ld store.
 		}
 		if _, err := q.LedgerVoidLoadInvoice(ctx, *ld.InvoiceID); err != nil && !store.IsNoRows(err) {
 			return Load{}, fmt.Errorf("void load invoice: %w", err)
+		}
+		// A hard decline (an expired or blocked card…) shows the method no longer works:
+		// marked errored with payment_method.errored, exactly as an invoice's charge does.
+		if res.HardDecline {
+			if _, err := customers.MarkErrored(ctx, q, pm.ID, string(et), *ld.InvoiceID); err != nil {
+				return Load{}, err
+			}
 		}
 		failed, err := q.FailWalletLoad(ctx, store.FailWalletLoadParams{
 			ID: ld.ID, ErrorType: strptr(string(et)), ProviderCode: optional(res.ProviderCode),

@@ -104,9 +104,6 @@ func NewHTTPClient(timeout time.Duration, allowPrivate bool) *http.Client {
 // networks are not allowed.
 var ErrPrivateAddress = errors.New("webhooks to private, loopback or link-local addresses are not allowed (PAYORCH_WEBHOOK_ALLOW_PRIVATE_NETWORKS)")
 
-// cgnat is the shared address space of carrier-grade NAT (RFC 6598), not public either.
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
-
 func refusePrivate(_, address string, _ syscall.RawConn) error {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
@@ -116,13 +113,6 @@ func refusePrivate(_, address string, _ syscall.RawConn) error {
 		return fmt.Errorf("%w: %s", ErrPrivateAddress, ap.Addr())
 	}
 	return nil
-}
-
-// PublicAddress reports whether ip is a public unicast address.
-func PublicAddress(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	return ip.IsValid() && ip.IsGlobalUnicast() && !ip.IsPrivate() && !ip.IsLoopback() &&
-		!ip.IsLinkLocalUnicast() && !cgnat.Contains(ip)
 }
 
 // Stats counts what one RunOnce did.

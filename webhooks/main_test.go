@@ -45,6 +45,7 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{t: t, pool: pool, clock: newClock()}
 	f.svc = NewService(pool)
 	f.svc.Now = f.clock.Now
+	f.svc.AllowPrivateNetworks = true // the receivers listen on 127.0.0.1
 	f.disp = f.newDispatcher()
 	return f
 }

@@ -8,8 +8,10 @@ package webhooks
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,6 +53,9 @@ const (
 	// DeliveryFailed exhausted its retries (a manual retry makes it pending again).
 	DeliveryFailed = "failed"
 )
+
+// DeliveryStatuses are all the statuses a delivery can have, the values of the list filter.
+var DeliveryStatuses = []string{DeliveryPending, DeliveryDelivered, DeliveryFailed}
 
 // Endpoint is a registered webhook endpoint, as the API returns it. Secret is set only in
 // the responses of create and rotate-secret.
@@ -96,6 +101,10 @@ type Service struct {
 	Now func() time.Time
 	// RetryWindow is the retry window a manual retry gives a delivery (DefaultRetryWindow).
 	RetryWindow time.Duration
+	// AllowPrivateNetworks lets an endpoint URL name a loopback, private or other non-public
+	// address literally (PAYORCH_WEBHOOK_ALLOW_PRIVATE_NETWORKS); off, it is refused at
+	// registration, and the delivery client refuses whatever a name resolves to.
+	AllowPrivateNetworks bool
 }
 
 // NewService returns a Service on pool.
@@ -123,7 +132,7 @@ type UpdateInput struct {
 // Create validates and registers an endpoint and returns it with its secret (the only
 // time the secret is shown).
 func (s *Service) Create(ctx context.Context, in CreateInput) (Endpoint, error) {
-	u, err := validateURL(in.URL)
+	u, err := validateURL(in.URL, s.AllowPrivateNetworks)
 	if err != nil {
 		return Endpoint{}, err
 	}
@@ -183,7 +192,7 @@ func (s *Service) List(ctx context.Context, limit int32, beforeSeq *int64) ([]En
 func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (Endpoint, error) {
 	p := store.UpdateWebhookEndpointParams{ID: id, Enabled: in.Enabled}
 	if in.URL != nil {
-		u, err := validateURL(*in.URL)
+		u, err := validateURL(*in.URL, s.AllowPrivateNetworks)
 		if err != nil {
 			return Endpoint{}, err
 		}
@@ -265,7 +274,7 @@ func (s *Service) ListDeliveries(ctx context.Context, endpointID string, p Deliv
 	if _, err := s.Get(ctx, endpointID); err != nil {
 		return nil, nil, err
 	}
-	if p.Status != nil && !slices.Contains([]string{DeliveryPending, DeliveryDelivered, DeliveryFailed}, *p.Status) {
+	if p.Status != nil && !slices.Contains(DeliveryStatuses, *p.Status) {
 		return nil, nil, apperr.InvalidParam("status", "parameter_invalid", "status must be pending, delivered or failed")
 	}
 	rows, err := store.New(s.pool).ListWebhookDeliveries(ctx, store.ListWebhookDeliveriesParams{
@@ -307,7 +316,10 @@ func (s *Service) RetryDelivery(ctx context.Context, id string) (Delivery, error
 	return deliveryFromRow(row), nil
 }
 
-func validateURL(raw string) (string, error) {
+// validateURL checks an endpoint URL at registration: absolute http(s), no fragment, no
+// user:password@, a port from 1 to 65535 and, unless allowPrivate, no literal address that
+// is not public (nor localhost). A name is checked when it is dialled (NewHTTPClient).
+func validateURL(raw string, allowPrivate bool) (string, error) {
 	raw = strings.TrimSpace(raw)
 	if raw == "" {
 		return "", apperr.InvalidParam("url", "parameter_missing", "url is required")
@@ -321,6 +333,25 @@ func validateURL(raw string) (string, error) {
 	}
 	if u.Fragment != "" {
 		return "", apperr.InvalidParam("url", "url_invalid", "url must not have a #fragment")
+	}
+	if u.User != nil {
+		return "", apperr.InvalidParam("url", "url_invalid", "url must not carry a user name or password (user:pass@): payorch signs its requests instead")
+	}
+	if p := u.Port(); p != "" || strings.HasSuffix(u.Host, ":") {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return "", apperr.InvalidParam("url", "url_invalid", "url has an invalid port: it must be from 1 to 65535")
+		}
+	}
+	if !allowPrivate {
+		host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+		if ip, err := netip.ParseAddr(host); err == nil && !PublicAddress(ip) {
+			return "", apperr.InvalidParam("url", "url_not_public",
+				"url must reach a public address; "+ip.String()+" is loopback, private, link-local or reserved (PAYORCH_WEBHOOK_ALLOW_PRIVATE_NETWORKS)")
+		}
+		if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+			return "", apperr.InvalidParam("url", "url_not_public",
+				"url must reach a public address, not localhost (PAYORCH_WEBHOOK_ALLOW_PRIVATE_NETWORKS)")
+		}
 	}
 	return u.String(), nil
 }

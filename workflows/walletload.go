@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -32,6 +33,20 @@ var walletLoadCharge = workflow.ActivityOptions{
 // walletLoadChargeWindow is how long an unreachable provider is retried before the load
 // fails with provider_error.
 const walletLoadChargeWindow = 6 * time.Hour
+
+// chargeGaveUpMessage is the error_message of a load whose charge gave up: what the
+// provider said (or that it stayed unreachable), never the engine's wrapping of it
+// ("activity error (type: …, scheduledEventID: …)"), which means nothing to a customer.
+func chargeGaveUpMessage(err error) string {
+	if temporal.IsTimeoutError(err) {
+		return "the payment provider could not be reached for " + walletLoadChargeWindow.String() + "; nothing was charged"
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.Message() != "" {
+		return "the charge could not be made: " + appErr.Message() + "; nothing was charged"
+	}
+	return "the charge could not be made; nothing was charged"
+}
 
 // WalletLoad charges a paid wallet load and credits the wallet only when the charge
 // settles (workflow id wallet-load/<load_id>):
@@ -68,7 +83,7 @@ func WalletLoad(ctx workflow.Context, in contracts.WalletLoadInput) (contracts.W
 		// The provider stayed unreachable for the whole window, or refused the request as
 		// one no retry can fix: nothing was captured under this key; the load fails.
 		workflow.GetLogger(ctx).Warn("wallet load charge gave up", "load_id", in.LoadID, "error", err)
-		res = contracts.LoadCharge{Status: "failed", ErrorType: errProviderError, Message: err.Error()}
+		res = contracts.LoadCharge{Status: "failed", ErrorType: errProviderError, Message: chargeGaveUpMessage(err)}
 	}
 
 	workflow.SetCurrentDetails(ctx, "recording the charge outcome ("+res.Status+")")

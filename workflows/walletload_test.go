@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -296,5 +297,53 @@ func TestLedgerActivities(t *testing.T) {
 	_, err = noProvider.ChargeWalletLoad(ctx, c.WalletLoadInput{LoadID: f.load.ID})
 	if !errors.As(err, &appErr) || appErr.Type() != c.ErrProviderMisconfig {
 		t.Fatalf("nil provider: %v", err)
+	}
+}
+
+// TestWalletLoadFailureIsReadable: a load whose charge the provider refused for good shows
+// the provider's words in error_message, not the workflow engine's wrapping of them.
+func TestWalletLoadFailureIsReadable(t *testing.T) {
+	f := newLoadFixture(t, ledgertest.PMBroken, "10.00")
+	res, _ := f.run()
+	if res.Status != ledger.LoadFailed {
+		t.Fatalf("result %+v", res)
+	}
+	ld, err := f.l.GetLoad(context.Background(), f.wallet, f.load.ID)
+	must(t, err)
+	if ld.ErrorMessage == nil {
+		t.Fatal("no error_message")
+	}
+	msg := *ld.ErrorMessage
+	for _, internal := range []string{"activity error", "scheduledEventID", "ChargeWalletLoad", "retryable:", "(type:"} {
+		if strings.Contains(msg, internal) {
+			t.Fatalf("error_message shows workflow internals (%q): %s", internal, msg)
+		}
+	}
+	if !strings.Contains(msg, "bad credentials") || !strings.Contains(msg, "nothing was charged") {
+		t.Fatalf("error_message does not say what happened: %s", msg)
+	}
+}
+
+// TestWalletLoadExpiredCardMarksMethodErrored: a load declined because the card expired (a
+// hard decline) marks the payment method errored and emits payment_method.errored, as an
+// invoice's charge does; a soft decline leaves the method active.
+func TestWalletLoadExpiredCardMarksMethodErrored(t *testing.T) {
+	f := newLoadFixture(t, ledgertest.PMExpired, "10.00")
+	res, _ := f.run()
+	if res.Status != ledger.LoadFailed || res.ErrorType != string(payments.ErrPaymentMethodExpired) {
+		t.Fatalf("result %+v", res)
+	}
+	if f.count("payment_methods", "provider_id = $1 AND status = 'errored'", ledgertest.PMExpired) != 1 {
+		t.Fatal("the expired card is still active")
+	}
+	if f.count("events", "type = 'payment_method.errored' AND data->>'error_type' = 'payment_method_expired' AND data->>'invoice_id' = $1", res.InvoiceID) != 1 {
+		t.Fatal("no payment_method.errored event naming the load's invoice")
+	}
+	g := newLoadFixture(t, ledgertest.PMDecline, "10.00")
+	if res, _ := g.run(); res.Status != ledger.LoadFailed {
+		t.Fatalf("result %+v", res)
+	}
+	if g.count("payment_methods", "status = 'active'") != 1 || g.count("events", "type = 'payment_method.errored'") != 0 {
+		t.Fatal("a soft decline marked the method errored")
 	}
 }

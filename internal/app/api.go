@@ -14,5 +14,6 @@ func (a *App) APIDeps() api.Deps {
 		TaskQueue: a.Config.TaskQueue, RetrySchedule: a.Config.RetrySchedule,
 		PortalLimits:        ledger.PortalLimits{MaxLoad: a.Config.PortalMaxLoad, MaxBalance: a.Config.PortalMaxBalance},
 		StripeWebhookSecret: a.Config.StripeWebhookSecret, ProviderEvents: a.ProviderEvents(),
+		WebhookAllowPrivateNetworks: a.Config.WebhookAllowPrivateNetworks,
 	}
 }

@@ -50,7 +50,8 @@ func Boot(ctx context.Context, opts Options) (*App, error) {
 		}
 		a.Log.Info("database migrated", "version", v)
 	}
-	a.Pool, err = store.Open(ctx, cfg.DatabaseURL)
+	a.Pool, err = store.OpenWith(ctx, cfg.DatabaseURL, store.PoolOptions{
+		MaxConns: cfg.DatabaseMaxConns, LockTimeout: cfg.DatabaseLockTimeout, StatementTimeout: cfg.DatabaseStatementTimeout})
 	if err != nil {
 		return nil, err
 	}

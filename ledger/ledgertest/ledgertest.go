@@ -29,6 +29,9 @@ const (
 	PMPending = "pm_sim_sepa_settle"
 	// PMBroken fails with a non-retryable provider error (bad credentials).
 	PMBroken = "pm_fake_broken_credentials"
+	// PMExpired is a card the provider declines as expired (a hard decline), though its
+	// stored expiry date has not passed.
+	PMExpired = "pm_card_chargeDeclinedExpiredCard"
 )
 
 // FakeProvider is an in-memory payments.Provider that honours idempotency keys like a real
@@ -93,6 +96,9 @@ func (f *FakeProvider) Charge(ctx context.Context, req payments.ChargeRequest) (
 			ProviderCode: "card_declined", DeclineCode: "insufficient_funds", Message: "Your card has insufficient funds."}
 	case PMPending:
 		r = payments.ChargeResult{Status: payments.StatusPending, Reference: ref}
+	case PMExpired:
+		r = payments.ChargeResult{Status: payments.StatusFailed, Reference: ref, ErrorType: payments.ErrPaymentMethodExpired, HardDecline: true,
+			ProviderCode: "expired_card", Message: "Your card has expired."}
 	case PMBroken:
 		return payments.ChargeResult{}, &payments.ProviderError{Provider: "fake", HTTPStatus: 401, Code: "invalid_api_key", Retryable: false, Err: fmt.Errorf("bad credentials")}
 	default:
