@@ -42,7 +42,8 @@ type serverTimeouts struct {
 //   - ReadHeader 10 s and Read 30 s: a 1 MiB body (the limit) needs only a slow line to
 //     arrive in 30 s; a body trickled at 1 byte every 5 s is cut off after 30 s.
 //   - Write 150 s: the longest wait of a request is an invoice retry, reconcile or void,
-//     which waits up to 90 s for its Temporal Update, plus the database reads around it;
+//     which waits collection.DefaultUpdateWait (60 s) for its Temporal Update, then
+//     answers 202, plus the database reads around it;
 //     a wallet load waits 5 s. Write must exceed those so a slow answer is still written.
 //   - Idle 120 s for keep-alive connections.
 var defaultTimeouts = serverTimeouts{ReadHeader: 10 * time.Second, Read: 30 * time.Second, Write: 150 * time.Second, Idle: 120 * time.Second}

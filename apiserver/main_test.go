@@ -8,12 +8,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"payorch/collection"
 )
 
 // TestTimeoutsOutlastTheLongestWait: the write timeout exceeds the longest wait of a
-// request (an invoice Update waits up to 90 s, in collection), and every timeout is set.
+// request (an invoice Update waits collection.DefaultUpdateWait), and every timeout is set.
 func TestTimeoutsOutlastTheLongestWait(t *testing.T) {
-	const longestHandlerWait = 90 * time.Second // collection's Update wait
+	longestHandlerWait := collection.DefaultUpdateWait
 	d := defaultTimeouts
 	if d.Write <= longestHandlerWait+d.Read {
 		t.Fatalf("write timeout %s does not outlast the %s Update wait after a %s read", d.Write, longestHandlerWait, d.Read)
