@@ -140,7 +140,8 @@ func (c *cutoffClient) final(method, path, key string, body any, stopAt202 bool)
 // the database and the simulated provider: one invoice per create, one charge per attempt,
 // one reconciliation per reference, one load and one payment method per request, every
 // invoice collected (paid, voided, or waiting after its declines), every wallet balanced.
-// CUTOFF_ITERATIONS sets how many requests are cut (200 by default).
+// CUTOFF_ITERATIONS sets how many operations are cut (200 by default); CUTOFF_SEED
+// replays a run's faults.
 func TestRequestsCutOffAtRandomPoints(t *testing.T) {
 	iterations := 200
 	if v := os.Getenv("CUTOFF_ITERATIONS"); v != "" {
@@ -151,7 +152,14 @@ func TestRequestsCutOffAtRandomPoints(t *testing.T) {
 		iterations = n
 	}
 	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d (rerun with the same seed by editing it in)", seed)
+	if v := os.Getenv("CUTOFF_SEED"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("CUTOFF_SEED=%q", v)
+		}
+		seed = n
+	}
+	t.Logf("seed %d (CUTOFF_SEED=%d replays the same faults)", seed, seed)
 	faults := &faultInjector{}
 	s := newStackWith(t, stackOptions{schedule: "1h,1h,1h", updateWait: 2 * time.Second,
 		wrap: func(h http.Handler) http.Handler { faults.next = h; return faults }})
