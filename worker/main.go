@@ -63,7 +63,9 @@ func run() error {
 	// The sweeper starts collections and re-sends signals that a lost request left undone.
 	senders.Go(func() { a.Sweeper().Run(sendCtx, a.Config.Worker.SweepInterval) })
 	if addr := a.Config.Worker.MetricsAddr; addr != "" {
-		srv := &http.Server{Addr: addr, Handler: promhttp.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.Handler())
+		srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
 		go func() {
 			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				a.Log.Error("worker metrics endpoint not served", "addr", addr, "error", err)
