@@ -294,9 +294,9 @@ func (m *Mailer) compose(ctx context.Context, c store.ClaimDueMailMessagesRow) (
 		view = func(b Base) any {
 			amount := FormatAmount(d.Invoice.AmountDue, d.Invoice.Currency, b.Lang)
 			if kind == KindPaymentFailedNeutral {
-				return NeutralView{Base: b, InvoiceID: d.Invoice.ID, Amount: amount}
+				return NeutralView{Base: b, InvoiceID: d.Invoice.Label(), Amount: amount}
 			}
-			return PaymentFailedView{Base: b, InvoiceID: d.Invoice.ID, Amount: amount, Reason: reason,
+			return PaymentFailedView{Base: b, InvoiceID: d.Invoice.Label(), Amount: amount, Reason: reason,
 				PortalURL: m.portalURL(portal, cust.ID, eventCus)}
 		}
 	case outbox.EmailBankTransferInstructions:
@@ -322,7 +322,7 @@ func (m *Mailer) compose(ctx context.Context, c store.ClaimDueMailMessagesRow) (
 			dataErr = errors.New("no account to pay to: set PAYORCH_BANK_IBAN (and PAYORCH_BANK_ACCOUNT_HOLDER, PAYORCH_BANK_BIC)")
 		}
 		view = func(b Base) any {
-			return BankTransferView{Base: b, InvoiceID: d.Invoice.ID, Instructions: ins,
+			return BankTransferView{Base: b, InvoiceID: d.Invoice.Label(), Instructions: ins,
 				Amount: FormatAmount(d.Invoice.AmountDue, d.Invoice.Currency, b.Lang), PortalURL: m.portalURL(portal, cust.ID, eventCus)}
 		}
 	case outbox.EmailLoadReceipt:

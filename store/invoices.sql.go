@@ -15,7 +15,7 @@ import (
 const addInvoiceAmountPaid = `-- name: AddInvoiceAmountPaid :one
 UPDATE invoices SET amount_paid = amount_paid + $1, updated_at = now()
 WHERE id = $2 AND status IN ('to_pay', 'error') AND amount_paid + $1 <= total
-RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at
+RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number
 `
 
 type AddInvoiceAmountPaidParams struct {
@@ -49,6 +49,7 @@ func (q *Queries) AddInvoiceAmountPaid(ctx context.Context, arg AddInvoiceAmount
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Number,
 	)
 	return i, err
 }
@@ -134,7 +135,7 @@ func (q *Queries) CountInvoiceEvents(ctx context.Context, arg CountInvoiceEvents
 const createInvoice = `-- name: CreateInvoice :one
 INSERT INTO invoices (id, customer_id, subscription_id, external_id, kind, currency, payment_method, total, period_start, period_end)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at
+RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number
 `
 
 type CreateInvoiceParams struct {
@@ -186,6 +187,7 @@ func (q *Queries) CreateInvoice(ctx context.Context, arg CreateInvoiceParams) (I
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Number,
 	)
 	return i, err
 }
@@ -283,7 +285,7 @@ func (q *Queries) FailInvoiceTransaction(ctx context.Context, arg FailInvoiceTra
 }
 
 const getInvoice = `-- name: GetInvoice :one
-SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at FROM invoices WHERE id = $1
+SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number FROM invoices WHERE id = $1
 `
 
 func (q *Queries) GetInvoice(ctx context.Context, id string) (Invoice, error) {
@@ -311,12 +313,13 @@ func (q *Queries) GetInvoice(ctx context.Context, id string) (Invoice, error) {
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Number,
 	)
 	return i, err
 }
 
 const getInvoiceByExternalID = `-- name: GetInvoiceByExternalID :one
-SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at FROM invoices WHERE external_id = $1
+SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number FROM invoices WHERE external_id = $1
 `
 
 func (q *Queries) GetInvoiceByExternalID(ctx context.Context, externalID *string) (Invoice, error) {
@@ -344,6 +347,7 @@ func (q *Queries) GetInvoiceByExternalID(ctx context.Context, externalID *string
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Number,
 	)
 	return i, err
 }
@@ -661,7 +665,7 @@ func (q *Queries) ListInvoiceTransactions(ctx context.Context, invoiceID string)
 }
 
 const listInvoices = `-- name: ListInvoices :many
-SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at FROM invoices
+SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number FROM invoices
 WHERE ($2::text IS NULL OR customer_id = $2::text)
   AND ($3::text IS NULL OR status = $3::text)
   AND ($4::text IS NULL OR subscription_id = $4::text)
@@ -715,6 +719,7 @@ func (q *Queries) ListInvoices(ctx context.Context, arg ListInvoicesParams) ([]I
 			&i.VoidedAt,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.Number,
 		); err != nil {
 			return nil, err
 		}
@@ -753,7 +758,7 @@ func (q *Queries) ListOpenInvoiceIDsForCustomer(ctx context.Context, customerID 
 }
 
 const lockInvoice = `-- name: LockInvoice :one
-SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at FROM invoices WHERE id = $1 FOR UPDATE
+SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number FROM invoices WHERE id = $1 FOR UPDATE
 `
 
 func (q *Queries) LockInvoice(ctx context.Context, id string) (Invoice, error) {
@@ -781,6 +786,7 @@ func (q *Queries) LockInvoice(ctx context.Context, id string) (Invoice, error) {
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Number,
 	)
 	return i, err
 }
@@ -788,7 +794,7 @@ func (q *Queries) LockInvoice(ctx context.Context, id string) (Invoice, error) {
 const markInvoiceErrored = `-- name: MarkInvoiceErrored :one
 UPDATE invoices SET status = 'error', errored_at = now(), next_retry_at = NULL, updated_at = now()
 WHERE id = $1 AND status = 'to_pay'
-RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at
+RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number
 `
 
 func (q *Queries) MarkInvoiceErrored(ctx context.Context, id string) (Invoice, error) {
@@ -816,6 +822,7 @@ func (q *Queries) MarkInvoiceErrored(ctx context.Context, id string) (Invoice, e
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Number,
 	)
 	return i, err
 }
@@ -823,7 +830,7 @@ func (q *Queries) MarkInvoiceErrored(ctx context.Context, id string) (Invoice, e
 const markInvoicePaid = `-- name: MarkInvoicePaid :one
 UPDATE invoices SET status = 'paid', paid_at = now(), next_retry_at = NULL, updated_at = now()
 WHERE id = $1 AND status IN ('to_pay', 'error') AND amount_paid = total
-RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at
+RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number
 `
 
 func (q *Queries) MarkInvoicePaid(ctx context.Context, id string) (Invoice, error) {
@@ -851,6 +858,7 @@ func (q *Queries) MarkInvoicePaid(ctx context.Context, id string) (Invoice, erro
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Number,
 	)
 	return i, err
 }
@@ -858,7 +866,7 @@ func (q *Queries) MarkInvoicePaid(ctx context.Context, id string) (Invoice, erro
 const markInvoiceVoided = `-- name: MarkInvoiceVoided :one
 UPDATE invoices SET status = 'voided', voided_at = now(), next_retry_at = NULL, updated_at = now()
 WHERE id = $1 AND status IN ('to_pay', 'error')
-RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at
+RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number
 `
 
 func (q *Queries) MarkInvoiceVoided(ctx context.Context, id string) (Invoice, error) {
@@ -886,6 +894,7 @@ func (q *Queries) MarkInvoiceVoided(ctx context.Context, id string) (Invoice, er
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Number,
 	)
 	return i, err
 }

@@ -692,7 +692,7 @@ func (q *Queries) GetWalletTransaction(ctx context.Context, arg GetWalletTransac
 const ledgerAddInvoicePayment = `-- name: LedgerAddInvoicePayment :one
 UPDATE invoices SET amount_paid = amount_paid + $1::numeric, updated_at = now()
 WHERE id = $2
-RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at
+RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number
 `
 
 type LedgerAddInvoicePaymentParams struct {
@@ -725,6 +725,7 @@ func (q *Queries) LedgerAddInvoicePayment(ctx context.Context, arg LedgerAddInvo
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Number,
 	)
 	return i, err
 }
@@ -823,7 +824,7 @@ func (q *Queries) LedgerCreateInvoiceTransaction(ctx context.Context, arg Ledger
 const ledgerCreateLoadInvoice = `-- name: LedgerCreateLoadInvoice :one
 INSERT INTO invoices (id, customer_id, kind, currency, payment_method, total)
 VALUES ($1, $2, 'wallet_load', $3, $4, $5)
-RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at
+RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number
 `
 
 type LedgerCreateLoadInvoiceParams struct {
@@ -865,6 +866,7 @@ func (q *Queries) LedgerCreateLoadInvoice(ctx context.Context, arg LedgerCreateL
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Number,
 	)
 	return i, err
 }
@@ -902,7 +904,7 @@ func (q *Queries) LedgerGetInvoiceTransactionByKey(ctx context.Context, idempote
 
 const ledgerLockInvoice = `-- name: LedgerLockInvoice :one
 
-SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at FROM invoices WHERE id = $1 FOR UPDATE
+SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number FROM invoices WHERE id = $1 FOR UPDATE
 `
 
 // The ledger's side of invoices: the one-off invoice of a paid load, the wallet part of an
@@ -932,6 +934,7 @@ func (q *Queries) LedgerLockInvoice(ctx context.Context, id string) (Invoice, er
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Number,
 	)
 	return i, err
 }
@@ -939,7 +942,7 @@ func (q *Queries) LedgerLockInvoice(ctx context.Context, id string) (Invoice, er
 const ledgerMarkLoadInvoicePaid = `-- name: LedgerMarkLoadInvoicePaid :one
 UPDATE invoices SET amount_paid = total, status = 'paid', paid_at = now(), attempt_count = 1, updated_at = now()
 WHERE id = $1 AND kind = 'wallet_load' AND status = 'to_pay'
-RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at
+RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number
 `
 
 func (q *Queries) LedgerMarkLoadInvoicePaid(ctx context.Context, id string) (Invoice, error) {
@@ -967,6 +970,7 @@ func (q *Queries) LedgerMarkLoadInvoicePaid(ctx context.Context, id string) (Inv
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Number,
 	)
 	return i, err
 }
@@ -1051,7 +1055,7 @@ func (q *Queries) LedgerRecordChargeTransaction(ctx context.Context, arg LedgerR
 const ledgerSubtractInvoicePayment = `-- name: LedgerSubtractInvoicePayment :one
 UPDATE invoices SET amount_paid = amount_paid - $1::numeric, updated_at = now()
 WHERE id = $2
-RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at
+RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number
 `
 
 type LedgerSubtractInvoicePaymentParams struct {
@@ -1084,6 +1088,7 @@ func (q *Queries) LedgerSubtractInvoicePayment(ctx context.Context, arg LedgerSu
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Number,
 	)
 	return i, err
 }
@@ -1091,7 +1096,7 @@ func (q *Queries) LedgerSubtractInvoicePayment(ctx context.Context, arg LedgerSu
 const ledgerVoidLoadInvoice = `-- name: LedgerVoidLoadInvoice :one
 UPDATE invoices SET status = 'voided', voided_at = now(), attempt_count = 1, updated_at = now()
 WHERE id = $1 AND kind = 'wallet_load' AND status = 'to_pay'
-RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at
+RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number
 `
 
 func (q *Queries) LedgerVoidLoadInvoice(ctx context.Context, id string) (Invoice, error) {
@@ -1119,6 +1124,7 @@ func (q *Queries) LedgerVoidLoadInvoice(ctx context.Context, id string) (Invoice
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Number,
 	)
 	return i, err
 }

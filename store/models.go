@@ -42,6 +42,12 @@ type DocumentCounter struct {
 	Value int64
 }
 
+type DocumentNumberCounter struct {
+	Kind  string
+	Year  int32
+	Value int64
+}
+
 type Event struct {
 	ID           string
 	Seq          int64
@@ -87,6 +93,7 @@ type Invoice struct {
 	VoidedAt       *time.Time
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	Number         string
 }
 
 type InvoiceLine struct {
