@@ -18,6 +18,7 @@ import (
 	"payorch/collection"
 	"payorch/config"
 	"payorch/customers"
+	"payorch/documents/pdf"
 	"payorch/ids"
 	"payorch/invoices"
 	"payorch/ledger"
@@ -44,6 +45,8 @@ type Deps struct {
 	StripeWebhookSecret string
 	// ProviderEvents receives the verified provider events (nil: webhooks answer 503).
 	ProviderEvents payments.EventHandler
+	// Merchant is printed on the PDF documents.
+	Merchant pdf.Merchant
 }
 
 // Server holds the API's dependencies; Handler returns its router.
@@ -63,6 +66,8 @@ type Server struct {
 	// stripeWebhookSecret and providerEvents serve the inbound provider webhooks.
 	stripeWebhookSecret string
 	providerEvents      payments.EventHandler
+	// docs renders the PDF documents.
+	docs *pdf.Service
 }
 
 // New builds the API server and its routes.
@@ -79,6 +84,7 @@ func New(d Deps) *Server {
 		ledger:    ledger.New(d.Pool), subs: subscriptions.NewService(d.Pool), taskQueue: d.TaskQueue,
 	}
 	s.stripeWebhookSecret, s.providerEvents = d.StripeWebhookSecret, d.ProviderEvents
+	s.docs = pdf.New(d.Pool, d.Merchant)
 	if !d.PortalLimits.MaxLoad.IsZero() {
 		s.ledger.PortalLimits = d.PortalLimits
 	}
@@ -127,6 +133,7 @@ func (s *Server) routes() {
 	s.invoiceRoutes()
 	s.walletRoutes()
 	s.providerRoutes()
+	s.documentRoutes()
 }
 
 func (s *Server) get(path string, roles []config.Role, h gin.HandlerFunc) {

@@ -91,6 +91,11 @@ type Config struct {
 	// PortalMaxBalance is the largest wallet balance a portal load may lead to
 	// (PAYORCH_PORTAL_MAX_BALANCE).
 	PortalMaxBalance decimal.Decimal
+	// Merchant is printed on documents (PAYORCH_MERCHANT_*; see config/documents.go).
+	Merchant Merchant
+	// PortalSessions signs and times portal tokens (PAYORCH_PORTAL_SECRET, _SESSION_TTL,
+	// _EMAIL_LINK_TTL; see config/documents.go).
+	PortalSessions PortalSessions
 }
 
 // Defaults used when a variable is not set.
@@ -191,6 +196,9 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 	case "false", "0":
 	default:
 		return Config{}, fmt.Errorf("PAYORCH_WEBHOOK_ALLOW_PRIVATE_NETWORKS: %q must be true or false", v)
+	}
+	if err := c.loadDocuments(get); err != nil {
+		return Config{}, err
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return Config{}, fmt.Errorf("PAYORCH_LOG_FORMAT: must be json or text")

@@ -8,6 +8,7 @@
 package mail
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	gomail "github.com/wneessen/go-mail"
 
+	"payorch/apperr"
 	"payorch/outbox"
 	"payorch/store"
 )
@@ -62,6 +64,10 @@ type Mailer struct {
 	// event does not name one. Without an IBAN, bank transfer emails fail (logged): payorch
 	// never invents payment details.
 	Bank BankInstructions
+	// ReceiptPDF renders the receipt attached to a load-receipt email (its file name and
+	// bytes); nil sends the email without it. A receipt it cannot find (apperr not_found)
+	// is logged and the email goes without it; any other error retries the email later.
+	ReceiptPDF func(ctx context.Context, receiptID string) (name string, content []byte, err error)
 	// Now is the clock (time.Now in production).
 	Now           func() time.Time
 	Lease         time.Duration
@@ -270,6 +276,8 @@ func (m *Mailer) compose(ctx context.Context, c store.ClaimDueMailMessagesRow) (
 		view     func(Base) any
 		dataErr  error
 		eventCus string
+		// receiptID names the receipt to attach (load-receipt emails).
+		receiptID string
 	)
 	if c.CustomerID != nil {
 		eventCus = *c.CustomerID
@@ -335,6 +343,7 @@ func (m *Mailer) compose(ctx context.Context, c store.ClaimDueMailMessagesRow) (
 		if dataErr == nil && (d.ID == "" || d.Amount == "") {
 			dataErr = errors.New("the receipt's id and amount are required")
 		}
+		receiptID = d.ID
 		view = func(b Base) any {
 			number := d.Number
 			if number == "" {
@@ -362,7 +371,22 @@ func (m *Mailer) compose(ctx context.Context, c store.ClaimDueMailMessagesRow) (
 	if err != nil {
 		return composed{}, "", err
 	}
-	return m.build(c, cust, r)
+	out, skip, err := m.build(c, cust, r)
+	if err != nil || skip != "" || receiptID == "" || m.ReceiptPDF == nil {
+		return out, skip, err
+	}
+	name, content, err := m.ReceiptPDF(ctx, receiptID)
+	if e, ok := apperr.As(err); ok && e.Kind == apperr.NotFound {
+		m.Log.WarnContext(ctx, "load receipt email sent without its PDF: no such receipt", "receipt_id", receiptID, "event_id", c.EventID)
+		return out, "", nil
+	}
+	if err != nil {
+		return composed{}, "", &transientError{fmt.Errorf("render receipt %s: %w", receiptID, err)}
+	}
+	if err := out.msg.AttachReader(name, bytes.NewReader(content), gomail.WithFileContentType("application/pdf")); err != nil {
+		return composed{}, "", fmt.Errorf("attach receipt %s: %w", receiptID, err)
+	}
+	return out, "", nil
 }
 
 // resolveCustomer completes the event's customer from the customers table: the table's

@@ -2,6 +2,7 @@ package app
 
 import (
 	"payorch/api"
+	"payorch/documents/pdf"
 	"payorch/ledger"
 )
 
@@ -14,5 +15,6 @@ func (a *App) APIDeps() api.Deps {
 		TaskQueue: a.Config.TaskQueue, RetrySchedule: a.Config.RetrySchedule,
 		PortalLimits:        ledger.PortalLimits{MaxLoad: a.Config.PortalMaxLoad, MaxBalance: a.Config.PortalMaxBalance},
 		StripeWebhookSecret: a.Config.StripeWebhookSecret, ProviderEvents: a.ProviderEvents(),
+		Merchant: pdf.Merchant(a.Config.Merchant),
 	}
 }
