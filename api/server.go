@@ -23,6 +23,7 @@ import (
 	"payorch/invoices"
 	"payorch/ledger"
 	"payorch/payments"
+	"payorch/portal"
 	"payorch/subscriptions"
 	"payorch/webhooks"
 )
@@ -47,6 +48,8 @@ type Deps struct {
 	ProviderEvents payments.EventHandler
 	// Merchant is printed on the PDF documents.
 	Merchant pdf.Merchant
+	// Portal mints and checks portal tokens (nil: a random key, for tests).
+	Portal *portal.Sessions
 }
 
 // Server holds the API's dependencies; Handler returns its router.
@@ -68,6 +71,8 @@ type Server struct {
 	providerEvents      payments.EventHandler
 	// docs renders the PDF documents.
 	docs *pdf.Service
+	// portal mints and checks portal tokens.
+	portal *portal.Sessions
 }
 
 // New builds the API server and its routes.
@@ -85,6 +90,10 @@ func New(d Deps) *Server {
 	}
 	s.stripeWebhookSecret, s.providerEvents = d.StripeWebhookSecret, d.ProviderEvents
 	s.docs = pdf.New(d.Pool, d.Merchant)
+	s.portal = d.Portal
+	if s.portal == nil {
+		s.portal = portal.NewSessions(d.Pool, portal.RandomSecret(), config.DefaultPortalURL, 0, 0)
+	}
 	if !d.PortalLimits.MaxLoad.IsZero() {
 		s.ledger.PortalLimits = d.PortalLimits
 	}
@@ -134,6 +143,7 @@ func (s *Server) routes() {
 	s.walletRoutes()
 	s.providerRoutes()
 	s.documentRoutes()
+	s.portalRoutes()
 }
 
 func (s *Server) get(path string, roles []config.Role, h gin.HandlerFunc) {

@@ -10,6 +10,7 @@ import (
 
 	"payorch/config"
 	"payorch/documents/pdf"
+	"payorch/portal"
 )
 
 // FromConfig returns the Mailer of a worker process: SMTP when PAYORCH_SMTP_URL is set,
@@ -40,6 +41,8 @@ func FromConfig(pool *pgxpool.Pool, log *slog.Logger, cfg config.Config) (*Maile
 	}
 	m.Bank = BankInstructions{AccountHolder: cfg.BankAccountHolder, IBAN: cfg.BankIBAN, BIC: cfg.BankBIC}
 	m.ReceiptPDF = ReceiptPDF(pdf.New(pool, pdf.Merchant(cfg.Merchant)))
+	ps := cfg.PortalSessions
+	m.PortalLink = portal.NewSessions(pool, ps.Secret, cfg.PortalURL, ps.TTL, ps.EmailTTL).Link
 	if m.Bank.IBAN == "" {
 		log.Warn("PAYORCH_BANK_IBAN is not set: bank transfer instruction emails will fail until it is")
 	}

@@ -64,6 +64,9 @@ type Mailer struct {
 	// event does not name one. Without an IBAN, bank transfer emails fail (logged): payorch
 	// never invents payment details.
 	Bank BankInstructions
+	// PortalLink mints a signed, expiring portal link for a customer when an email is
+	// composed (portal.Sessions.Link); nil links to PortalURL/<customer id>.
+	PortalLink func(ctx context.Context, customerID string) (string, error)
 	// ReceiptPDF renders the receipt attached to a load-receipt email (its file name and
 	// bytes); nil sends the email without it. A receipt it cannot find (apperr not_found)
 	// is logged and the email goes without it; any other error retries the email later.
@@ -278,6 +281,8 @@ func (m *Mailer) compose(ctx context.Context, c store.ClaimDueMailMessagesRow) (
 		eventCus string
 		// receiptID names the receipt to attach (load-receipt emails).
 		receiptID string
+		// portalLink is the customer's portal link, minted once the customer is known.
+		portalLink string
 	)
 	if c.CustomerID != nil {
 		eventCus = *c.CustomerID
@@ -305,7 +310,7 @@ func (m *Mailer) compose(ctx context.Context, c store.ClaimDueMailMessagesRow) (
 				return NeutralView{Base: b, InvoiceID: d.Invoice.Label(), Amount: amount}
 			}
 			return PaymentFailedView{Base: b, InvoiceID: d.Invoice.Label(), Amount: amount, Reason: reason,
-				PortalURL: m.portalURL(portal, cust.ID, eventCus)}
+				PortalURL: portalLink}
 		}
 	case outbox.EmailBankTransferInstructions:
 		var d BankTransferData
@@ -331,7 +336,7 @@ func (m *Mailer) compose(ctx context.Context, c store.ClaimDueMailMessagesRow) (
 		}
 		view = func(b Base) any {
 			return BankTransferView{Base: b, InvoiceID: d.Invoice.Label(), Instructions: ins,
-				Amount: FormatAmount(d.Invoice.AmountDue, d.Invoice.Currency, b.Lang), PortalURL: m.portalURL(portal, cust.ID, eventCus)}
+				Amount: FormatAmount(d.Invoice.AmountDue, d.Invoice.Currency, b.Lang), PortalURL: portalLink}
 		}
 	case outbox.EmailLoadReceipt:
 		var d LoadReceiptData
@@ -354,7 +359,7 @@ func (m *Mailer) compose(ctx context.Context, c store.ClaimDueMailMessagesRow) (
 				issued = c.EventCreatedAt
 			}
 			return LoadReceiptView{Base: b, ReceiptID: number, Amount: FormatAmount(d.Amount, d.Currency, b.Lang),
-				PaidAt: FormatDate(issued, b.Lang), PortalURL: m.portalURL(portal, cust.ID, eventCus)}
+				PaidAt: FormatDate(issued, b.Lang), PortalURL: portalLink}
 		}
 	default:
 		return composed{}, fmt.Sprintf("no email for event type %q", c.EventType), nil
@@ -365,6 +370,11 @@ func (m *Mailer) compose(ctx context.Context, c store.ClaimDueMailMessagesRow) (
 	cust, err := m.resolveCustomer(ctx, cust, eventCus)
 	if err != nil {
 		return composed{}, "", err
+	}
+	if kind != KindPaymentFailedNeutral {
+		if portalLink, err = m.portalLink(ctx, portal, cust.ID, eventCus); err != nil {
+			return composed{}, "", err
+		}
 	}
 	lang := Language(cust.Language)
 	r, err := Render(kind, lang, view(Base{Lang: lang, Name: cust.Name, Sender: m.From.Name}))
@@ -417,6 +427,22 @@ func (m *Mailer) resolveCustomer(ctx context.Context, cust Customer, eventCustom
 		return cust, errors.New("no recipient: the event has no customer email and no known customer")
 	}
 	return cust, nil
+}
+
+// portalLink is the event's portal link, else a signed link minted now for the customer
+// (PortalLink), else PortalURL/<customer id> (no PortalLink configured).
+func (m *Mailer) portalLink(ctx context.Context, fromEvent, customerID, eventCustomerID string) (string, error) {
+	if fromEvent != "" || m.PortalLink == nil {
+		return m.portalURL(fromEvent, customerID, eventCustomerID), nil
+	}
+	if customerID == "" {
+		customerID = eventCustomerID
+	}
+	link, err := m.PortalLink(ctx, customerID)
+	if err != nil {
+		return "", &transientError{fmt.Errorf("mint portal link for %s: %w", customerID, err)}
+	}
+	return link, nil
 }
 
 func (m *Mailer) portalURL(fromEvent, customerID, eventCustomerID string) string {

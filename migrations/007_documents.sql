@@ -58,7 +58,24 @@ ALTER TABLE invoices ADD CONSTRAINT invoices_number_key UNIQUE (number);
 CREATE INDEX credit_notes_customer ON credit_notes (customer_id, seq);
 CREATE INDEX receipts_customer ON receipts (customer_id, seq);
 
+-- Customer portal sessions: a signed token names one row; the row makes it revocable.
+-- purpose: api (minted by POST /v1/customers/{id}/portal-sessions) or email (minted when a
+-- customer email with a portal link is sent).
+CREATE TABLE portal_sessions (
+    id          text PRIMARY KEY,
+    seq         bigint NOT NULL GENERATED ALWAYS AS IDENTITY UNIQUE,
+    customer_id text NOT NULL REFERENCES customers (id),
+    purpose     text NOT NULL CHECK (purpose IN ('api', 'email')),
+    expires_at  timestamptz NOT NULL,
+    revoked_at  timestamptz,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT portal_sessions_expiry CHECK (expires_at > created_at)
+);
+CREATE INDEX portal_sessions_customer ON portal_sessions (customer_id, seq);
+
 ---- create above / drop below ----
+
+DROP TABLE portal_sessions;
 
 DROP INDEX receipts_customer;
 DROP INDEX credit_notes_customer;

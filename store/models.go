@@ -158,6 +158,16 @@ type PaymentMethod struct {
 	CreatedAt  time.Time
 }
 
+type PortalSession struct {
+	ID         string
+	Seq        int64
+	CustomerID string
+	Purpose    string
+	ExpiresAt  time.Time
+	RevokedAt  *time.Time
+	CreatedAt  time.Time
+}
+
 type ProviderEvent struct {
 	Provider    string
 	EventID     string
