@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -39,21 +40,28 @@ type PortalWallet struct {
 }
 
 func (s *Server) portalWallet(c *gin.Context) {
-	ctx := c.Request.Context()
-	w, err := s.ledger.CustomerWallet(ctx, portalCustomer(c))
+	out, err := s.portalWalletView(c.Request.Context(), portalCustomer(c))
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
+	c.JSON(http.StatusOK, out)
+}
+
+// portalWalletView is the customer's wallet with its limits and latest transactions.
+func (s *Server) portalWalletView(ctx context.Context, customerID string) (PortalWallet, error) {
+	w, err := s.ledger.CustomerWallet(ctx, customerID)
+	if err != nil {
+		return PortalWallet{}, err
+	}
 	txs, _, err := s.ledger.ListTransactions(ctx, w.ID, 20, nil)
 	if err != nil {
-		s.fail(c, err)
-		return
+		return PortalWallet{}, err
 	}
 	if txs == nil {
 		txs = []ledger.Transaction{}
 	}
-	c.JSON(http.StatusOK, PortalWallet{Object: "portal_wallet", Wallet: w, Limits: s.ledger.PortalLimitsFor(w), Transactions: txs})
+	return PortalWallet{Object: "portal_wallet", Wallet: w, Limits: s.ledger.PortalLimitsFor(w), Transactions: txs}, nil
 }
 
 // PortalTopUpInput is the body of POST /v1/portal/wallet/top-ups.
@@ -78,27 +86,8 @@ func (s *Server) portalTopUp(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if s.temporal == nil {
-		s.fail(c, apperr.New(apperr.Unavailable, "workflows_unavailable", "top-ups are unavailable right now; try again later"))
-		return
-	}
-	ctx := c.Request.Context()
-	w, err := s.ledger.CustomerWallet(ctx, portalCustomer(c))
+	out, done, err := s.portalTopUpRun(c.Request.Context(), portalCustomer(c), in.Amount)
 	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	load, err := s.ledger.RequestPortalLoad(ctx, w.ID, in.Amount)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	load, done, err := s.runWalletLoad(ctx, load)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	if w, err = s.ledger.GetWallet(ctx, w.ID); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -106,7 +95,32 @@ func (s *Server) portalTopUp(c *gin.Context) {
 	if done {
 		status = http.StatusCreated
 	}
-	c.JSON(status, PortalTopUp{Object: "portal_top_up", Load: load, Wallet: w})
+	c.JSON(status, out)
+}
+
+// portalTopUpRun records a portal load of amount for the customer's wallet (the portal
+// rules apply in the ledger), runs its charge and returns the outcome with the wallet
+// after it; done is false while the charge is still pending.
+func (s *Server) portalTopUpRun(ctx context.Context, customerID, amount string) (PortalTopUp, bool, error) {
+	if s.temporal == nil {
+		return PortalTopUp{}, false, apperr.New(apperr.Unavailable, "workflows_unavailable", "top-ups are unavailable right now; try again later")
+	}
+	w, err := s.ledger.CustomerWallet(ctx, customerID)
+	if err != nil {
+		return PortalTopUp{}, false, err
+	}
+	load, err := s.ledger.RequestPortalLoad(ctx, w.ID, amount)
+	if err != nil {
+		return PortalTopUp{}, false, err
+	}
+	load, done, err := s.runWalletLoad(ctx, load)
+	if err != nil {
+		return PortalTopUp{}, false, err
+	}
+	if w, err = s.ledger.GetWallet(ctx, w.ID); err != nil {
+		return PortalTopUp{}, false, err
+	}
+	return PortalTopUp{Object: "portal_top_up", Load: load, Wallet: w}, done, nil
 }
 
 func (s *Server) portalInvoices(c *gin.Context) {
@@ -151,18 +165,24 @@ type PortalDocuments struct {
 }
 
 func (s *Server) portalDocuments(c *gin.Context) {
-	ctx := c.Request.Context()
-	cust := portalCustomer(c)
-	p := ledger.DocumentListParams{CustomerID: &cust, Limit: 100}
-	rcs, _, err := s.ledger.ListReceipts(ctx, p)
+	out, err := s.portalDocumentsView(c.Request.Context(), portalCustomer(c))
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
+	c.JSON(http.StatusOK, out)
+}
+
+// portalDocumentsView lists the customer's latest 100 receipts and credit notes.
+func (s *Server) portalDocumentsView(ctx context.Context, customerID string) (PortalDocuments, error) {
+	p := ledger.DocumentListParams{CustomerID: &customerID, Limit: 100}
+	rcs, _, err := s.ledger.ListReceipts(ctx, p)
+	if err != nil {
+		return PortalDocuments{}, err
+	}
 	cns, _, err := s.ledger.ListCreditNotes(ctx, p)
 	if err != nil {
-		s.fail(c, err)
-		return
+		return PortalDocuments{}, err
 	}
 	out := PortalDocuments{Object: "portal_documents", Receipts: rcs, CreditNotes: cns}
 	if out.Receipts == nil {
@@ -171,23 +191,31 @@ func (s *Server) portalDocuments(c *gin.Context) {
 	if out.CreditNotes == nil {
 		out.CreditNotes = []ledger.CreditNote{}
 	}
-	c.JSON(http.StatusOK, out)
+	return out, nil
 }
 
 // portalPaymentMethod answers the customer's default payment method (404 when none).
 func (s *Server) portalPaymentMethod(c *gin.Context) {
-	items, err := s.customers.ListPaymentMethods(c.Request.Context(), portalCustomer(c))
+	pm, err := s.portalDefaultCard(c.Request.Context(), portalCustomer(c))
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
+	c.JSON(http.StatusOK, pm)
+}
+
+// portalDefaultCard is the customer's default payment method (404 when none).
+func (s *Server) portalDefaultCard(ctx context.Context, customerID string) (customers.PaymentMethod, error) {
+	items, err := s.customers.ListPaymentMethods(ctx, customerID)
+	if err != nil {
+		return customers.PaymentMethod{}, err
+	}
 	for _, pm := range items {
 		if pm.Default {
-			c.JSON(http.StatusOK, pm)
-			return
+			return pm, nil
 		}
 	}
-	s.fail(c, apperr.New(apperr.NotFound, "payment_method_missing", "you have no saved card yet"))
+	return customers.PaymentMethod{}, apperr.New(apperr.NotFound, "payment_method_missing", "you have no saved card yet")
 }
 
 // PortalCardInput is the body of PUT /v1/portal/payment-method: the card the customer
@@ -207,19 +235,27 @@ func (s *Server) replacePortalPaymentMethod(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	ctx := c.Request.Context()
-	def := true
-	out, err := s.customers.AddPaymentMethod(ctx, portalCustomer(c), customers.PaymentMethodInput{
-		Type: customers.TypeCard, ProviderID: in.ProviderID, ExpMonth: in.ExpMonth, ExpYear: in.ExpYear, Last4: in.Last4, Default: &def,
-	})
+	out, err := s.portalReplaceCard(c.Request.Context(), portalCustomer(c), in)
 	if err != nil {
 		s.fail(c, err)
 		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// portalReplaceCard saves a new default card and signals the invoices waiting for one.
+func (s *Server) portalReplaceCard(ctx context.Context, customerID string, in PortalCardInput) (customers.PaymentMethod, error) {
+	def := true
+	out, err := s.customers.AddPaymentMethod(ctx, customerID, customers.PaymentMethodInput{
+		Type: customers.TypeCard, ProviderID: in.ProviderID, ExpMonth: in.ExpMonth, ExpYear: in.ExpYear, Last4: in.Last4, Default: &def,
+	})
+	if err != nil {
+		return customers.PaymentMethod{}, err
 	}
 	if n, err := s.collect.PaymentMethodSaved(ctx, out); err != nil {
 		s.log.ErrorContext(ctx, "portal card saved, but open invoices not signalled", "customer_id", out.CustomerID, "error", err)
 	} else if n > 0 {
 		s.log.InfoContext(ctx, "open invoices signalled of the portal's new card", "customer_id", out.CustomerID, "invoices", n)
 	}
-	c.JSON(http.StatusOK, out)
+	return out, nil
 }
