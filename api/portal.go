@@ -18,6 +18,7 @@ func (s *Server) portalRoutes() {
 	s.post("/v1/customers/:id/portal-sessions", backendOnly, s.createPortalSession)
 	s.engine.DELETE("/v1/portal-sessions/:id", s.authorize(backendOnly...), s.revokePortalSession)
 	s.customerPortalRoutes()
+	s.portalPageRoutes()
 }
 
 func (s *Server) createPortalSession(c *gin.Context) {
