@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -22,8 +24,9 @@ type Merchant struct {
 // PortalSessions configures the customer portal's signed tokens.
 type PortalSessions struct {
 	// Secret is the HMAC-SHA256 key that signs portal tokens (PAYORCH_PORTAL_SECRET, at
-	// least 32 bytes). Unset, each process draws a random one and warns: tokens then do
-	// not survive a restart nor work across API replicas (make run sets one).
+	// least 32 bytes; unset, the file PAYORCH_DATA_DIR/portal-secret that make run keeps).
+	// Without either, each process draws a random one and warns: tokens then do not
+	// survive a restart nor work across processes.
 	Secret []byte
 	// SecretGenerated says Secret was drawn at random because none was configured.
 	SecretGenerated bool
@@ -62,7 +65,15 @@ func (c *Config) loadDocuments(get func(name, def string) string) error {
 			return fmt.Errorf("%s: must be valid UTF-8 text of at most %d bytes", name, maxMerchantFieldLength)
 		}
 	}
-	if secret := get("PAYORCH_PORTAL_SECRET", ""); secret != "" {
+	secret := get("PAYORCH_PORTAL_SECRET", "")
+	if secret == "" {
+		// make run keeps the dev stack's key here: a command started from another shell
+		// (go run ./starter portal …) then signs links the running API accepts.
+		if b, err := os.ReadFile(filepath.Join(c.DataDir, "portal-secret")); err == nil {
+			secret = strings.TrimSpace(string(b))
+		}
+	}
+	if secret != "" {
 		if len(secret) < minPortalSecretBytes {
 			return fmt.Errorf("PAYORCH_PORTAL_SECRET: at least %d characters (make run generates one)", minPortalSecretBytes)
 		}

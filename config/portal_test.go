@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -70,5 +72,22 @@ func TestMerchantAndPortalSessions(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), b.name+":") {
 			t.Errorf("%s=%q: error %v should name the variable", b.name, b.value, err)
 		}
+	}
+}
+
+// TestPortalSecretFromDataDir: without PAYORCH_PORTAL_SECRET, the key make run keeps in
+// the data directory is used, so every process of the dev stack signs alike.
+func TestPortalSecretFromDataDir(t *testing.T) {
+	dir := t.TempDir()
+	key := strings.Repeat("ab", 32)
+	if err := os.WriteFile(filepath.Join(dir, "portal-secret"), []byte(key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := FromLookup(lookup(map[string]string{"PAYORCH_DATA_DIR": dir}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PortalSessions.SecretGenerated || string(c.PortalSessions.Secret) != key {
+		t.Fatalf("secret %q generated=%v", c.PortalSessions.Secret, c.PortalSessions.SecretGenerated)
 	}
 }
