@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"embed"
+	"encoding/base64"
 	"encoding/hex"
 	"html/template"
 	"net/http"
@@ -25,6 +26,10 @@ var portalTemplates embed.FS
 
 // portalCookie holds the portal token once the link was opened (HttpOnly, SameSite=Strict).
 const portalCookie = "payorch_portal"
+
+// flashCookie carries the outcome of a form across its redirect (post/redirect/get), so
+// reloading the page never submits a top-up twice.
+const flashCookie = "payorch_portal_flash"
 
 // portalPageRoutes serve the customer portal page: server-rendered HTML over the same
 // helpers as the JSON routes, plain forms (no script), a session cookie set from the
@@ -166,7 +171,31 @@ func (s *Server) portalPage(c *gin.Context) {
 	if c.IsAborted() {
 		return
 	}
-	s.renderPortal(c, http.StatusOK, "", "", "")
+	notice, errMsg := "", ""
+	if v, err := c.Cookie(flashCookie); err == nil {
+		if b, err := base64.RawURLEncoding.DecodeString(v); err == nil {
+			if m, ok := strings.CutPrefix(string(b), "e|"); ok {
+				errMsg = m
+			} else {
+				notice = strings.TrimPrefix(string(b), "n|")
+			}
+		}
+		http.SetCookie(c.Writer, &http.Cookie{Name: flashCookie, Value: "", Path: "/portal", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	}
+	s.renderPortal(c, http.StatusOK, notice, errMsg, "")
+}
+
+// doneRedirect ends a form that charged or saved something: the outcome (a notice, or an
+// error when isError) goes in a one-minute cookie and the browser is sent back to the page
+// (303), so a reload shows the page and never submits the form again.
+func (s *Server) doneRedirect(c *gin.Context, msg string, isError ...bool) {
+	v := "n|" + msg
+	if len(isError) > 0 && isError[0] {
+		v = "e|" + msg
+	}
+	http.SetCookie(c.Writer, &http.Cookie{Name: flashCookie, Value: base64.RawURLEncoding.EncodeToString([]byte(v)), Path: "/portal",
+		MaxAge: 60, HttpOnly: true, Secure: strings.HasPrefix(s.portal.BaseURL, "https://"), SameSite: http.SameSiteStrictMode})
+	c.Redirect(http.StatusSeeOther, "/portal")
 }
 
 // renderPortal renders the customer's page with an optional notice or error.
@@ -237,15 +266,15 @@ func (s *Server) pageTopUp(c *gin.Context) {
 	ld := out.Load
 	switch {
 	case !done || ld.Pending():
-		s.renderPortal(c, http.StatusAccepted, "Your top-up of "+ld.Amount+" "+ld.Currency+" is being processed; it will show here once your bank confirms it.", "", "")
+		s.doneRedirect(c, "Your top-up of "+ld.Amount+" "+ld.Currency+" is being processed; it will show here once your bank confirms it.")
 	case ld.Status == "failed":
 		msg := "Your card was not charged"
 		if ld.ErrorMessage != nil && *ld.ErrorMessage != "" {
 			msg += ": " + strings.TrimSuffix(*ld.ErrorMessage, ".")
 		}
-		s.renderPortal(c, http.StatusOK, "", msg+". Nothing was added to your wallet.", amount)
+		s.doneRedirect(c, msg+". Nothing was added to your wallet.", true)
 	default:
-		s.renderPortal(c, http.StatusOK, "Your wallet was topped up with "+ld.Amount+" "+ld.Currency+". New balance: "+out.Wallet.Balance+" "+out.Wallet.Currency+".", "", "")
+		s.doneRedirect(c, "Your wallet was topped up with "+ld.Amount+" "+ld.Currency+". New balance: "+out.Wallet.Balance+" "+out.Wallet.Currency+".")
 	}
 }
 
@@ -268,14 +297,13 @@ func (s *Server) pageReplaceCard(c *gin.Context) {
 			*f.dst = &n32
 		}
 	}
-	pm, err := s.portalReplaceCard(c.Request.Context(), portalCustomer(c), in)
+	_, err := s.portalReplaceCard(c.Request.Context(), portalCustomer(c), in)
 	if err != nil {
 		status, msg := s.plainError(c, err)
 		s.renderPortal(c, status, "", msg, "")
 		return
 	}
-	s.renderPortal(c, http.StatusOK, "Your new card is saved as your default payment method"+
-		" (id "+*pm.ProviderID+"). Invoices waiting for a card are being charged now.", "", "")
+	s.doneRedirect(c, "Your new card is saved as your default payment method. Invoices waiting for a card are being charged now.")
 }
 
 func (s *Server) pageLogout(c *gin.Context) {

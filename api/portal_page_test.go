@@ -94,17 +94,32 @@ func TestPortalPage(t *testing.T) {
 	if st, _ := p.post("/portal/top-up", url.Values{"amount": {"10.00"}}); st != 403 {
 		t.Fatalf("top-up without csrf: %d", st)
 	}
-	st, body = p.post("/portal/top-up", url.Values{"amount": {"40.00"}, "csrf": {csrf}})
+	// A top-up answers 303 to the page (post/redirect/get): the page shows the outcome once,
+	// and reloading it charges nothing again.
+	if st, _ := p.post("/portal/top-up", url.Values{"amount": {"40.00"}, "csrf": {csrf}}); st != 303 {
+		t.Fatalf("top-up: %d, want 303", st)
+	}
+	st, body = p.get("/portal")
 	if st != 200 || !strings.Contains(body, "Your wallet was topped up with 40.00 EUR") || !strings.Contains(body, `id="balance">40.00 EUR`) {
-		t.Fatalf("top-up %d:\n%s", st, body)
+		t.Fatalf("after the top-up %d:\n%s", st, body)
+	}
+	if st, body = p.get("/portal"); st != 200 || strings.Contains(body, "topped up") || !strings.Contains(body, `id="balance">40.00 EUR`) {
+		t.Fatalf("reload %d:\n%s", st, body)
 	}
 	st, body = p.post("/portal/top-up", url.Values{"amount": {"250"}, "csrf": {csrf}})
 	if st != 422 || !strings.Contains(body, "A portal load is at most 100.00 EUR") || !strings.Contains(body, `value="250"`) {
 		t.Fatalf("over the limit %d:\n%s", st, body)
 	}
-	st, body = p.post("/portal/payment-method", url.Values{"provider_id": {"pm_card_mastercard"}, "exp_month": {"11"}, "exp_year": {"2031"}, "csrf": {csrf}})
+	if st, _ := p.post("/portal/payment-method", url.Values{"provider_id": {"pm_card_mastercard"}, "exp_month": {"11"}, "exp_year": {"2031"}, "csrf": {csrf}}); st != 303 {
+		t.Fatalf("replace card: %d, want 303", st)
+	}
+	st, body = p.get("/portal")
 	if st != 200 || !strings.Contains(body, "Your new card is saved") || !strings.Contains(body, "expires 11/2031") {
 		t.Fatalf("replace card %d:\n%s", st, body)
+	}
+	if st, body = p.post("/portal/payment-method", url.Values{"provider_id": {"pm_card_visa"}, "exp_month": {"soon"}, "exp_year": {"2031"}, "csrf": {csrf}}); st != 400 ||
+		!strings.Contains(body, "must be numbers") {
+		t.Fatalf("bad expiry %d:\n%s", st, body)
 	}
 
 	if st, body := p.get("/portal/invoices/" + adaInv["id"].(string) + "/pdf"); st != 200 || !strings.HasPrefix(body, "%PDF") {
