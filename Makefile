@@ -59,7 +59,8 @@ $(BIN)/sqlc:
 	@echo "==> installing sqlc $(SQLC_VERSION) (cgo, ~1.5 minutes)"
 	GOBIN=$(BIN) CGO_ENABLED=1 $(GO) install github.com/sqlc-dev/sqlc/cmd/sqlc@$(SQLC_VERSION)
 
-# PostgreSQL server binaries from Debian when missing.
+# PostgreSQL server binaries, poppler-utils (pdftotext) and chromium (the portal's browser
+# test) from Debian when missing.
 deps:
 	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 	  echo "==> installing PostgreSQL (apt-get install postgresql)"; \
@@ -67,6 +68,12 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; \
 	fi
 	@command -v psql >/dev/null 2>&1 || { echo "psql missing: apt-get install postgresql-client"; exit 1; }
+	@if ! command -v pdftotext >/dev/null 2>&1; then \
+	  echo "==> installing poppler-utils (pdftotext: the tests read the PDF documents back as text)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq poppler-utils >/dev/null; \
+	fi
+	@./scripts/install-chromium.sh
 
 clean-data:
 	rm -rf .data

@@ -18,10 +18,12 @@ import (
 	"payorch/collection"
 	"payorch/config"
 	"payorch/customers"
+	"payorch/documents/pdf"
 	"payorch/ids"
 	"payorch/invoices"
 	"payorch/ledger"
 	"payorch/payments"
+	"payorch/portal"
 	"payorch/subscriptions"
 	"payorch/webhooks"
 )
@@ -50,6 +52,10 @@ type Deps struct {
 	// WebhookAllowPrivateNetworks lets webhook endpoint URLs name non-public addresses
 	// (config.Config.WebhookAllowPrivateNetworks).
 	WebhookAllowPrivateNetworks bool
+	// Merchant is printed on the PDF documents.
+	Merchant pdf.Merchant
+	// Portal mints and checks portal tokens (nil: a random key, for tests).
+	Portal *portal.Sessions
 }
 
 // Server holds the API's dependencies; Handler returns its router.
@@ -69,6 +75,10 @@ type Server struct {
 	// stripeWebhookSecret and providerEvents serve the inbound provider webhooks.
 	stripeWebhookSecret string
 	providerEvents      payments.EventHandler
+	// docs renders the PDF documents.
+	docs *pdf.Service
+	// portal mints and checks portal tokens.
+	portal *portal.Sessions
 }
 
 // New builds the API server and its routes.
@@ -86,6 +96,11 @@ func New(d Deps) *Server {
 	}
 	s.stripeWebhookSecret, s.providerEvents = d.StripeWebhookSecret, d.ProviderEvents
 	s.webhooks.AllowPrivateNetworks = d.WebhookAllowPrivateNetworks
+	s.docs = pdf.New(d.Pool, d.Merchant)
+	s.portal = d.Portal
+	if s.portal == nil {
+		s.portal = portal.NewSessions(d.Pool, portal.RandomSecret(), config.DefaultPortalURL, 0, 0)
+	}
 	if !d.PortalLimits.MaxLoad.IsZero() {
 		s.ledger.PortalLimits = d.PortalLimits
 	}
@@ -137,6 +152,8 @@ func (s *Server) routes() {
 	s.invoiceRoutes()
 	s.walletRoutes()
 	s.providerRoutes()
+	s.documentRoutes()
+	s.portalRoutes()
 }
 
 func (s *Server) get(path string, roles []config.Role, h gin.HandlerFunc) {

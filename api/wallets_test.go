@@ -173,12 +173,12 @@ func TestFreeLoad(t *testing.T) {
 	}
 	txID := ld["wallet_transaction_id"].(string)
 	cn := ld["credit_note"].(map[string]any)
-	if cn["number"] != "CN-000001" || cn["amount"] != "25.50" || cn["status"] != "issued" {
+	if cn["number"] != docNumber("CN", 1) || cn["amount"] != "25.50" || cn["status"] != "issued" {
 		t.Fatalf("credit note %v", cn)
 	}
 	op := h.load(wallet, map[string]any{"amount": "4.50", "type": "free", "source": "operator"})
 	mustStatus(t, op, 201)
-	if op.JSON(t)["source"] != "operator" || op.JSON(t)["credit_note"].(map[string]any)["number"] != "CN-000002" {
+	if op.JSON(t)["source"] != "operator" || op.JSON(t)["credit_note"].(map[string]any)["number"] != docNumber("CN", 2) {
 		t.Fatalf("operator load %s", op.Body)
 	}
 	w := h.getWallet(wallet)
@@ -196,7 +196,7 @@ func TestFreeLoad(t *testing.T) {
 	}
 	g := h.do("GET", "/v1/wallets/"+wallet+"/loads/"+ld["id"].(string), supportKey, nil)
 	mustStatus(t, g, 200)
-	if g.JSON(t)["credit_note"].(map[string]any)["number"] != "CN-000001" {
+	if g.JSON(t)["credit_note"].(map[string]any)["number"] != docNumber("CN", 1) {
 		t.Fatalf("GET load %s", g.Body)
 	}
 	other := h.wallet(h.customer("EUR"), nil)["id"].(string)
@@ -581,4 +581,9 @@ func TestPaidLoadWorkflowNotStarted(t *testing.T) {
 		h.count("wallet_transactions") != 0 || h.count("invoices") != 0 || h.provider.Charges() != 0 {
 		t.Fatal("an unstarted load was not failed cleanly")
 	}
+}
+
+// docNumber is the n-th document number of kind this year (CN-2026-000001).
+func docNumber(kind string, n int) string {
+	return fmt.Sprintf("%s-%d-%06d", kind, time.Now().UTC().Year(), n)
 }

@@ -103,6 +103,11 @@ type Config struct {
 	PortalMaxBalance decimal.Decimal
 	// Worker holds the worker process's own settings (config/worker.go).
 	Worker WorkerConfig
+	// Merchant is printed on documents (PAYORCH_MERCHANT_*; see config/documents.go).
+	Merchant Merchant
+	// PortalSessions signs and times portal tokens (PAYORCH_PORTAL_SECRET, _SESSION_TTL,
+	// _EMAIL_LINK_TTL; see config/documents.go).
+	PortalSessions PortalSessions
 }
 
 // Defaults used when a variable is not set.
@@ -209,6 +214,9 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 	case "false", "0":
 	default:
 		return Config{}, fmt.Errorf("PAYORCH_WEBHOOK_ALLOW_PRIVATE_NETWORKS: %q must be true or false", v)
+	}
+	if err := c.loadDocuments(get); err != nil {
+		return Config{}, err
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return Config{}, fmt.Errorf("PAYORCH_LOG_FORMAT: must be json or text")

@@ -32,8 +32,10 @@ var Statuses = []string{StatusToPay, StatusPaid, StatusError, StatusVoided}
 
 // Invoice is an invoice as the API returns it.
 type Invoice struct {
-	ID             string        `json:"id"`
-	Object         string        `json:"object"`
+	ID     string `json:"id"`
+	Object string `json:"object"`
+	// Number is the human-readable, gap-free number (INV-2026-000042) people see.
+	Number         string        `json:"number"`
 	CustomerID     string        `json:"customer_id"`
 	SubscriptionID *string       `json:"subscription_id"`
 	ExternalID     *string       `json:"external_id"`
@@ -131,7 +133,7 @@ func view(ctx context.Context, q *store.Queries, row store.Invoice) (Invoice, er
 func fromRow(r store.Invoice) Invoice {
 	due := r.Total.Sub(r.AmountPaid)
 	return Invoice{
-		ID: r.ID, Object: "invoice", CustomerID: r.CustomerID, SubscriptionID: r.SubscriptionID,
+		ID: r.ID, Object: "invoice", Number: r.Number, CustomerID: r.CustomerID, SubscriptionID: r.SubscriptionID,
 		ExternalID: r.ExternalID, Kind: r.Kind, Currency: r.Currency, Status: r.Status,
 		PaymentMethod: r.PaymentMethod, Total: money.Format(r.Total, r.Currency),
 		AmountPaid: money.Format(r.AmountPaid, r.Currency), AmountDue: money.Format(due, r.Currency),

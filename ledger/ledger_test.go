@@ -2,8 +2,10 @@ package ledger_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
@@ -346,6 +348,10 @@ func TestCompleteLoadOnce(t *testing.T) {
 	got, err := f.l.GetLoad(ctx, f.wallet, ld.ID)
 	if err != nil || got.Status != ledger.LoadSettled || got.Receipt == nil || got.Receipt.Number == "" {
 		t.Fatalf("load %+v %v", got, err)
+	}
+	// The first receipt of the year, whatever the five racing completions did.
+	if want := fmt.Sprintf("RCT-%d-000001", time.Now().UTC().Year()); got.Receipt.Number != want {
+		t.Fatalf("receipt number %q, want %q", got.Receipt.Number, want)
 	}
 	if f.balance() != "25.00" || ledgertest.Count(t, f.pool, "receipts", "") != 1 || ledgertest.Count(t, f.pool, "events", "type = 'wallet.credited'") != 1 {
 		t.Fatalf("balance %s; credited more than once?", f.balance())

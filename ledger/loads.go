@@ -9,6 +9,7 @@ import (
 
 	"payorch/apperr"
 	"payorch/customers"
+	"payorch/documents"
 	"payorch/idempotency"
 	"payorch/ids"
 	"payorch/money"
@@ -94,9 +95,12 @@ type Load struct {
 
 // CreditNote is the accounting document of a free load.
 type CreditNote struct {
-	ID     string `json:"id"`
-	Number string `json:"number"`
-	Amount string `json:"amount"`
+	ID         string `json:"id"`
+	Number     string `json:"number"`
+	CustomerID string `json:"customer_id"`
+	WalletID   string `json:"wallet_id"`
+	LoadID     string `json:"load_id"`
+	Amount     string `json:"amount"`
 	// Currency of the amount.
 	Currency string `json:"currency"`
 	// Status is issued, or voided when the load was reverted.
@@ -290,12 +294,12 @@ func (l *Ledger) freeLoad(ctx context.Context, q *store.Queries, w store.Wallet,
 	if err != nil {
 		return Load{}, fmt.Errorf("credit wallet: %w", err)
 	}
-	n, err := q.NextCreditNoteNumber(ctx)
+	number, err := documents.NextNumber(ctx, q, documents.KindCreditNote)
 	if err != nil {
-		return Load{}, fmt.Errorf("credit note number: %w", err)
+		return Load{}, err
 	}
 	cn, err := q.CreateCreditNote(ctx, store.CreateCreditNoteParams{
-		ID: ids.New(ids.CreditNote), Number: fmt.Sprintf("CN-%06d", n), CustomerID: w.CustomerID, WalletID: w.ID,
+		ID: ids.New(ids.CreditNote), Number: number, CustomerID: w.CustomerID, WalletID: w.ID,
 		LoadID: loadID, WalletTransactionID: tx.ID, Amount: amount, Currency: w.Currency,
 	})
 	if err != nil {
@@ -535,12 +539,12 @@ func (l *Ledger) completeLocked(ctx context.Context, q *store.Queries, ld store.
 		if _, err := q.LedgerMarkLoadInvoicePaid(ctx, *ld.InvoiceID); err != nil && !store.IsNoRows(err) {
 			return Load{}, fmt.Errorf("mark load invoice paid: %w", err)
 		}
-		n, err := q.NextReceiptNumber(ctx)
+		number, err := documents.NextNumber(ctx, q, documents.KindReceipt)
 		if err != nil {
-			return Load{}, fmt.Errorf("receipt number: %w", err)
+			return Load{}, err
 		}
 		rc, err := q.CreateReceipt(ctx, store.CreateReceiptParams{
-			ID: ids.New(ids.Receipt), Number: fmt.Sprintf("RCP-%06d", n), CustomerID: ld.CustomerID,
+			ID: ids.New(ids.Receipt), Number: number, CustomerID: ld.CustomerID,
 			WalletID: ld.WalletID, LoadID: ld.ID, InvoiceID: *ld.InvoiceID, WalletTransactionID: tx.ID,
 			Amount: ld.Amount, Currency: ld.Currency, PaymentMethod: pm.Type,
 		})
@@ -629,12 +633,7 @@ func loadView(r store.WalletLoad, cn *store.CreditNote, rc *store.Receipt) Load 
 		v.CompletedAt = &t
 	}
 	if cn != nil {
-		c := CreditNote{ID: cn.ID, Number: cn.Number, Amount: money.Format(cn.Amount, cn.Currency), Currency: cn.Currency,
-			Status: cn.Status, IssuedAt: cn.IssuedAt.UTC()}
-		if cn.VoidedAt != nil {
-			t := cn.VoidedAt.UTC()
-			c.VoidedAt = &t
-		}
+		c := creditNoteView(*cn)
 		v.CreditNote = &c
 	}
 	if rc != nil {

@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -8,6 +9,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"payorch/config"
+	"payorch/documents/pdf"
+	"payorch/portal"
 )
 
 // FromConfig returns the Mailer of a worker process: SMTP when PAYORCH_SMTP_URL is set,
@@ -37,8 +40,19 @@ func FromConfig(pool *pgxpool.Pool, log *slog.Logger, cfg config.Config) (*Maile
 		return nil, fmt.Errorf("PAYORCH_MAIL_FROM: %w", err)
 	}
 	m.Bank = BankInstructions{AccountHolder: cfg.BankAccountHolder, IBAN: cfg.BankIBAN, BIC: cfg.BankBIC}
+	m.ReceiptPDF = ReceiptPDF(pdf.New(pool, pdf.Merchant(cfg.Merchant)))
+	ps := cfg.PortalSessions
+	m.PortalLink = portal.NewSessions(pool, ps.Secret, cfg.PortalURL, ps.TTL, ps.EmailTTL).Link
 	if m.Bank.IBAN == "" {
 		log.Warn("PAYORCH_BANK_IBAN is not set: bank transfer instruction emails will fail until it is")
 	}
 	return m, nil
+}
+
+// ReceiptPDF adapts the document renderer to Mailer.ReceiptPDF.
+func ReceiptPDF(docs *pdf.Service) func(ctx context.Context, receiptID string) (string, []byte, error) {
+	return func(ctx context.Context, receiptID string) (string, []byte, error) {
+		f, err := docs.Receipt(ctx, receiptID, nil)
+		return f.Name, f.Bytes, err
+	}
 }

@@ -72,11 +72,22 @@ type LoadReceiptData struct {
 // Invoice is the part of an invoice (as the API returns it) the emails use; other fields
 // are ignored.
 type Invoice struct {
-	ID         string `json:"id"`
+	ID string `json:"id"`
+	// Number is the invoice's human-readable number (INV-2026-000042), shown to people.
+	Number     string `json:"number,omitempty"`
 	Currency   string `json:"currency"`
 	Total      string `json:"total"`
 	AmountDue  string `json:"amount_due"`
 	AmountPaid string `json:"amount_paid,omitempty"`
+}
+
+// Label is what the customer reads as the invoice's name: its number, or its id for an
+// event written before invoices had numbers.
+func (i Invoice) Label() string {
+	if i.Number != "" {
+		return i.Number
+	}
+	return i.ID
 }
 
 // Customer is who the email goes to. With an id, missing fields come from the customers table.

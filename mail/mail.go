@@ -8,6 +8,7 @@
 package mail
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	gomail "github.com/wneessen/go-mail"
 
+	"payorch/apperr"
 	"payorch/outbox"
 	"payorch/store"
 )
@@ -62,6 +64,13 @@ type Mailer struct {
 	// event does not name one. Without an IBAN, bank transfer emails fail (logged): payorch
 	// never invents payment details.
 	Bank BankInstructions
+	// PortalLink mints a signed, expiring portal link for a customer when an email is
+	// composed (portal.Sessions.Link); nil links to PortalURL/<customer id>.
+	PortalLink func(ctx context.Context, customerID string) (string, error)
+	// ReceiptPDF renders the receipt attached to a load-receipt email (its file name and
+	// bytes); nil sends the email without it. A receipt it cannot find (apperr not_found)
+	// is logged and the email goes without it; any other error retries the email later.
+	ReceiptPDF func(ctx context.Context, receiptID string) (name string, content []byte, err error)
 	// Now is the clock (time.Now in production).
 	Now           func() time.Time
 	Lease         time.Duration
@@ -270,6 +279,10 @@ func (m *Mailer) compose(ctx context.Context, c store.ClaimDueMailMessagesRow) (
 		view     func(Base) any
 		dataErr  error
 		eventCus string
+		// receiptID names the receipt to attach (load-receipt emails).
+		receiptID string
+		// portalLink is the customer's portal link, minted once the customer is known.
+		portalLink string
 	)
 	if c.CustomerID != nil {
 		eventCus = *c.CustomerID
@@ -294,10 +307,10 @@ func (m *Mailer) compose(ctx context.Context, c store.ClaimDueMailMessagesRow) (
 		view = func(b Base) any {
 			amount := FormatAmount(d.Invoice.AmountDue, d.Invoice.Currency, b.Lang)
 			if kind == KindPaymentFailedNeutral {
-				return NeutralView{Base: b, InvoiceID: d.Invoice.ID, Amount: amount}
+				return NeutralView{Base: b, InvoiceID: d.Invoice.Label(), Amount: amount}
 			}
-			return PaymentFailedView{Base: b, InvoiceID: d.Invoice.ID, Amount: amount, Reason: reason,
-				PortalURL: m.portalURL(portal, cust.ID, eventCus)}
+			return PaymentFailedView{Base: b, InvoiceID: d.Invoice.Label(), Amount: amount, Reason: reason,
+				PortalURL: portalLink}
 		}
 	case outbox.EmailBankTransferInstructions:
 		var d BankTransferData
@@ -322,8 +335,8 @@ func (m *Mailer) compose(ctx context.Context, c store.ClaimDueMailMessagesRow) (
 			dataErr = errors.New("no account to pay to: set PAYORCH_BANK_IBAN (and PAYORCH_BANK_ACCOUNT_HOLDER, PAYORCH_BANK_BIC)")
 		}
 		view = func(b Base) any {
-			return BankTransferView{Base: b, InvoiceID: d.Invoice.ID, Instructions: ins,
-				Amount: FormatAmount(d.Invoice.AmountDue, d.Invoice.Currency, b.Lang), PortalURL: m.portalURL(portal, cust.ID, eventCus)}
+			return BankTransferView{Base: b, InvoiceID: d.Invoice.Label(), Instructions: ins,
+				Amount: FormatAmount(d.Invoice.AmountDue, d.Invoice.Currency, b.Lang), PortalURL: portalLink}
 		}
 	case outbox.EmailLoadReceipt:
 		var d LoadReceiptData
@@ -335,6 +348,7 @@ func (m *Mailer) compose(ctx context.Context, c store.ClaimDueMailMessagesRow) (
 		if dataErr == nil && (d.ID == "" || d.Amount == "") {
 			dataErr = errors.New("the receipt's id and amount are required")
 		}
+		receiptID = d.ID
 		view = func(b Base) any {
 			number := d.Number
 			if number == "" {
@@ -345,7 +359,7 @@ func (m *Mailer) compose(ctx context.Context, c store.ClaimDueMailMessagesRow) (
 				issued = c.EventCreatedAt
 			}
 			return LoadReceiptView{Base: b, ReceiptID: number, Amount: FormatAmount(d.Amount, d.Currency, b.Lang),
-				PaidAt: FormatDate(issued, b.Lang), PortalURL: m.portalURL(portal, cust.ID, eventCus)}
+				PaidAt: FormatDate(issued, b.Lang), PortalURL: portalLink}
 		}
 	default:
 		return composed{}, fmt.Sprintf("no email for event type %q", c.EventType), nil
@@ -357,12 +371,32 @@ func (m *Mailer) compose(ctx context.Context, c store.ClaimDueMailMessagesRow) (
 	if err != nil {
 		return composed{}, "", err
 	}
+	if kind != KindPaymentFailedNeutral {
+		if portalLink, err = m.portalLink(ctx, portal, cust.ID, eventCus); err != nil {
+			return composed{}, "", err
+		}
+	}
 	lang := Language(cust.Language)
 	r, err := Render(kind, lang, view(Base{Lang: lang, Name: cust.Name, Sender: m.From.Name}))
 	if err != nil {
 		return composed{}, "", err
 	}
-	return m.build(c, cust, r)
+	out, skip, err := m.build(c, cust, r)
+	if err != nil || skip != "" || receiptID == "" || m.ReceiptPDF == nil {
+		return out, skip, err
+	}
+	name, content, err := m.ReceiptPDF(ctx, receiptID)
+	if e, ok := apperr.As(err); ok && e.Kind == apperr.NotFound {
+		m.Log.WarnContext(ctx, "load receipt email sent without its PDF: no such receipt", "receipt_id", receiptID, "event_id", c.EventID)
+		return out, "", nil
+	}
+	if err != nil {
+		return composed{}, "", &transientError{fmt.Errorf("render receipt %s: %w", receiptID, err)}
+	}
+	if err := out.msg.AttachReader(name, bytes.NewReader(content), gomail.WithFileContentType("application/pdf")); err != nil {
+		return composed{}, "", fmt.Errorf("attach receipt %s: %w", receiptID, err)
+	}
+	return out, "", nil
 }
 
 // resolveCustomer completes the event's customer from the customers table: the table's
@@ -393,6 +427,22 @@ func (m *Mailer) resolveCustomer(ctx context.Context, cust Customer, eventCustom
 		return cust, errors.New("no recipient: the event has no customer email and no known customer")
 	}
 	return cust, nil
+}
+
+// portalLink is the event's portal link, else a signed link minted now for the customer
+// (PortalLink), else PortalURL/<customer id> (no PortalLink configured).
+func (m *Mailer) portalLink(ctx context.Context, fromEvent, customerID, eventCustomerID string) (string, error) {
+	if fromEvent != "" || m.PortalLink == nil {
+		return m.portalURL(fromEvent, customerID, eventCustomerID), nil
+	}
+	if customerID == "" {
+		customerID = eventCustomerID
+	}
+	link, err := m.PortalLink(ctx, customerID)
+	if err != nil {
+		return "", &transientError{fmt.Errorf("mint portal link for %s: %w", customerID, err)}
+	}
+	return link, nil
 }
 
 func (m *Mailer) portalURL(fromEvent, customerID, eventCustomerID string) string {

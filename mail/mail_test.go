@@ -209,8 +209,8 @@ func TestPaymentFailedEmailContent(t *testing.T) {
 		t.Fatalf("%d messages", len(byEvent))
 	}
 	en := byEvent[fixable]
-	if !contains(en.Text, "Hello Ada Lovelace", "insufficient funds", "1234.50 EUR", "inv_123", "https://portal.acme.test/"+ada) ||
-		!contains(en.HTML, `href="https://portal.acme.test/`+ada+`"`) || !strings.Contains(en.Subject, "inv_123") {
+	if !contains(en.Text, "Hello Ada Lovelace", "insufficient funds", "1234.50 EUR", "INV-2026-000123", "https://portal.acme.test/"+ada) ||
+		!contains(en.HTML, `href="https://portal.acme.test/`+ada+`"`) || !strings.Contains(en.Subject, "INV-2026-000123") {
 		t.Fatalf("fixable email:\n%s\n%s\n%s", en.Subject, en.Text, en.HTML)
 	}
 	fr := byEvent[fixableFR]
@@ -226,7 +226,7 @@ func TestPaymentFailedEmailContent(t *testing.T) {
 				t.Fatalf("fraud email %s reveals %q:\n%s", id, word, all)
 			}
 		}
-		if !strings.Contains(p.Text, "inv_123") {
+		if !strings.Contains(p.Text, "INV-2026-000123") {
 			t.Fatalf("fraud email does not name the invoice:\n%s", p.Text)
 		}
 	}

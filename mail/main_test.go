@@ -297,7 +297,7 @@ func paymentFailed(customerID, errorType, declineCode string) map[string]any {
 		txns = []any{}
 	}
 	return map[string]any{
-		"invoice": map[string]any{"id": "inv_123", "object": "invoice", "customer_id": customerID, "currency": "EUR", "status": "to_pay",
+		"invoice": map[string]any{"id": "inv_123", "number": "INV-2026-000123", "object": "invoice", "customer_id": customerID, "currency": "EUR", "status": "to_pay",
 			"total": "1234.50", "amount_paid": "0.00", "amount_due": "1234.50", "transactions": txns},
 		"transaction":      txn,
 		"customer":         map[string]any{"id": customerID},

@@ -150,7 +150,7 @@ type BankTransferView struct {
 // LoadReceiptView fills KindLoadReceipt.
 type LoadReceiptView struct {
 	Base
-	// ReceiptID is the receipt's number (RCP-000042), or its id.
+	// ReceiptID is the receipt's number (RCT-2026-000042), or its id.
 	ReceiptID string
 	Amount    string
 	PaidAt    string

@@ -45,6 +45,16 @@ trap 'exit 0' INT TERM
 
 mkdir -p "$DATA/logs" "$DATA/temporal" "$DATA/mail"
 
+# The portal's signing key: the API verifies the links the worker's emails carry, so both
+# need the same one. Generated once per data directory, kept in $DATA/portal-secret.
+if [ -z "${PAYORCH_PORTAL_SECRET:-}" ]; then
+  if [ ! -s "$DATA/portal-secret" ]; then
+    (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$DATA/portal-secret")
+  fi
+  PAYORCH_PORTAL_SECRET=$(cat "$DATA/portal-secret")
+  export PAYORCH_PORTAL_SECRET
+fi
+
 # --- PostgreSQL -------------------------------------------------------------
 if [ ! -f "$DATA/pg/PG_VERSION" ]; then
   say "initialising a PostgreSQL cluster in $DATA/pg"

@@ -37,6 +37,8 @@ commands:
   retry INVOICE_ID            manual retry: charge now and print the outcome
   list [flags]                list payment workflows by status, customer or invoice
                               (flags: -status errored -customer cus_… -limit 50)
+  portal CUSTOMER_ID          print a signed link to the customer's portal (a new portal
+                              session, PAYORCH_PORTAL_SESSION_TTL)
 
 Run "starter <command> -h" for a command's flags.
 `
@@ -57,6 +59,8 @@ func main() {
 		err = migrate(ctx)
 	case "collect", "state", "retry", "list":
 		err = withApp(ctx, cmd, args, os.Stdout)
+	case "portal":
+		err = portalLink(ctx, args, os.Stdout, os.Stderr)
 	case "help", "-h", "--help":
 		flag.Usage()
 		return

@@ -15,7 +15,7 @@ import (
 const addInvoiceAmountPaid = `-- name: AddInvoiceAmountPaid :one
 UPDATE invoices SET amount_paid = amount_paid + $1, updated_at = now()
 WHERE id = $2 AND status IN ('to_pay', 'error') AND amount_paid + $1 <= total
-RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, collection_started_at
+RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number, collection_started_at
 `
 
 type AddInvoiceAmountPaidParams struct {
@@ -49,6 +49,7 @@ func (q *Queries) AddInvoiceAmountPaid(ctx context.Context, arg AddInvoiceAmount
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Number,
 		&i.CollectionStartedAt,
 	)
 	return i, err
@@ -135,7 +136,7 @@ func (q *Queries) CountInvoiceEvents(ctx context.Context, arg CountInvoiceEvents
 const createInvoice = `-- name: CreateInvoice :one
 INSERT INTO invoices (id, customer_id, subscription_id, external_id, kind, currency, payment_method, total, period_start, period_end)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, collection_started_at
+RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number, collection_started_at
 `
 
 type CreateInvoiceParams struct {
@@ -187,6 +188,7 @@ func (q *Queries) CreateInvoice(ctx context.Context, arg CreateInvoiceParams) (I
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Number,
 		&i.CollectionStartedAt,
 	)
 	return i, err
@@ -285,7 +287,7 @@ func (q *Queries) FailInvoiceTransaction(ctx context.Context, arg FailInvoiceTra
 }
 
 const getInvoice = `-- name: GetInvoice :one
-SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, collection_started_at FROM invoices WHERE id = $1
+SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number, collection_started_at FROM invoices WHERE id = $1
 `
 
 func (q *Queries) GetInvoice(ctx context.Context, id string) (Invoice, error) {
@@ -313,13 +315,14 @@ func (q *Queries) GetInvoice(ctx context.Context, id string) (Invoice, error) {
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Number,
 		&i.CollectionStartedAt,
 	)
 	return i, err
 }
 
 const getInvoiceByExternalID = `-- name: GetInvoiceByExternalID :one
-SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, collection_started_at FROM invoices WHERE external_id = $1
+SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number, collection_started_at FROM invoices WHERE external_id = $1
 `
 
 func (q *Queries) GetInvoiceByExternalID(ctx context.Context, externalID *string) (Invoice, error) {
@@ -347,6 +350,7 @@ func (q *Queries) GetInvoiceByExternalID(ctx context.Context, externalID *string
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Number,
 		&i.CollectionStartedAt,
 	)
 	return i, err
@@ -665,7 +669,7 @@ func (q *Queries) ListInvoiceTransactions(ctx context.Context, invoiceID string)
 }
 
 const listInvoices = `-- name: ListInvoices :many
-SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, collection_started_at FROM invoices
+SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number, collection_started_at FROM invoices
 WHERE ($2::text IS NULL OR customer_id = $2::text)
   AND ($3::text IS NULL OR status = $3::text)
   AND ($4::text IS NULL OR subscription_id = $4::text)
@@ -719,6 +723,7 @@ func (q *Queries) ListInvoices(ctx context.Context, arg ListInvoicesParams) ([]I
 			&i.VoidedAt,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.Number,
 			&i.CollectionStartedAt,
 		); err != nil {
 			return nil, err
@@ -758,7 +763,7 @@ func (q *Queries) ListOpenInvoiceIDsForCustomer(ctx context.Context, customerID 
 }
 
 const lockInvoice = `-- name: LockInvoice :one
-SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, collection_started_at FROM invoices WHERE id = $1 FOR UPDATE
+SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number, collection_started_at FROM invoices WHERE id = $1 FOR UPDATE
 `
 
 func (q *Queries) LockInvoice(ctx context.Context, id string) (Invoice, error) {
@@ -786,6 +791,7 @@ func (q *Queries) LockInvoice(ctx context.Context, id string) (Invoice, error) {
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Number,
 		&i.CollectionStartedAt,
 	)
 	return i, err
@@ -794,7 +800,7 @@ func (q *Queries) LockInvoice(ctx context.Context, id string) (Invoice, error) {
 const markInvoiceErrored = `-- name: MarkInvoiceErrored :one
 UPDATE invoices SET status = 'error', errored_at = now(), next_retry_at = NULL, updated_at = now()
 WHERE id = $1 AND status = 'to_pay'
-RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, collection_started_at
+RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number, collection_started_at
 `
 
 func (q *Queries) MarkInvoiceErrored(ctx context.Context, id string) (Invoice, error) {
@@ -822,6 +828,7 @@ func (q *Queries) MarkInvoiceErrored(ctx context.Context, id string) (Invoice, e
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Number,
 		&i.CollectionStartedAt,
 	)
 	return i, err
@@ -830,7 +837,7 @@ func (q *Queries) MarkInvoiceErrored(ctx context.Context, id string) (Invoice, e
 const markInvoicePaid = `-- name: MarkInvoicePaid :one
 UPDATE invoices SET status = 'paid', paid_at = now(), next_retry_at = NULL, updated_at = now()
 WHERE id = $1 AND status IN ('to_pay', 'error') AND amount_paid = total
-RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, collection_started_at
+RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number, collection_started_at
 `
 
 func (q *Queries) MarkInvoicePaid(ctx context.Context, id string) (Invoice, error) {
@@ -858,6 +865,7 @@ func (q *Queries) MarkInvoicePaid(ctx context.Context, id string) (Invoice, erro
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Number,
 		&i.CollectionStartedAt,
 	)
 	return i, err
@@ -866,7 +874,7 @@ func (q *Queries) MarkInvoicePaid(ctx context.Context, id string) (Invoice, erro
 const markInvoiceVoided = `-- name: MarkInvoiceVoided :one
 UPDATE invoices SET status = 'voided', voided_at = now(), next_retry_at = NULL, updated_at = now()
 WHERE id = $1 AND status IN ('to_pay', 'error')
-RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, collection_started_at
+RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number, collection_started_at
 `
 
 func (q *Queries) MarkInvoiceVoided(ctx context.Context, id string) (Invoice, error) {
@@ -894,6 +902,7 @@ func (q *Queries) MarkInvoiceVoided(ctx context.Context, id string) (Invoice, er
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Number,
 		&i.CollectionStartedAt,
 	)
 	return i, err

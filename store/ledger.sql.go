@@ -692,7 +692,7 @@ func (q *Queries) GetWalletTransaction(ctx context.Context, arg GetWalletTransac
 const ledgerAddInvoicePayment = `-- name: LedgerAddInvoicePayment :one
 UPDATE invoices SET amount_paid = amount_paid + $1::numeric, updated_at = now()
 WHERE id = $2
-RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, collection_started_at
+RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number, collection_started_at
 `
 
 type LedgerAddInvoicePaymentParams struct {
@@ -725,6 +725,7 @@ func (q *Queries) LedgerAddInvoicePayment(ctx context.Context, arg LedgerAddInvo
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Number,
 		&i.CollectionStartedAt,
 	)
 	return i, err
@@ -824,7 +825,7 @@ func (q *Queries) LedgerCreateInvoiceTransaction(ctx context.Context, arg Ledger
 const ledgerCreateLoadInvoice = `-- name: LedgerCreateLoadInvoice :one
 INSERT INTO invoices (id, customer_id, kind, currency, payment_method, total)
 VALUES ($1, $2, 'wallet_load', $3, $4, $5)
-RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, collection_started_at
+RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number, collection_started_at
 `
 
 type LedgerCreateLoadInvoiceParams struct {
@@ -866,6 +867,7 @@ func (q *Queries) LedgerCreateLoadInvoice(ctx context.Context, arg LedgerCreateL
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Number,
 		&i.CollectionStartedAt,
 	)
 	return i, err
@@ -904,7 +906,7 @@ func (q *Queries) LedgerGetInvoiceTransactionByKey(ctx context.Context, idempote
 
 const ledgerLockInvoice = `-- name: LedgerLockInvoice :one
 
-SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, collection_started_at FROM invoices WHERE id = $1 FOR UPDATE
+SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number, collection_started_at FROM invoices WHERE id = $1 FOR UPDATE
 `
 
 // The ledger's side of invoices: the one-off invoice of a paid load, the wallet part of an
@@ -934,6 +936,7 @@ func (q *Queries) LedgerLockInvoice(ctx context.Context, id string) (Invoice, er
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Number,
 		&i.CollectionStartedAt,
 	)
 	return i, err
@@ -942,7 +945,7 @@ func (q *Queries) LedgerLockInvoice(ctx context.Context, id string) (Invoice, er
 const ledgerMarkLoadInvoicePaid = `-- name: LedgerMarkLoadInvoicePaid :one
 UPDATE invoices SET amount_paid = total, status = 'paid', paid_at = now(), attempt_count = 1, updated_at = now()
 WHERE id = $1 AND kind = 'wallet_load' AND status = 'to_pay'
-RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, collection_started_at
+RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number, collection_started_at
 `
 
 func (q *Queries) LedgerMarkLoadInvoicePaid(ctx context.Context, id string) (Invoice, error) {
@@ -970,6 +973,7 @@ func (q *Queries) LedgerMarkLoadInvoicePaid(ctx context.Context, id string) (Inv
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Number,
 		&i.CollectionStartedAt,
 	)
 	return i, err
@@ -1055,7 +1059,7 @@ func (q *Queries) LedgerRecordChargeTransaction(ctx context.Context, arg LedgerR
 const ledgerSubtractInvoicePayment = `-- name: LedgerSubtractInvoicePayment :one
 UPDATE invoices SET amount_paid = amount_paid - $1::numeric, updated_at = now()
 WHERE id = $2
-RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, collection_started_at
+RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number, collection_started_at
 `
 
 type LedgerSubtractInvoicePaymentParams struct {
@@ -1088,6 +1092,7 @@ func (q *Queries) LedgerSubtractInvoicePayment(ctx context.Context, arg LedgerSu
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Number,
 		&i.CollectionStartedAt,
 	)
 	return i, err
@@ -1096,7 +1101,7 @@ func (q *Queries) LedgerSubtractInvoicePayment(ctx context.Context, arg LedgerSu
 const ledgerVoidLoadInvoice = `-- name: LedgerVoidLoadInvoice :one
 UPDATE invoices SET status = 'voided', voided_at = now(), attempt_count = 1, updated_at = now()
 WHERE id = $1 AND kind = 'wallet_load' AND status = 'to_pay'
-RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, collection_started_at
+RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number, collection_started_at
 `
 
 func (q *Queries) LedgerVoidLoadInvoice(ctx context.Context, id string) (Invoice, error) {
@@ -1124,6 +1129,7 @@ func (q *Queries) LedgerVoidLoadInvoice(ctx context.Context, id string) (Invoice
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Number,
 		&i.CollectionStartedAt,
 	)
 	return i, err

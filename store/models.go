@@ -42,6 +42,12 @@ type DocumentCounter struct {
 	Value int64
 }
 
+type DocumentNumberCounter struct {
+	Kind  string
+	Year  int32
+	Value int64
+}
+
 type Event struct {
 	ID           string
 	Seq          int64
@@ -89,6 +95,7 @@ type Invoice struct {
 	VoidedAt            *time.Time
 	CreatedAt           time.Time
 	UpdatedAt           time.Time
+	Number              string
 	CollectionStartedAt *time.Time
 }
 
@@ -151,6 +158,16 @@ type PaymentMethod struct {
 	Last4      *string
 	IsDefault  bool
 	Status     string
+	CreatedAt  time.Time
+}
+
+type PortalSession struct {
+	ID         string
+	Seq        int64
+	CustomerID string
+	Purpose    string
+	ExpiresAt  time.Time
+	RevokedAt  *time.Time
 	CreatedAt  time.Time
 }
 

@@ -2,7 +2,9 @@ package app
 
 import (
 	"payorch/api"
+	"payorch/documents/pdf"
 	"payorch/ledger"
+	"payorch/portal"
 )
 
 // APIDeps is everything the HTTP API needs, from the process's configuration and
@@ -15,5 +17,17 @@ func (a *App) APIDeps() api.Deps {
 		PortalLimits:        ledger.PortalLimits{MaxLoad: a.Config.PortalMaxLoad, MaxBalance: a.Config.PortalMaxBalance},
 		StripeWebhookSecret: a.Config.StripeWebhookSecret, ProviderEvents: a.ProviderEvents(),
 		WebhookAllowPrivateNetworks: a.Config.WebhookAllowPrivateNetworks,
+		Merchant:                    pdf.Merchant(a.Config.Merchant),
+		Portal:                      a.PortalSessions(),
 	}
+}
+
+// PortalSessions mints and checks portal tokens with the configured key and lifetimes
+// (a process without PAYORCH_PORTAL_SECRET uses a random key and says so).
+func (a *App) PortalSessions() *portal.Sessions {
+	ps := a.Config.PortalSessions
+	if ps.SecretGenerated {
+		a.Log.Warn("PAYORCH_PORTAL_SECRET is not set: portal links are signed with a random key that dies with this process and is not shared with the other processes (make run sets one)")
+	}
+	return portal.NewSessions(a.Pool, ps.Secret, a.Config.PortalURL, ps.TTL, ps.EmailTTL)
 }
