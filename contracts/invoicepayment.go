@@ -56,7 +56,13 @@ type ReconcileRequest struct {
 
 // VoidRequest is the argument of UpdateVoid.
 type VoidRequest struct {
+	// Reason is why the invoice is voided; it is stored on the invoice (void_reason).
 	Reason string `json:"reason,omitempty"`
+}
+
+// SubscriptionReactivated is the payload of SignalSubscriptionReactivated.
+type SubscriptionReactivated struct {
+	SubscriptionID string `json:"subscription_id"`
 }
 
 // TransactionView is one invoice transaction as the workflow reports it.
@@ -115,8 +121,17 @@ type PaymentState struct {
 	LastPaymentMethodID string `json:"last_payment_method_id,omitempty"`
 	// LastErrorType is the error type of the last failed charge.
 	LastErrorType string `json:"last_error_type,omitempty"`
+	// ProviderOutages counts the charges the provider left unanswered for the charge
+	// activity's whole retry window; bounded like the attempts (MaxAttempts).
+	ProviderOutages int `json:"provider_outages,omitempty"`
+	// Hold says why collection waits in awaiting_action for a person (HoldSubscriptionErrored,
+	// HoldPaymentMethodMissing, HoldProviderFailure, HoldStepFailed); HoldReason in words.
+	Hold       string `json:"hold,omitempty"`
+	HoldReason string `json:"hold_reason,omitempty"`
 	// PendingPaymentMethod is a payment-method update not yet acted on.
 	PendingPaymentMethod bool `json:"pending_payment_method,omitempty"`
+	// ResumeRequested is a subscription reactivation not yet acted on.
+	ResumeRequested bool `json:"resume_requested,omitempty"`
 	// PendingEvents are provider events received and not yet applied.
 	PendingEvents []ProviderEvent `json:"pending_events,omitempty"`
 	// SeenEvents are the latest provider event ids applied (duplicates are ignored).
@@ -137,6 +152,7 @@ const (
 	ActivityMarkInvoiceErrored     = "MarkInvoiceErrored"
 	ActivityReconcileInvoice       = "ReconcileInvoice"
 	ActivityVoidInvoice            = "VoidInvoice"
+	ActivityRecordProviderFailure  = "RecordProviderFailure"
 	ActivityRefundWalletDebits     = "RefundWalletDebits"
 	ActivitySetInvoiceSchedule     = "SetInvoiceSchedule"
 	ActivityQueueBankTransferEmail = "QueueBankTransferEmail"
@@ -155,6 +171,10 @@ type InvoiceSnapshot struct {
 	// Settled is true when nothing is due.
 	Settled      bool              `json:"settled"`
 	Transactions []TransactionView `json:"transactions"`
+	// Hold is set when the invoice must not be collected automatically now
+	// (HoldSubscriptionErrored); HoldReason says why.
+	Hold       string `json:"hold,omitempty"`
+	HoldReason string `json:"hold_reason,omitempty"`
 }
 
 // InvoiceRef names an invoice (input of several activities).
@@ -182,6 +202,25 @@ type PreparedCharge struct {
 	Last4  string `json:"last4,omitempty"`
 	// NothingDue is true when there is nothing to charge (paid meanwhile, or closed).
 	NothingDue bool `json:"nothing_due"`
+	// Hold is HoldPaymentMethodMissing when there is no payment method of the invoice's
+	// method to charge (no transaction was created); HoldReason says why.
+	Hold       string `json:"hold,omitempty"`
+	HoldReason string `json:"hold_reason,omitempty"`
+}
+
+// VoidInput is the activity form of VoidRequest.
+type VoidInput struct {
+	InvoiceID string `json:"invoice_id"`
+	Reason    string `json:"reason,omitempty"`
+}
+
+// ProviderFailureInput fails charge n with provider_error: the provider refused it for
+// good (Code, Message say how) and no retry can heal it.
+type ProviderFailureInput struct {
+	InvoiceID    string `json:"invoice_id"`
+	ChargeNumber int    `json:"charge_number"`
+	Code         string `json:"code,omitempty"`
+	Message      string `json:"message"`
 }
 
 // ChargeOutcome is the result of sending a charge (or of a provider event).

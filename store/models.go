@@ -87,6 +87,7 @@ type Invoice struct {
 	VoidedAt       *time.Time
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	VoidReason     *string
 }
 
 type InvoiceLine struct {
@@ -116,6 +117,7 @@ type InvoiceTransaction struct {
 	PaidAt            *time.Time
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
+	HardDecline       bool
 }
 
 type MailMessage struct {

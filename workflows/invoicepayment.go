@@ -9,13 +9,11 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	c "payorch/contracts"
+	"payorch/declines"
 )
 
-// Error types of the payment-provider failures the workflow reasons about.
-const (
-	errFraud         = "fraud"
-	errProviderError = "provider_error"
-)
+// errProviderError is the provider_error type as a string (the wallet-load workflow reads it).
+const errProviderError = string(declines.ProviderError)
 
 // maxSeenEvents bounds the list of provider event ids kept to ignore duplicates.
 const maxSeenEvents = 50
@@ -24,17 +22,22 @@ const maxSeenEvents = 50
 // server has not suggested it yet (a variable so a test can lower it).
 var historyLimit = 8000
 
-// Activity options: database activities retry until the database answers; the charge
+// Activity options. Database activities retry infrastructure failures (the database
+// unreachable, a lock or statement timeout) with backoff, a bounded number of times: a
+// failure no retry can heal (invalid data, a violated constraint, a misconfiguration) is
+// non-retryable at its source (activities.bridge), and a step that still fails parks the
+// workflow in awaiting_action for an operator instead of retrying for ever. The charge
 // retries infrastructure failures with backoff for at most an hour — well inside the
 // ~24 h for which Stripe keeps an idempotency key — and never retries a decline (a
 // decline is a result, not an error).
 var (
 	dbActivity = workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
+		StartToCloseTimeout:    30 * time.Second,
+		ScheduleToCloseTimeout: 10 * time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
+			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 10,
 			NonRetryableErrorTypes: []string{c.ErrInvoiceNotFound, c.ErrAmountExceedsDue, c.ErrInvoicePaid,
-				c.ErrInvoiceVoided, c.ErrInvalidReconcile},
+				c.ErrInvoiceVoided, c.ErrInvalidReconcile, c.ErrInvalidData, c.ErrMisconfigured},
 		},
 	}
 	chargeActivity = workflow.ActivityOptions{
@@ -42,7 +45,8 @@ var (
 		ScheduleToCloseTimeout: time.Hour,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute,
-			NonRetryableErrorTypes: []string{c.ErrInvoiceNotFound, c.ErrProviderMisconfig, c.ErrAmountExceedsDue},
+			NonRetryableErrorTypes: []string{c.ErrInvoiceNotFound, c.ErrProviderMisconfig, c.ErrAmountExceedsDue,
+				c.ErrInvalidData, c.ErrMisconfigured},
 		},
 	}
 )
@@ -52,6 +56,7 @@ type command struct {
 	id        string
 	kind      string
 	reconcile c.ReconcileRequest
+	void      c.VoidRequest
 }
 
 // commandResult is what an Update handler returns.
@@ -120,6 +125,16 @@ func (p *payment) register(ctx workflow.Context) error {
 			p.s.PendingEvents = append(p.s.PendingEvents, ev)
 		}
 	})
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		ch := workflow.GetSignalChannel(ctx, c.SignalSubscriptionReactivated)
+		for {
+			var sig c.SubscriptionReactivated
+			ch.Receive(ctx, &sig)
+			if p.s.Hold == c.HoldSubscriptionErrored {
+				p.s.ResumeRequested = true
+			}
+		}
+	})
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, c.UpdateRetry,
 		func(ctx workflow.Context, _ c.RetryRequest) (c.UpdateOutcome, error) {
 			return p.enqueue(ctx, command{kind: c.UpdateRetry})
@@ -149,8 +164,8 @@ func (p *payment) register(ctx workflow.Context) error {
 		return err
 	}
 	return workflow.SetUpdateHandlerWithOptions(ctx, c.UpdateVoid,
-		func(ctx workflow.Context, _ c.VoidRequest) (c.UpdateOutcome, error) {
-			return p.enqueue(ctx, command{kind: c.UpdateVoid})
+		func(ctx workflow.Context, req c.VoidRequest) (c.UpdateOutcome, error) {
+			return p.enqueue(ctx, command{kind: c.UpdateVoid, void: req})
 		}, workflow.UpdateHandlerOptions{Validator: func(_ workflow.Context, _ c.VoidRequest) error {
 			if err := p.rejectClosed(); err != nil {
 				return err
@@ -179,10 +194,15 @@ func (p *payment) rejectClosed() error {
 }
 
 // rejectInFlight refuses a manual retry while an attempt runs, a charge awaits the
-// provider's outcome, or another request is queued: the retry would race them.
+// provider's outcome, or another request is queued: the retry would race them. A
+// workflow parked on a failed step takes the operator's retry in any case (it resumes
+// the step; it does not send a second charge while one is pending).
 func (p *payment) rejectInFlight() error {
 	if p.running || len(p.commands) > 0 {
 		return temporal.NewApplicationError("a charge or another request is in flight for this invoice; retry when it has finished", c.ErrChargeInFlight)
+	}
+	if p.s.Hold == c.HoldStepFailed {
+		return nil
 	}
 	return p.rejectPendingCharge()
 }
@@ -213,19 +233,21 @@ func (p *payment) run(ctx workflow.Context) (c.InvoicePaymentResult, error) {
 	logger := workflow.GetLogger(ctx)
 	if p.in.Carry == nil {
 		snap, err := p.load(ctx)
-		if err != nil {
-			return c.InvoicePaymentResult{}, err
-		}
-		switch snap.Status {
-		case "paid":
+		switch {
+		case err != nil:
+			if err := p.park(ctx, "load the invoice", err); err != nil {
+				return c.InvoicePaymentResult{}, err
+			}
+		case snap.Status == "paid":
 			p.setStatus(ctx, c.PaymentPaid, "already paid")
 			return p.finish(ctx)
-		case "voided":
+		case snap.Status == "voided":
 			p.setStatus(ctx, c.PaymentVoided, "already voided")
 			return p.finish(ctx)
-		}
-		if err := p.attempt(ctx); err != nil {
-			return c.InvoicePaymentResult{}, err
+		default:
+			if err := p.step(ctx, "the first attempt", func() error { return p.attempt(ctx, false) }); err != nil {
+				return c.InvoicePaymentResult{}, err
+			}
 		}
 	}
 	for {
@@ -240,14 +262,21 @@ func (p *payment) run(ctx workflow.Context) (c.InvoicePaymentResult, error) {
 			cmd := p.commands[0]
 			p.commands = p.commands[1:]
 			out, err := p.execute(ctx, cmd)
+			if temporal.IsCanceledError(err) {
+				return c.InvoicePaymentResult{}, err
+			}
 			p.results[cmd.id] = commandResult{outcome: out, err: err}
 			continue
 		}
-		if len(p.s.PendingEvents) > 0 {
+		if len(p.s.PendingEvents) > 0 && p.s.Hold != c.HoldStepFailed {
 			ev := p.s.PendingEvents[0]
 			p.s.PendingEvents = p.s.PendingEvents[1:]
 			if err := p.applyEvent(ctx, ev); err != nil {
-				return c.InvoicePaymentResult{}, err
+				// Keep the event: the operator's retry applies it again.
+				p.s.PendingEvents = append([]c.ProviderEvent{ev}, p.s.PendingEvents...)
+				if err := p.park(ctx, "apply provider event "+ev.EventID, err); err != nil {
+					return c.InvoicePaymentResult{}, err
+				}
 			}
 			continue
 		}
@@ -256,7 +285,17 @@ func (p *payment) run(ctx workflow.Context) (c.InvoicePaymentResult, error) {
 			switch p.s.PaymentStatus {
 			case c.PaymentRetryScheduled, c.PaymentAwaitingAction, c.PaymentErrored:
 				logger.Info("new payment method: charging at once", "payment_method_id", p.s.LastPaymentMethodID)
-				if err := p.attempt(ctx); err != nil {
+				if err := p.step(ctx, "the charge on the new payment method", func() error { return p.attempt(ctx, false) }); err != nil {
+					return c.InvoicePaymentResult{}, err
+				}
+			}
+			continue
+		}
+		if p.s.ResumeRequested {
+			p.s.ResumeRequested = false
+			if p.s.Hold == c.HoldSubscriptionErrored {
+				logger.Info("subscription reactivated: collecting again")
+				if err := p.step(ctx, "the attempt after the subscription's reactivation", func() error { return p.attempt(ctx, false) }); err != nil {
 					return c.InvoicePaymentResult{}, err
 				}
 			}
@@ -266,13 +305,17 @@ func (p *payment) run(ctx workflow.Context) (c.InvoicePaymentResult, error) {
 		switch p.s.PaymentStatus {
 		case c.PaymentRetryScheduled:
 			if p.s.NextRetryAt != nil && !now.Before(*p.s.NextRetryAt) {
-				if err := p.attempt(ctx); err != nil {
+				if err := p.step(ctx, fmt.Sprintf("retry %d", p.s.FailedAttempts+1), func() error { return p.attempt(ctx, false) }); err != nil {
 					return c.InvoicePaymentResult{}, err
 				}
 			}
 		case c.PaymentAwaitingAction:
-			if p.s.Deadline != nil && !now.Before(*p.s.Deadline) {
-				if err := p.errored(ctx, "no new payment method before the retry deadline"); err != nil {
+			if p.deadlineApplies() && p.s.Deadline != nil && !now.Before(*p.s.Deadline) {
+				why := "no new payment method before the retry deadline"
+				if p.s.Hold == c.HoldPaymentMethodMissing {
+					why = "no payment method to charge before the retry deadline"
+				}
+				if err := p.step(ctx, "mark the invoice errored", func() error { return p.errored(ctx, why) }); err != nil {
 					return c.InvoicePaymentResult{}, err
 				}
 			}
@@ -282,7 +325,7 @@ func (p *payment) run(ctx workflow.Context) (c.InvoicePaymentResult, error) {
 			if err := workflow.Await(ctx, func() bool { return len(p.commands) > 0 || workflow.AllHandlersFinished(ctx) }); err != nil {
 				return c.InvoicePaymentResult{}, err
 			}
-			if len(p.commands) == 0 && len(p.s.PendingEvents) == 0 && !p.s.PendingPaymentMethod {
+			if len(p.commands) == 0 && (len(p.s.PendingEvents) == 0 || p.s.Hold == c.HoldStepFailed) && !p.s.PendingPaymentMethod && !p.s.ResumeRequested {
 				next := p.in
 				carry := p.s
 				next.Carry = &carry
@@ -292,16 +335,99 @@ func (p *payment) run(ctx workflow.Context) (c.InvoicePaymentResult, error) {
 	}
 }
 
+// deadlineApplies reports whether the schedule's deadline ends the current wait in
+// awaiting_action (a hard decline, or no payment method): the customer had the whole
+// schedule to act. A hold that waits for the merchant or an operator (an errored
+// subscription, a provider failure, a failed step) has no deadline.
+func (p *payment) deadlineApplies() bool {
+	return p.s.Hold == "" || p.s.Hold == c.HoldPaymentMethodMissing
+}
+
+// step runs one step of the main loop. A failure that is not a cancellation parks the
+// workflow (see park) instead of failing it.
+func (p *payment) step(ctx workflow.Context, what string, fn func() error) error {
+	err := fn()
+	if err == nil {
+		return nil
+	}
+	return p.park(ctx, what, err)
+}
+
+// park stops automatic collection after a step failed for good (an activity's
+// non-retryable error, or its bounded retries ran out): the workflow neither dies nor
+// spins; it waits in awaiting_action with the reason (query, current details, search
+// attribute) for an operator's manual retry, which runs the step again. Updates
+// (reconcile, void) still work meanwhile. A cancellation is returned as it is.
+func (p *payment) park(ctx workflow.Context, what string, err error) error {
+	if temporal.IsCanceledError(err) || ctx.Err() != nil {
+		return err
+	}
+	p.running = false
+	workflow.GetLogger(ctx).Error("step failed: waiting for an operator's retry", "step", what, "error", err)
+	p.s.NextRetryAt = nil
+	p.s.Hold = c.HoldStepFailed
+	p.s.HoldReason = fmt.Sprintf("%s failed (%s): %s", what, failureType(err), failureMessage(err))
+	p.setStatus(ctx, c.PaymentAwaitingAction, "an operator's retry: "+p.s.HoldReason)
+	return nil
+}
+
+// hold waits in awaiting_action for a person, with the reason (see contracts.Hold*).
+func (p *payment) hold(ctx workflow.Context, kind, reason string) error {
+	p.running = false
+	p.s.NextRetryAt = nil
+	p.s.Hold, p.s.HoldReason = kind, reason
+	p.setStatus(ctx, c.PaymentAwaitingAction, reason)
+	return p.saveSchedule(ctx)
+}
+
+// failureType is the type of an activity's failure (its ApplicationError type, or
+// timeout), for the reasons operators read.
+func failureType(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Type()
+	}
+	if temporal.IsTimeoutError(err) {
+		return "timeout"
+	}
+	return "error"
+}
+
+func failureMessage(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Message()
+	}
+	return err.Error()
+}
+
+// updateError is what an Update's caller gets when a step of its command failed: the
+// typed ApplicationError of the activity (e.g. invalid_data), or
+// temporarily_unavailable when the step ran out of retries.
+func updateError(err error) error {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return temporal.NewApplicationError(appErr.Message(), appErr.Type())
+	}
+	if temporal.IsTimeoutError(err) {
+		return temporal.NewApplicationError("the step kept failing; try again later: "+err.Error(), c.ErrTemporarilyUnavailable)
+	}
+	return err
+}
+
 func (p *payment) shouldContinueAsNew(ctx workflow.Context) bool {
 	info := workflow.GetInfo(ctx)
 	return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > historyLimit
 }
 
 // wait blocks until there is something to do: a command, a provider event, a new payment
-// method, the next retry time, or the hard-decline deadline.
+// method, a reactivated subscription, the next retry time, or the deadline of a wait for
+// a new payment method. Parked on a failed step, only a command (the operator's retry,
+// a reconciliation, a void) or a new payment method wakes it.
 func (p *payment) wait(ctx workflow.Context) error {
 	ready := func() bool {
-		return len(p.commands) > 0 || len(p.s.PendingEvents) > 0 || p.s.PendingPaymentMethod || p.shouldContinueAsNew(ctx)
+		return len(p.commands) > 0 || (len(p.s.PendingEvents) > 0 && p.s.Hold != c.HoldStepFailed) ||
+			p.s.PendingPaymentMethod || p.s.ResumeRequested || p.shouldContinueAsNew(ctx)
 	}
 	var until *time.Time
 	summary := ""
@@ -309,12 +435,14 @@ func (p *payment) wait(ctx workflow.Context) error {
 	case c.PaymentRetryScheduled:
 		until = p.s.NextRetryAt
 		if until != nil {
-			summary = fmt.Sprintf("retry %d in %s", p.s.ChargeNumber+1, until.Sub(workflow.Now(ctx)).Round(time.Second))
+			summary = fmt.Sprintf("retry %d of %d in %s", p.s.FailedAttempts+p.s.ProviderOutages+1, p.s.MaxAttempts, until.Sub(workflow.Now(ctx)).Round(time.Second))
 		}
 	case c.PaymentAwaitingAction:
-		until = p.s.Deadline
-		if until != nil {
-			summary = fmt.Sprintf("wait for a new payment method until %s", until.UTC().Format(time.RFC3339))
+		if p.deadlineApplies() {
+			until = p.s.Deadline
+			if until != nil {
+				summary = fmt.Sprintf("wait for a new payment method until %s", until.UTC().Format(time.RFC3339))
+			}
 		}
 	}
 	if until == nil {
@@ -336,6 +464,9 @@ func (p *payment) finish(ctx workflow.Context) (c.InvoicePaymentResult, error) {
 			cmd := p.commands[0]
 			p.commands = p.commands[1:]
 			out, err := p.execute(ctx, cmd)
+			if temporal.IsCanceledError(err) {
+				return c.InvoicePaymentResult{}, err
+			}
 			p.results[cmd.id] = commandResult{outcome: out, err: err}
 		}
 		if err := workflow.Await(ctx, func() bool { return len(p.commands) > 0 || workflow.AllHandlersFinished(ctx) }); err != nil {
@@ -348,16 +479,31 @@ func (p *payment) finish(ctx workflow.Context) (c.InvoicePaymentResult, error) {
 	return c.InvoicePaymentResult{Status: p.s.PaymentStatus, AmountPaid: p.s.AmountPaid, Attempts: p.s.ChargeNumber}, nil
 }
 
-// execute runs one Update's command and returns its outcome.
+// execute runs one Update's command and returns its outcome. A step that fails answers
+// the caller with a typed error (updateError) and leaves the workflow as it was, ready for
+// the next command; a failed manual retry also parks the workflow (its attempt may be
+// half done), so the reason is visible and the next retry resumes it.
 func (p *payment) execute(ctx workflow.Context, cmd command) (c.UpdateOutcome, error) {
 	if err := p.rejectClosed(); err != nil {
 		return c.UpdateOutcome{}, err
 	}
 	switch cmd.kind {
 	case c.UpdateRetry:
-		before := len(p.s.Transactions)
-		if err := p.attempt(ctx); err != nil {
-			return c.UpdateOutcome{}, err
+		before := len(p.Transactions())
+		if p.s.Hold == c.HoldStepFailed {
+			p.s.Hold, p.s.HoldReason = "", ""
+			if len(p.s.PendingEvents) > 0 || p.s.InFlight != "" {
+				// Resume where it stopped: apply the provider's outcome (the main loop
+				// does next) or keep waiting for it; never a second charge meanwhile.
+				p.setStatus(ctx, c.PaymentProcessing, "the provider's outcome of the pending charge")
+				return p.outcome(nil), nil
+			}
+		}
+		if err := p.attempt(ctx, true); err != nil {
+			if perr := p.park(ctx, "the manual retry", err); perr != nil {
+				return c.UpdateOutcome{}, perr
+			}
+			return c.UpdateOutcome{}, updateError(err)
 		}
 		return p.outcome(p.lastChargeSince(before)), nil
 	case c.UpdateReconcile:
@@ -367,12 +513,12 @@ func (p *payment) execute(ctx workflow.Context, cmd command) (c.UpdateOutcome, e
 		err := p.activity(ctx, dbActivity, c.ActivityReconcileInvoice, "reconcile "+cmd.reconcile.Amount+" ("+cmd.reconcile.Reference+")",
 			c.ReconcileInput{InvoiceID: p.in.InvoiceID, Key: cmd.id, Request: cmd.reconcile}, &out)
 		if err != nil {
-			return c.UpdateOutcome{}, err
+			return c.UpdateOutcome{}, updateError(err)
 		}
 		p.absorb(out.Snapshot)
 		if out.Snapshot.Settled {
 			if err := p.markPaid(ctx); err != nil {
-				return c.UpdateOutcome{}, err
+				return c.UpdateOutcome{}, updateError(err)
 			}
 		}
 		t := out.Transaction
@@ -381,22 +527,31 @@ func (p *payment) execute(ctx workflow.Context, cmd command) (c.UpdateOutcome, e
 		p.running = true
 		defer func() { p.running = false }()
 		var closing c.ClosingResult
-		if err := p.activity(ctx, dbActivity, c.ActivityVoidInvoice, "void invoice", c.InvoiceRef{InvoiceID: p.in.InvoiceID}, &closing); err != nil {
-			return c.UpdateOutcome{}, err
+		if err := p.activity(ctx, dbActivity, c.ActivityVoidInvoice, "void invoice",
+			c.VoidInput{InvoiceID: p.in.InvoiceID, Reason: cmd.void.Reason}, &closing); err != nil {
+			return c.UpdateOutcome{}, updateError(err)
 		}
 		var refunded any
 		if err := p.activity(ctx, dbActivity, c.ActivityRefundWalletDebits, "give wallet debits back", c.InvoiceRef{InvoiceID: p.in.InvoiceID}, &refunded); err != nil {
-			return c.UpdateOutcome{}, err
+			return c.UpdateOutcome{}, updateError(err)
 		}
 		if _, err := p.load(ctx); err != nil {
-			return c.UpdateOutcome{}, err
+			return c.UpdateOutcome{}, updateError(err)
 		}
 		p.s.NextRetryAt = nil
-		p.setStatus(ctx, c.PaymentVoided, "voided")
+		p.s.Hold, p.s.HoldReason = "", ""
+		why := "voided"
+		if cmd.void.Reason != "" {
+			why = "voided: " + cmd.void.Reason
+		}
+		p.setStatus(ctx, c.PaymentVoided, why)
 		return p.outcome(nil), nil
 	}
 	return c.UpdateOutcome{}, temporal.NewApplicationError("unknown command "+cmd.kind, "unknown_command")
 }
+
+// Transactions returns the invoice's transactions as last seen.
+func (p *payment) Transactions() []c.TransactionView { return p.s.Transactions }
 
 func (p *payment) lastChargeSince(before int) *c.TransactionView {
 	for i := len(p.s.Transactions) - 1; i >= before && i >= 0; i-- {
@@ -417,10 +572,21 @@ func (p *payment) outcome(t *c.TransactionView) c.UpdateOutcome {
 		AmountDue: p.s.AmountDue, AmountPaid: p.s.AmountPaid}
 }
 
-// attempt is one payment attempt: the wallet first, then a charge of the rest.
-func (p *payment) attempt(ctx workflow.Context) error {
+// attempt is one payment attempt: the wallet first, then a charge of the rest on the
+// invoice's payment method. An automatic attempt (manual false) is not made while the
+// invoice is held (its subscription is errored): it waits instead. A manual retry is an
+// operator's decision and charges anyway.
+func (p *payment) attempt(ctx workflow.Context, manual bool) error {
 	p.running = true
 	defer func() { p.running = false }()
+	snap, err := p.load(ctx)
+	if err != nil {
+		return err
+	}
+	if !manual && snap.Hold != "" {
+		return p.hold(ctx, snap.Hold, snap.HoldReason)
+	}
+	p.s.Hold, p.s.HoldReason = "", ""
 	now := workflow.Now(ctx)
 	if p.s.FirstAttemptAt == nil {
 		first := now
@@ -440,7 +606,7 @@ func (p *payment) attempt(ctx workflow.Context) error {
 		c.DebitWalletInput{InvoiceID: p.in.InvoiceID, Attempt: n}, &debited); err != nil {
 		return err
 	}
-	snap, err := p.load(ctx)
+	snap, err = p.load(ctx)
 	if err != nil {
 		return err
 	}
@@ -465,6 +631,11 @@ func (p *payment) attempt(ctx workflow.Context) error {
 		c.ChargeRef{InvoiceID: p.in.InvoiceID, ChargeNumber: n}, &prep); err != nil {
 		return err
 	}
+	if prep.Hold != "" {
+		// Nothing to charge the invoice to (no card for a card invoice): wait for one
+		// until the deadline; never another method.
+		return p.hold(ctx, prep.Hold, prep.HoldReason+fmt.Sprintf(" (until %s)", p.s.Deadline.UTC().Format(time.RFC3339)))
+	}
 	if prep.NothingDue {
 		snap, err := p.load(ctx)
 		if err != nil {
@@ -487,7 +658,20 @@ func (p *payment) attempt(ctx workflow.Context) error {
 		var appErr *temporal.ApplicationError
 		switch {
 		case err == nil:
-		case temporal.IsTimeoutError(err) || (errors.As(err, &appErr) && appErr.Type() == c.ErrProviderMisconfig):
+		case errors.As(err, &appErr) && appErr.Type() == c.ErrProviderMisconfig:
+			// Revoked credentials, a misconfigured account: no retry heals it. One failed
+			// transaction, then wait for an operator (no new failure every retry).
+			workflow.GetLogger(ctx).Error("the provider refused the charge for good", "error", err)
+			if err := p.activity(ctx, dbActivity, c.ActivityRecordProviderFailure, fmt.Sprintf("record provider failure, attempt %d", n),
+				c.ProviderFailureInput{InvoiceID: p.in.InvoiceID, ChargeNumber: n, Code: "provider_refused", Message: appErr.Message()}, &out); err != nil {
+				return err
+			}
+			p.running = false
+			p.absorb(out.Snapshot)
+			p.s.InFlight = ""
+			p.s.LastErrorType = string(declines.ProviderError)
+			return p.hold(ctx, c.HoldProviderFailure, "an operator's retry once the payment provider accepts our requests again: "+appErr.Message())
+		case temporal.IsTimeoutError(err):
 			workflow.GetLogger(ctx).Warn("provider unreachable for the whole retry window", "error", err)
 			if err := p.activity(ctx, dbActivity, c.ActivityRecordProviderOutage, fmt.Sprintf("record provider outage, attempt %d", n),
 				c.ChargeRef{InvoiceID: p.in.InvoiceID, ChargeNumber: n}, &out); err != nil {
@@ -497,7 +681,7 @@ func (p *payment) attempt(ctx workflow.Context) error {
 			return err
 		}
 	} else {
-		// Decided locally (no usable payment method, expired card).
+		// Decided locally (an expired card).
 		snap, err := p.load(ctx)
 		if err != nil {
 			return err
@@ -532,40 +716,52 @@ func (p *payment) onChargeOutcome(ctx workflow.Context, out c.ChargeOutcome) err
 	return nil
 }
 
-// onFailure applies the retry rules to a failed charge.
+// onFailure applies the retry rules to a failed charge, as the one policy (package
+// declines) and the transaction's stored hard-decline verdict say.
 func (p *payment) onFailure(ctx workflow.Context, t c.TransactionView) error {
+	pol := declines.Of(declines.Type(t.ErrorType))
 	wasErrored := p.s.InvoiceStatus == "error"
-	if t.ErrorType != errProviderError {
+	switch pol.Budget {
+	case declines.BudgetAttempts:
 		p.s.FailedAttempts++
+	case declines.BudgetProviderOutages:
+		p.s.ProviderOutages++
 	}
 	p.s.LastErrorType = t.ErrorType
+	now := workflow.Now(ctx)
 	switch {
 	case wasErrored:
 		p.setStatus(ctx, c.PaymentErrored, fmt.Sprintf("a manual retry, a new payment method, a reconciliation or a void (last error: %s)", t.ErrorType))
 		return p.saveSchedule(ctx)
-	case t.ErrorType == errFraud:
-		return p.errored(ctx, "fraud: never retried")
+	case pol.NeverRetried:
+		return p.errored(ctx, t.ErrorType+": never retried")
 	case p.s.FailedAttempts >= p.s.MaxAttempts:
 		return p.errored(ctx, fmt.Sprintf("all %d attempts failed", p.s.MaxAttempts))
 	case t.HardDecline:
-		if p.s.Deadline != nil && !workflow.Now(ctx).Before(*p.s.Deadline) {
+		if p.s.Deadline != nil && !now.Before(*p.s.Deadline) {
 			return p.errored(ctx, "hard decline after the retry deadline")
 		}
 		p.s.NextRetryAt = nil
 		p.setStatus(ctx, c.PaymentAwaitingAction, fmt.Sprintf("a new payment method (%s) until %s", t.ErrorType, p.s.Deadline.UTC().Format(time.RFC3339)))
 		return p.saveSchedule(ctx)
+	case pol.Budget == declines.BudgetProviderOutages:
+		// Not the customer's failure: it does not use up their attempts, but it is bounded
+		// like them and by the schedule's deadline; then an operator decides.
+		next := now.Add(p.in.RetrySchedule[min(p.s.ProviderOutages, len(p.in.RetrySchedule))-1])
+		if p.s.ProviderOutages >= p.s.MaxAttempts || (p.s.Deadline != nil && next.After(*p.s.Deadline)) {
+			return p.hold(ctx, c.HoldProviderFailure, fmt.Sprintf(
+				"an operator's retry: the payment provider could not be reached for %d charge(s), each retried for an hour, and the schedule allows no more", p.s.ProviderOutages))
+		}
+		p.s.NextRetryAt = &next
+		p.setStatus(ctx, c.PaymentRetryScheduled, fmt.Sprintf("retry at %s after provider outage %d of at most %d (failed attempts: %d of %d)",
+			next.UTC().Format(time.RFC3339), p.s.ProviderOutages, p.s.MaxAttempts, p.s.FailedAttempts, p.s.MaxAttempts))
+		return p.saveSchedule(ctx)
 	}
-	idx := p.s.FailedAttempts - 1
-	if idx < 0 {
-		idx = 0
-	}
-	if idx >= len(p.in.RetrySchedule) {
-		idx = len(p.in.RetrySchedule) - 1
-	}
-	next := workflow.Now(ctx).Add(p.in.RetrySchedule[idx])
+	idx := min(max(p.s.FailedAttempts-1, 0), len(p.in.RetrySchedule)-1)
+	next := now.Add(p.in.RetrySchedule[idx])
 	p.s.NextRetryAt = &next
-	p.setStatus(ctx, c.PaymentRetryScheduled, fmt.Sprintf("retry %d of %d at %s (last error: %s)",
-		p.s.ChargeNumber+1, p.s.MaxAttempts, next.UTC().Format(time.RFC3339), t.ErrorType))
+	p.setStatus(ctx, c.PaymentRetryScheduled, fmt.Sprintf("attempt %d of %d at %s (last error: %s)",
+		p.s.FailedAttempts+1, p.s.MaxAttempts, next.UTC().Format(time.RFC3339), t.ErrorType))
 	return p.saveSchedule(ctx)
 }
 
@@ -576,6 +772,7 @@ func (p *payment) errored(ctx workflow.Context, why string) error {
 	}
 	p.s.InvoiceStatus = closing.InvoiceStatus
 	p.s.NextRetryAt = nil
+	p.s.Hold, p.s.HoldReason = "", ""
 	p.setStatus(ctx, c.PaymentErrored, "a manual retry, a new payment method, a reconciliation or a void ("+why+")")
 	return p.saveSchedule(ctx)
 }
@@ -588,6 +785,7 @@ func (p *payment) markPaid(ctx workflow.Context) error {
 	p.s.InvoiceStatus = closing.InvoiceStatus
 	p.s.NextRetryAt = nil
 	p.s.InFlight = ""
+	p.s.Hold, p.s.HoldReason = "", ""
 	p.setStatus(ctx, c.PaymentPaid, "nothing: paid")
 	return nil
 }
@@ -654,6 +852,10 @@ func (p *payment) setStatus(ctx workflow.Context, status, waitingFor string) {
 	if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
 		workflow.GetLogger(ctx).Error("search attributes not updated", "error", err)
 	}
-	workflow.SetCurrentDetails(ctx, fmt.Sprintf("**%s** — waiting for: %s\n\nattempts: %d charge(s), %d failed of %d allowed; due %s %s",
-		status, waitingFor, p.s.ChargeNumber, p.s.FailedAttempts, p.s.MaxAttempts, p.s.AmountDue, p.s.Currency))
+	hold := ""
+	if p.s.Hold != "" {
+		hold = fmt.Sprintf("\n\nhold: **%s**", p.s.Hold)
+	}
+	workflow.SetCurrentDetails(ctx, fmt.Sprintf("**%s** — waiting for: %s%s\n\nattempts: %d charge(s), %d failed of %d allowed, %d provider outage(s); due %s %s",
+		status, waitingFor, hold, p.s.ChargeNumber, p.s.FailedAttempts, p.s.MaxAttempts, p.s.ProviderOutages, p.s.AmountDue, p.s.Currency))
 }
