@@ -91,7 +91,8 @@ func (a *Activities) SendCharge(ctx context.Context, in contracts.ChargeRef) (co
 				return contracts.ChargeOutcome{}, temporal.NewNonRetryableApplicationError(
 					"the payment provider refused the request: "+err.Error(), contracts.ErrProviderMisconfig, err)
 			}
-			return contracts.ChargeOutcome{}, fmt.Errorf("charge %s: %w", start.Request.IdempotencyKey, err)
+			return contracts.ChargeOutcome{}, temporal.NewApplicationErrorWithCause(
+				fmt.Sprintf("charge %s: %v", start.Request.IdempotencyKey, err), contracts.ErrProviderUnavailable, err)
 		}
 		txn, err = svc.RecordChargeResult(ctx, txn.ID, res)
 		if err != nil {

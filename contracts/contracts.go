@@ -77,7 +77,10 @@ const (
 	ErrInvalidReconcile  = "invalid_reconciliation"
 	ErrNoPaymentMethod   = "no_payment_method"
 	ErrProviderMisconfig = "provider_misconfigured"
-	ErrInvoiceNotFound   = "invoice_not_found"
+	// ErrProviderUnavailable: the provider could not be reached or answered 5xx/429
+	// (retryable; when the charge activity's retry window runs out, an outage).
+	ErrProviderUnavailable = "provider_unavailable"
+	ErrInvoiceNotFound     = "invoice_not_found"
 	// ErrInvalidData: the database refused the data of a step (SQLSTATE class 22 or 23:
 	// invalid text such as a NUL byte or invalid UTF-8, a value out of range, a violated
 	// constraint). No retry can heal it.

@@ -671,7 +671,9 @@ func (p *payment) attempt(ctx workflow.Context, manual bool) error {
 			p.s.InFlight = ""
 			p.s.LastErrorType = string(declines.ProviderError)
 			return p.hold(ctx, c.HoldProviderFailure, "an operator's retry once the payment provider accepts our requests again: "+appErr.Message())
-		case temporal.IsTimeoutError(err):
+		case temporal.IsTimeoutError(err) || (errors.As(err, &appErr) && appErr.Type() == c.ErrProviderUnavailable):
+			// The retry window ran out while the provider was unreachable (or kept
+			// answering 5xx/429): nothing was captured under this key.
 			workflow.GetLogger(ctx).Warn("provider unreachable for the whole retry window", "error", err)
 			if err := p.activity(ctx, dbActivity, c.ActivityRecordProviderOutage, fmt.Sprintf("record provider outage, attempt %d", n),
 				c.ChargeRef{InvoiceID: p.in.InvoiceID, ChargeNumber: n}, &out); err != nil {
