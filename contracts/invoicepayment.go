@@ -247,6 +247,9 @@ type ClosingResult struct {
 	InvoiceStatus      string `json:"invoice_status"`
 	Changed            bool   `json:"changed"`
 	SubscriptionStatus string `json:"subscription_status,omitempty"`
+	// ResumeInvoices are the subscription's other open invoices to tell that it is active
+	// again (SignalSubscriptionReactivated), when a payment left it active.
+	ResumeInvoices []string `json:"resume_invoices,omitempty"`
 }
 
 // ScheduleInput records the attempt count and next retry on the invoice.

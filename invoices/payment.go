@@ -413,11 +413,16 @@ type Closing struct {
 	Changed bool `json:"changed"`
 	// SubscriptionStatus is the subscription's status afterwards ("" without one).
 	SubscriptionStatus string `json:"subscription_status,omitempty"`
+	// ResumeInvoices (MarkPaid) are the subscription's other open invoices when it is
+	// active after the payment: those held while it was errored may be collected again.
+	ResumeInvoices []string `json:"resume_invoices,omitempty"`
 }
 
 // MarkPaid marks a fully paid invoice paid (invoice.settled) and, when its subscription
 // is errored and now is still inside the subscription's period, reactivates it
-// (subscription.activated) — in one transaction.
+// (subscription.activated) — in one transaction. When the subscription is active
+// afterwards, ResumeInvoices lists its other open invoices (to resume those held while it
+// was errored; telling one that was not held changes nothing).
 func (s *Service) MarkPaid(ctx context.Context, invoiceID string, now time.Time) (Closing, error) {
 	var out Closing
 	err := store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
@@ -431,7 +436,7 @@ func (s *Service) MarkPaid(ctx context.Context, invoiceID string, now time.Time)
 				return fmt.Errorf("invoice %s cannot be marked paid: status %s, due %s", invoiceID, cur.Status, money.Format(amountDue(cur), cur.Currency))
 			}
 			out = Closing{InvoiceStatus: StatusPaid}
-			return s.subscriptionStatus(ctx, q, cur, &out)
+			return s.paidSubscription(ctx, q, cur, &out)
 		}
 		if err != nil {
 			return fmt.Errorf("mark paid: %w", err)
@@ -450,7 +455,7 @@ func (s *Service) MarkPaid(ctx context.Context, invoiceID string, now time.Time)
 				return err
 			}
 		}
-		return s.subscriptionStatus(ctx, q, inv, &out)
+		return s.paidSubscription(ctx, q, inv, &out)
 	})
 	return out, err
 }
@@ -503,6 +508,27 @@ func emitSubscriptionChange(ctx context.Context, q *store.Queries, event string,
 	_, err = outbox.Emit(ctx, q, outbox.Event{Type: event, ResourceType: "subscription",
 		ResourceID: sub.ID, CustomerID: sub.CustomerID, Data: subscriptions.View(sub)})
 	return err
+}
+
+// paidSubscription fills the subscription's status and, when it is active, its other
+// open invoices to resume.
+func (s *Service) paidSubscription(ctx context.Context, q *store.Queries, inv store.Invoice, out *Closing) error {
+	if err := s.subscriptionStatus(ctx, q, inv, out); err != nil {
+		return err
+	}
+	if out.SubscriptionStatus != subscriptions.StatusActive {
+		return nil
+	}
+	ids, err := q.ListOpenInvoiceIDsForSubscription(ctx, inv.SubscriptionID)
+	if err != nil {
+		return fmt.Errorf("open invoices of subscription: %w", err)
+	}
+	for _, id := range ids {
+		if id != inv.ID {
+			out.ResumeInvoices = append(out.ResumeInvoices, id)
+		}
+	}
+	return nil
 }
 
 func (s *Service) subscriptionStatus(ctx context.Context, q *store.Queries, inv store.Invoice, out *Closing) error {

@@ -240,3 +240,36 @@ func TestErroredSubscriptionNotCollectedUntilReactivatedOnDevServer(t *testing.T
 	f.expect("second invoice", f.invoice().Status, "paid")
 	f.expect("the errored invoice still waits", d.state(first).PaymentStatus, c.PaymentErrored)
 }
+
+// Issue 10 item 5: a payment that puts the errored subscription back in service (the
+// errored invoice paid by a manual retry inside the period) resumes its other open
+// invoice too, without any call from outside.
+func TestPaymentThatReactivatesSubscriptionResumesItsInvoicesOnDevServer(t *testing.T) {
+	d := newDevServer(t)
+	ctx := context.Background()
+	cust := d.customer("pm_card_chargeDeclinedInsufficientFunds")
+	now := time.Now().UTC()
+	sub, err := subscriptions.NewService(d.pool).Create(ctx, subscriptions.CreateInput{CustomerID: cust.ID, Amount: "42.00",
+		CurrentPeriodStart: now.Add(-time.Hour).Format(time.RFC3339), CurrentPeriodEnd: now.Add(30 * 24 * time.Hour).Format(time.RFC3339)})
+	must(t, err)
+	first := d.invoice(cust.ID, "", &sub.ID)
+	second := d.invoice(cust.ID, "", &sub.ID)
+	d.start(first)
+	d.waitFor(first, "errored", func(s c.PaymentState) bool { return s.PaymentStatus == c.PaymentErrored })
+	d.start(second)
+	d.waitFor(second, "held", func(s c.PaymentState) bool { return s.Hold == c.HoldSubscriptionErrored })
+	d.addCard(cust.ID, "pm_card_visa")
+	out, err := d.update(first, c.UpdateRetry, c.RetryRequest{RequestedBy: "support"})
+	must(t, err)
+	f := &fixture{t: t, pool: d.pool, inv: second}
+	f.expect("first invoice", out.InvoiceStatus, "paid")
+	d.waitFor(second, "paid", func(s c.PaymentState) bool { return s.PaymentStatus == c.PaymentPaid })
+	f.expect("second invoice", f.invoice().Status, "paid")
+	f.expect("subscription", mustSubscriptionStatus(t, d.pool, sub.ID), "active")
+}
+
+func mustSubscriptionStatus(t *testing.T, pool *pgxpool.Pool, id string) string {
+	var s string
+	must(t, pool.QueryRow(context.Background(), `SELECT status FROM subscriptions WHERE id = $1`, id).Scan(&s))
+	return s
+}

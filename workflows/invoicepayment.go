@@ -130,9 +130,9 @@ func (p *payment) register(ctx workflow.Context) error {
 		for {
 			var sig c.SubscriptionReactivated
 			ch.Receive(ctx, &sig)
-			if p.s.Hold == c.HoldSubscriptionErrored {
-				p.s.ResumeRequested = true
-			}
+			// Kept even when not held yet: an attempt under way may still hold on what it
+			// read before the reactivation; the main loop then tries again.
+			p.s.ResumeRequested = true
 		}
 	})
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, c.UpdateRetry,
@@ -789,6 +789,15 @@ func (p *payment) markPaid(ctx workflow.Context) error {
 	p.s.InFlight = ""
 	p.s.Hold, p.s.HoldReason = "", ""
 	p.setStatus(ctx, c.PaymentPaid, "nothing: paid")
+	// The payment may have put an errored subscription back in service: its other open
+	// invoices, held meanwhile, are collected again (one that was not held ignores this).
+	for _, id := range closing.ResumeInvoices {
+		err := workflow.SignalExternalWorkflow(ctx, c.InvoicePaymentWorkflowID(id), "", c.SignalSubscriptionReactivated,
+			c.SubscriptionReactivated{SubscriptionID: p.in.SubscriptionID}).Get(ctx, nil)
+		if err != nil && !temporal.IsCanceledError(err) {
+			workflow.GetLogger(ctx).Warn("could not resume an invoice of the subscription", "invoice_id", id, "error", err)
+		}
+	}
 	return nil
 }
 

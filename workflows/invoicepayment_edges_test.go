@@ -139,6 +139,8 @@ func TestErroredSubscriptionHoldsItsOtherInvoice(t *testing.T) {
 	f.expect("charges while held (the 2 h retry did not charge)", chargesWhileHeld, 1)
 	f.expect("transactions", f.txnSummary(), []string{"card:failed:processing_error", "card:settled"})
 	f.expect("invoice", f.invoice().Status, "paid")
+	// The subscription is active: its other open invoice (the errored one) is told.
+	f.expect("signalled", f.signalled, []string{c.SignalSubscriptionReactivated + " " + c.InvoicePaymentWorkflowID(other.ID)})
 }
 
 // Issue 10 item 6: payment_method "direct_debit" charges the customer's direct-debit
@@ -233,4 +235,21 @@ func countOf(list []string, s string) int {
 		}
 	}
 	return n
+}
+
+// An invoice with no payment method to charge waits until the schedule's deadline, then
+// errors like a hard decline does: it ends within the deadline, never as a bank transfer.
+func TestNoPaymentMethodUntilDeadlineErrors(t *testing.T) {
+	f := newFixture(t, setup{subscription: true})
+	f.endAt(60 * time.Hour)
+	f.tenv.ExecuteWorkflow(InvoicePayment, f.input(""))
+	f.expect("deadline timer", slices.Contains(f.timers, 38*time.Hour), true)
+	f.expect("invoice", f.invoice().Status, "error")
+	f.expect("subscription", f.subscriptionStatus(), "errored")
+	f.expect("transactions", len(f.invoice().Transactions), 0)
+	st := f.state()
+	f.expect("status", st.PaymentStatus, c.PaymentErrored)
+	if !strings.Contains(st.WaitingFor, "no payment method") {
+		t.Errorf("waiting for %q does not say why", st.WaitingFor)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
@@ -48,6 +49,8 @@ type fixture struct {
 	mu      sync.Mutex
 	started map[string]int
 	onStart func(activityType string)
+	// signalled lists the signals sent to other workflows ("<signal> <workflow id>").
+	signalled []string
 }
 
 type setup struct {
@@ -80,6 +83,15 @@ func newFixture(t *testing.T, s setup) *fixture {
 	f.tenv.RegisterWorkflow(InvoicePayment)
 	f.tenv.RegisterActivityWithOptions(f.acts, activity.RegisterOptions{})
 	f.tenv.SetOnTimerScheduledListener(func(_ string, d time.Duration) { f.timers = append(f.timers, d) })
+	// Signals to other invoices' workflows (a payment that reactivates a subscription
+	// resumes its held invoices) are recorded here; their receivers run elsewhere.
+	f.tenv.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, mock.Anything, mock.Anything).
+		Return(func(_, workflowID, _, signal string, _ any) error {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.signalled = append(f.signalled, signal+" "+workflowID)
+			return nil
+		}).Maybe()
 	f.started = map[string]int{}
 	f.tenv.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
 		f.mu.Lock()
