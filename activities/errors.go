@@ -52,8 +52,3 @@ func bridge(err error) error {
 	}
 	return err
 }
-
-// misconfigured is the non-retryable failure of an activity whose dependencies are missing.
-func misconfigured(what string) error {
-	return temporal.NewNonRetryableApplicationError(what, contracts.ErrMisconfigured, nil)
-}

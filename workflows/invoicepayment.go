@@ -489,7 +489,7 @@ func (p *payment) execute(ctx workflow.Context, cmd command) (c.UpdateOutcome, e
 	}
 	switch cmd.kind {
 	case c.UpdateRetry:
-		before := len(p.Transactions())
+		before := len(p.s.Transactions)
 		if p.s.Hold == c.HoldStepFailed {
 			p.s.Hold, p.s.HoldReason = "", ""
 			if len(p.s.PendingEvents) > 0 || p.s.InFlight != "" {
@@ -549,9 +549,6 @@ func (p *payment) execute(ctx workflow.Context, cmd command) (c.UpdateOutcome, e
 	}
 	return c.UpdateOutcome{}, temporal.NewApplicationError("unknown command "+cmd.kind, "unknown_command")
 }
-
-// Transactions returns the invoice's transactions as last seen.
-func (p *payment) Transactions() []c.TransactionView { return p.s.Transactions }
 
 func (p *payment) lastChargeSince(before int) *c.TransactionView {
 	for i := len(p.s.Transactions) - 1; i >= before && i >= 0; i-- {
