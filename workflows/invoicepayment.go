@@ -435,7 +435,8 @@ func (p *payment) wait(ctx workflow.Context) error {
 	case c.PaymentRetryScheduled:
 		until = p.s.NextRetryAt
 		if until != nil {
-			summary = fmt.Sprintf("retry %d of %d in %s", p.s.FailedAttempts+p.s.ProviderOutages+1, p.s.MaxAttempts, until.Sub(workflow.Now(ctx)).Round(time.Second))
+			// A provider outage uses no attempt of the customer's: the next is still n+1.
+			summary = fmt.Sprintf("attempt %d of %d in %s", p.s.FailedAttempts+1, p.s.MaxAttempts, until.Sub(workflow.Now(ctx)).Round(time.Second))
 		}
 	case c.PaymentAwaitingAction:
 		if p.deadlineApplies() {
