@@ -111,4 +111,8 @@ const (
 	// misconfiguration, the database unreachable for the step's whole retry window). An
 	// operator's manual retry runs it again.
 	HoldStepFailed = "step_failed"
+	// HoldProviderOutcomeOverdue: a pending charge (a direct debit) got no outcome from the
+	// provider for much longer than it should take; check it at the provider (a late
+	// event is still applied).
+	HoldProviderOutcomeOverdue = "provider_outcome_overdue"
 )

@@ -115,8 +115,9 @@ type PaymentState struct {
 	NextRetryAt    *time.Time `json:"next_retry_at,omitempty"`
 	// WaitingFor says in words what the workflow waits for.
 	WaitingFor string `json:"waiting_for,omitempty"`
-	// InFlight is the reference of a charge whose outcome is awaited.
-	InFlight string `json:"in_flight,omitempty"`
+	// InFlight is the reference of a charge whose outcome is awaited, since InFlightSince.
+	InFlight      string     `json:"in_flight,omitempty"`
+	InFlightSince *time.Time `json:"in_flight_since,omitempty"`
 	// LastPaymentMethodID is the last payment-method update seen (duplicates are ignored).
 	LastPaymentMethodID string `json:"last_payment_method_id,omitempty"`
 	// LastErrorType is the error type of the last failed charge.

@@ -15,6 +15,11 @@ import (
 // errProviderError is the provider_error type as a string (the wallet-load workflow reads it).
 const errProviderError = string(declines.ProviderError)
 
+// pendingLimit is how long a pending charge (a SEPA direct debit takes up to 14 business
+// days) may wait for the provider's outcome, or until the schedule's deadline if later,
+// before the workflow asks a person to look (awaiting_action, provider_outcome_overdue).
+var pendingLimit = 20 * 24 * time.Hour
+
 // maxSeenEvents bounds the list of provider event ids kept to ignore duplicates.
 const maxSeenEvents = 50
 
@@ -303,6 +308,13 @@ func (p *payment) run(ctx workflow.Context) (c.InvoicePaymentResult, error) {
 		}
 		now := workflow.Now(ctx)
 		switch p.s.PaymentStatus {
+		case c.PaymentProcessing:
+			if p.s.InFlightSince != nil && !now.Before(*p.overdueAt()) {
+				p.s.Hold = c.HoldProviderOutcomeOverdue
+				p.s.HoldReason = fmt.Sprintf("the provider has not reported the outcome of charge %s since %s: check it at the provider (a late event is still applied)",
+					p.s.InFlight, p.s.InFlightSince.UTC().Format(time.RFC3339))
+				p.setStatus(ctx, c.PaymentAwaitingAction, "a person: "+p.s.HoldReason)
+			}
 		case c.PaymentRetryScheduled:
 			if p.s.NextRetryAt != nil && !now.Before(*p.s.NextRetryAt) {
 				if err := p.step(ctx, fmt.Sprintf("retry %d", p.s.FailedAttempts+1), func() error { return p.attempt(ctx, false) }); err != nil {
@@ -333,6 +345,16 @@ func (p *payment) run(ctx workflow.Context) (c.InvoicePaymentResult, error) {
 			}
 		}
 	}
+}
+
+// overdueAt is when a pending charge's missing outcome needs a person: pendingLimit after
+// the charge, or the schedule's deadline if later.
+func (p *payment) overdueAt() *time.Time {
+	at := p.s.InFlightSince.Add(pendingLimit)
+	if p.s.Deadline != nil && p.s.Deadline.After(at) {
+		at = *p.s.Deadline
+	}
+	return &at
 }
 
 // deadlineApplies reports whether the schedule's deadline ends the current wait in
@@ -437,6 +459,11 @@ func (p *payment) wait(ctx workflow.Context) error {
 		if until != nil {
 			// A provider outage uses no attempt of the customer's: the next is still n+1.
 			summary = fmt.Sprintf("attempt %d of %d in %s", p.s.FailedAttempts+1, p.s.MaxAttempts, until.Sub(workflow.Now(ctx)).Round(time.Second))
+		}
+	case c.PaymentProcessing:
+		if p.s.InFlightSince != nil {
+			until = p.overdueAt()
+			summary = "the provider's outcome of " + p.s.InFlight + ", overdue at " + until.UTC().Format(time.RFC3339)
 		}
 	case c.PaymentAwaitingAction:
 		if p.deadlineApplies() {
@@ -666,7 +693,7 @@ func (p *payment) attempt(ctx workflow.Context, manual bool) error {
 			}
 			p.running = false
 			p.absorb(out.Snapshot)
-			p.s.InFlight = ""
+			p.s.InFlight, p.s.InFlightSince = "", nil
 			p.s.LastErrorType = string(declines.ProviderError)
 			return p.hold(ctx, c.HoldProviderFailure, "an operator's retry once the payment provider accepts our requests again: "+appErr.Message())
 		case temporal.IsTimeoutError(err) || (errors.As(err, &appErr) && appErr.Type() == c.ErrProviderUnavailable):
@@ -694,23 +721,26 @@ func (p *payment) attempt(ctx workflow.Context, manual bool) error {
 	return p.onChargeOutcome(ctx, out)
 }
 
-// onChargeOutcome moves the workflow on after a charge's answer.
+// onChargeOutcome moves the workflow on after a charge's answer (any earlier hold, e.g.
+// an overdue outcome, is over).
 func (p *payment) onChargeOutcome(ctx workflow.Context, out c.ChargeOutcome) error {
 	p.absorb(out.Snapshot)
+	p.s.Hold, p.s.HoldReason = "", ""
 	t := out.Transaction
 	switch t.Status {
 	case "settled":
-		p.s.InFlight = ""
+		p.s.InFlight, p.s.InFlightSince = "", nil
 		if out.Snapshot.Settled {
 			return p.markPaid(ctx)
 		}
 		return nil
 	case "pending":
-		p.s.InFlight = t.Reference
+		since := workflow.Now(ctx)
+		p.s.InFlight, p.s.InFlightSince = t.Reference, &since
 		p.setStatus(ctx, c.PaymentProcessing, fmt.Sprintf("the provider's outcome of charge %s (%s)", t.ID, t.Reference))
 		return p.saveSchedule(ctx)
 	case "failed":
-		p.s.InFlight = ""
+		p.s.InFlight, p.s.InFlightSince = "", nil
 		return p.onFailure(ctx, t)
 	}
 	return nil
@@ -784,7 +814,7 @@ func (p *payment) markPaid(ctx workflow.Context) error {
 	}
 	p.s.InvoiceStatus = closing.InvoiceStatus
 	p.s.NextRetryAt = nil
-	p.s.InFlight = ""
+	p.s.InFlight, p.s.InFlightSince = "", nil
 	p.s.Hold, p.s.HoldReason = "", ""
 	p.setStatus(ctx, c.PaymentPaid, "nothing: paid")
 	// The payment may have put an errored subscription back in service: its other open

@@ -253,3 +253,31 @@ func TestNoPaymentMethodUntilDeadlineErrors(t *testing.T) {
 		t.Errorf("waiting for %q does not say why", st.WaitingFor)
 	}
 }
+
+// A direct debit whose outcome never arrives does not leave the invoice "processing" for
+// ever: once overdue it waits in awaiting_action with the reason, and a late event still
+// settles it.
+func TestPendingChargeWithoutOutcomeBecomesActionable(t *testing.T) {
+	f := newFixture(t, setup{pm: "pm_sim_sepa_settle", pmType: "direct_debit"})
+	var pending, overdue c.PaymentState
+	var retry *updateResult
+	f.at(24*time.Hour, func() { pending = f.state() })
+	f.at(pendingLimit+time.Hour, func() {
+		overdue = f.state()
+		retry = f.update(c.UpdateRetry, c.RetryRequest{})
+	})
+	f.at(pendingLimit+2*time.Hour, func() { f.deliverSEPA("settled", "evt_late") })
+	f.tenv.ExecuteWorkflow(InvoicePayment, f.input(""))
+	must(t, f.tenv.GetWorkflowError())
+	f.expect("pending", pending.PaymentStatus, c.PaymentProcessing)
+	f.expect("overdue status", overdue.PaymentStatus, c.PaymentAwaitingAction)
+	f.expect("overdue hold", overdue.Hold, c.HoldProviderOutcomeOverdue)
+	if !strings.Contains(overdue.WaitingFor, "check it at the provider") {
+		t.Errorf("waiting for %q does not say what to do", overdue.WaitingFor)
+	}
+	if retry == nil || retry.rejected == nil || errType(retry.rejected) != c.ErrChargeInFlight {
+		t.Errorf("a retry while the charge may still settle must be refused: %+v", retry)
+	}
+	f.expect("transactions", f.txnSummary(), []string{"direct_debit:settled"})
+	f.expect("invoice", f.invoice().Status, "paid")
+}
