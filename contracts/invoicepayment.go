@@ -129,6 +129,10 @@ type PaymentState struct {
 	// HoldPaymentMethodMissing, HoldProviderFailure, HoldStepFailed); HoldReason in words.
 	Hold       string `json:"hold,omitempty"`
 	HoldReason string `json:"hold_reason,omitempty"`
+	// ResumeStepAt is when a step parked on an infrastructure failure runs again by
+	// itself; StepResumes counts those runs (bounded).
+	ResumeStepAt *time.Time `json:"resume_step_at,omitempty"`
+	StepResumes  int        `json:"step_resumes,omitempty"`
 	// PendingPaymentMethod is a payment-method update not yet acted on.
 	PendingPaymentMethod bool `json:"pending_payment_method,omitempty"`
 	// ResumeRequested is a subscription reactivation not yet acted on.

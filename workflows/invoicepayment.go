@@ -23,6 +23,14 @@ var pendingLimit = 20 * 24 * time.Hour
 // maxSeenEvents bounds the list of provider event ids kept to ignore duplicates.
 const maxSeenEvents = 50
 
+// stepResumeDelay is how long after a step ran out of retries on an infrastructure
+// failure (the database unreachable) it runs again by itself; it doubles each time, at most
+// maxStepResumes times, then an operator's retry is needed.
+var (
+	stepResumeDelay = 15 * time.Minute
+	maxStepResumes  = 4
+)
+
 // historyLimit continues the workflow as new before its history gets long, even if the
 // server has not suggested it yet (a variable so a test can lower it).
 var historyLimit = 8000
@@ -79,6 +87,10 @@ type payment struct {
 	// running is true while an attempt decides its charge (wallet, charge) or a command
 	// or provider event is applied; a manual retry is refused meanwhile.
 	running bool
+	// resume is the step to run again when a step parked on an infrastructure failure
+	// (its retries ran out) resumes by itself at ResumeStepAt (nil: an operator's retry).
+	resume     func() error
+	resumeWhat string
 }
 
 // InvoicePayment collects one invoice: the wallet first, then the default payment method,
@@ -277,9 +289,9 @@ func (p *payment) run(ctx workflow.Context) (c.InvoicePaymentResult, error) {
 			ev := p.s.PendingEvents[0]
 			p.s.PendingEvents = p.s.PendingEvents[1:]
 			if err := p.applyEvent(ctx, ev); err != nil {
-				// Keep the event: the operator's retry applies it again.
+				// Keep the event: resuming (by itself or by an operator's retry) applies it again.
 				p.s.PendingEvents = append([]c.ProviderEvent{ev}, p.s.PendingEvents...)
-				if err := p.park(ctx, "apply provider event "+ev.EventID, err); err != nil {
+				if err := p.parkFor(ctx, "apply provider event "+ev.EventID, err, func() error { return nil }); err != nil {
 					return c.InvoicePaymentResult{}, err
 				}
 			}
@@ -307,6 +319,12 @@ func (p *payment) run(ctx workflow.Context) (c.InvoicePaymentResult, error) {
 			continue
 		}
 		now := workflow.Now(ctx)
+		if p.s.Hold == c.HoldStepFailed && p.s.ResumeStepAt != nil && !now.Before(*p.s.ResumeStepAt) {
+			if err := p.resumeStep(ctx); err != nil {
+				return c.InvoicePaymentResult{}, err
+			}
+			continue
+		}
 		switch p.s.PaymentStatus {
 		case c.PaymentProcessing:
 			if p.s.InFlightSince != nil && !now.Before(*p.overdueAt()) {
@@ -366,13 +384,54 @@ func (p *payment) deadlineApplies() bool {
 }
 
 // step runs one step of the main loop. A failure that is not a cancellation parks the
-// workflow (see park) instead of failing it.
+// workflow (see parkFor) instead of failing it.
 func (p *payment) step(ctx workflow.Context, what string, fn func() error) error {
 	err := fn()
 	if err == nil {
 		return nil
 	}
-	return p.park(ctx, what, err)
+	return p.parkFor(ctx, what, err, fn)
+}
+
+// parkFor parks (see park); when the failure may heal by itself (an infrastructure error
+// whose retries ran out, not a non-retryable one), the step runs again at ResumeStepAt,
+// with a doubling delay, at most maxStepResumes times.
+func (p *payment) parkFor(ctx workflow.Context, what string, err error, fn func() error) error {
+	if perr := p.park(ctx, what, err); perr != nil {
+		return perr
+	}
+	var appErr *temporal.ApplicationError
+	if (errors.As(err, &appErr) && appErr.NonRetryable()) || p.s.StepResumes >= maxStepResumes {
+		return nil
+	}
+	at := workflow.Now(ctx).Add(stepResumeDelay << p.s.StepResumes)
+	p.s.ResumeStepAt = &at
+	p.resume, p.resumeWhat = fn, what
+	p.s.HoldReason += fmt.Sprintf("; it runs again by itself at %s", at.UTC().Format(time.RFC3339))
+	p.setStatus(ctx, c.PaymentAwaitingAction, "an operator's retry: "+p.s.HoldReason)
+	return nil
+}
+
+// resumeStep runs a parked step again by itself (see parkFor).
+func (p *payment) resumeStep(ctx workflow.Context) error {
+	fn, what := p.resume, p.resumeWhat
+	p.resume, p.resumeWhat = nil, ""
+	p.s.ResumeStepAt = nil
+	if fn == nil {
+		return nil // lost with a continue-as-new: an operator's retry resumes it
+	}
+	p.s.StepResumes++
+	p.clearHold()
+	if p.s.InFlight != "" || len(p.s.PendingEvents) > 0 {
+		p.setStatus(ctx, c.PaymentProcessing, "the provider's outcome of the pending charge")
+	}
+	if err := p.step(ctx, what, fn); err != nil {
+		return err
+	}
+	if p.s.Hold != c.HoldStepFailed {
+		p.s.StepResumes = 0 // healed: the next outage gets the whole budget again
+	}
+	return nil
 }
 
 // park stops automatic collection after a step failed for good (an activity's
@@ -385,6 +444,7 @@ func (p *payment) park(ctx workflow.Context, what string, err error) error {
 		return err
 	}
 	p.running = false
+	p.clearHold()
 	workflow.GetLogger(ctx).Error("step failed: waiting for an operator's retry", "step", what, "error", err)
 	p.s.NextRetryAt = nil
 	p.s.Hold = c.HoldStepFailed
@@ -393,9 +453,16 @@ func (p *payment) park(ctx workflow.Context, what string, err error) error {
 	return nil
 }
 
+// clearHold ends a hold (and a parked step's pending resume).
+func (p *payment) clearHold() {
+	p.s.Hold, p.s.HoldReason = "", ""
+	p.s.ResumeStepAt, p.resume, p.resumeWhat = nil, nil, ""
+}
+
 // hold waits in awaiting_action for a person, with the reason (see contracts.Hold*).
 func (p *payment) hold(ctx workflow.Context, kind, reason string) error {
 	p.running = false
+	p.clearHold()
 	p.s.NextRetryAt = nil
 	p.s.Hold, p.s.HoldReason = kind, reason
 	p.setStatus(ctx, c.PaymentAwaitingAction, reason)
@@ -444,8 +511,8 @@ func (p *payment) shouldContinueAsNew(ctx workflow.Context) bool {
 
 // wait blocks until there is something to do: a command, a provider event, a new payment
 // method, a reactivated subscription, the next retry time, or the deadline of a wait for
-// a new payment method. Parked on a failed step, only a command (the operator's retry,
-// a reconciliation, a void) or a new payment method wakes it.
+// a new payment method, or the time a parked step runs again by itself. Parked on a
+// failed step, provider events wait too (the resumed step applies them).
 func (p *payment) wait(ctx workflow.Context) error {
 	ready := func() bool {
 		return len(p.commands) > 0 || (len(p.s.PendingEvents) > 0 && p.s.Hold != c.HoldStepFailed) ||
@@ -466,7 +533,10 @@ func (p *payment) wait(ctx workflow.Context) error {
 			summary = "the provider's outcome of " + p.s.InFlight + ", overdue at " + until.UTC().Format(time.RFC3339)
 		}
 	case c.PaymentAwaitingAction:
-		if p.deadlineApplies() {
+		if p.s.Hold == c.HoldStepFailed && p.s.ResumeStepAt != nil {
+			until = p.s.ResumeStepAt
+			summary = "run the failed step again"
+		} else if p.deadlineApplies() {
 			until = p.s.Deadline
 			if until != nil {
 				summary = fmt.Sprintf("wait for a new payment method until %s", until.UTC().Format(time.RFC3339))
@@ -519,7 +589,7 @@ func (p *payment) execute(ctx workflow.Context, cmd command) (c.UpdateOutcome, e
 	case c.UpdateRetry:
 		before := len(p.s.Transactions)
 		if p.s.Hold == c.HoldStepFailed {
-			p.s.Hold, p.s.HoldReason = "", ""
+			p.clearHold()
 			if len(p.s.PendingEvents) > 0 || p.s.InFlight != "" {
 				// Resume where it stopped: apply the provider's outcome (the main loop
 				// does next) or keep waiting for it; never a second charge meanwhile.
@@ -567,7 +637,7 @@ func (p *payment) execute(ctx workflow.Context, cmd command) (c.UpdateOutcome, e
 			return c.UpdateOutcome{}, updateError(err)
 		}
 		p.s.NextRetryAt = nil
-		p.s.Hold, p.s.HoldReason = "", ""
+		p.clearHold()
 		why := "voided"
 		if cmd.void.Reason != "" {
 			why = "voided: " + cmd.void.Reason
@@ -611,7 +681,7 @@ func (p *payment) attempt(ctx workflow.Context, manual bool) error {
 	if !manual && snap.Hold != "" {
 		return p.hold(ctx, snap.Hold, snap.HoldReason)
 	}
-	p.s.Hold, p.s.HoldReason = "", ""
+	p.clearHold()
 	now := workflow.Now(ctx)
 	if p.s.FirstAttemptAt == nil {
 		first := now
@@ -725,7 +795,7 @@ func (p *payment) attempt(ctx workflow.Context, manual bool) error {
 // an overdue outcome, is over).
 func (p *payment) onChargeOutcome(ctx workflow.Context, out c.ChargeOutcome) error {
 	p.absorb(out.Snapshot)
-	p.s.Hold, p.s.HoldReason = "", ""
+	p.clearHold()
 	t := out.Transaction
 	switch t.Status {
 	case "settled":
@@ -802,7 +872,7 @@ func (p *payment) errored(ctx workflow.Context, why string) error {
 	}
 	p.s.InvoiceStatus = closing.InvoiceStatus
 	p.s.NextRetryAt = nil
-	p.s.Hold, p.s.HoldReason = "", ""
+	p.clearHold()
 	p.setStatus(ctx, c.PaymentErrored, "a manual retry, a new payment method, a reconciliation or a void ("+why+")")
 	return p.saveSchedule(ctx)
 }
@@ -815,7 +885,7 @@ func (p *payment) markPaid(ctx workflow.Context) error {
 	p.s.InvoiceStatus = closing.InvoiceStatus
 	p.s.NextRetryAt = nil
 	p.s.InFlight, p.s.InFlightSince = "", nil
-	p.s.Hold, p.s.HoldReason = "", ""
+	p.clearHold()
 	p.setStatus(ctx, c.PaymentPaid, "nothing: paid")
 	// The payment may have put an errored subscription back in service: its other open
 	// invoices, held meanwhile, are collected again (one that was not held ignores this).

@@ -281,3 +281,33 @@ func TestPendingChargeWithoutOutcomeBecomesActionable(t *testing.T) {
 	f.expect("transactions", f.txnSummary(), []string{"direct_debit:settled"})
 	f.expect("invoice", f.invoice().Status, "paid")
 }
+
+// A step whose retries run out on an infrastructure failure (here the database answers
+// lock_not_available, SQLSTATE 55P03, to every try) parks the workflow with the reason,
+// then runs again by itself later: once the database answers, the invoice is collected
+// without an operator.
+func TestStepOutOfRetriesResumesByItself(t *testing.T) {
+	f := newFixture(t, setup{pm: "pm_card_visa"})
+	ctx := context.Background()
+	_, err := f.pool.Exec(ctx, `
+		CREATE FUNCTION test_busy() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'busy' USING ERRCODE = '55P03'; END $$;
+		CREATE TRIGGER test_busy BEFORE INSERT ON invoice_transactions FOR EACH ROW EXECUTE FUNCTION test_busy();`)
+	must(t, err)
+	var parked c.PaymentState
+	f.at(10*time.Minute, func() {
+		parked = f.state()
+		_, err := f.pool.Exec(ctx, `DROP TRIGGER test_busy ON invoice_transactions`)
+		must(t, err)
+	})
+	f.tenv.ExecuteWorkflow(InvoicePayment, f.input(""))
+	must(t, f.tenv.GetWorkflowError())
+	f.expect("parked status", parked.PaymentStatus, c.PaymentAwaitingAction)
+	f.expect("parked hold", parked.Hold, c.HoldStepFailed)
+	if parked.ResumeStepAt == nil || !strings.Contains(parked.HoldReason, "55P03") || !strings.Contains(parked.HoldReason, "runs again by itself") {
+		t.Errorf("parked without a resume time or a reason: %+v", parked)
+	}
+	f.expect("prepare tries (bounded)", f.starts(c.ActivityPrepareCharge) >= 10 && f.starts(c.ActivityPrepareCharge) <= 12, true)
+	f.expect("invoice", f.invoice().Status, "paid")
+	f.expect("transactions", f.txnSummary(), []string{"card:settled"})
+}
