@@ -299,6 +299,9 @@ func (p *payment) run(ctx workflow.Context) (c.InvoicePaymentResult, error) {
 		}
 		if p.s.PendingPaymentMethod {
 			p.s.PendingPaymentMethod = false
+			if p.s.InFlight != "" {
+				continue // a charge is pending: its outcome decides; the new method serves the next attempt
+			}
 			switch p.s.PaymentStatus {
 			case c.PaymentRetryScheduled, c.PaymentAwaitingAction, c.PaymentErrored:
 				logger.Info("new payment method: charging at once", "payment_method_id", p.s.LastPaymentMethodID)
@@ -423,7 +426,10 @@ func (p *payment) resumeStep(ctx workflow.Context) error {
 	p.s.StepResumes++
 	p.clearHold()
 	if p.s.InFlight != "" || len(p.s.PendingEvents) > 0 {
+		// A charge is pending, or its outcome is queued: that decides what comes next;
+		// never a second charge meanwhile.
 		p.setStatus(ctx, c.PaymentProcessing, "the provider's outcome of the pending charge")
+		return nil
 	}
 	if err := p.step(ctx, what, fn); err != nil {
 		return err

@@ -266,6 +266,12 @@ func TestPendingChargeWithoutOutcomeBecomesActionable(t *testing.T) {
 		overdue = f.state()
 		retry = f.update(c.UpdateRetry, c.RetryRequest{})
 	})
+	// A new payment method meanwhile must not start a second charge while the first may
+	// still settle.
+	f.at(pendingLimit+90*time.Minute, func() {
+		pm := f.addPaymentMethod("direct_debit", "pm_sim_sepa_fail")
+		f.tenv.SignalWorkflow(c.SignalPaymentMethodUpdated, c.PaymentMethodUpdated{PaymentMethodID: pm})
+	})
 	f.at(pendingLimit+2*time.Hour, func() { f.deliverSEPA("settled", "evt_late") })
 	f.tenv.ExecuteWorkflow(InvoicePayment, f.input(""))
 	must(t, f.tenv.GetWorkflowError())
@@ -279,6 +285,7 @@ func TestPendingChargeWithoutOutcomeBecomesActionable(t *testing.T) {
 		t.Errorf("a retry while the charge may still settle must be refused: %+v", retry)
 	}
 	f.expect("transactions", f.txnSummary(), []string{"direct_debit:settled"})
+	f.expect("charges sent", f.starts(c.ActivitySendCharge), 1)
 	f.expect("invoice", f.invoice().Status, "paid")
 }
 
