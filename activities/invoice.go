@@ -35,6 +35,7 @@ func (a *Activities) snapshot(ctx context.Context, invoiceID string) (contracts.
 		Status: snap.Status, Currency: snap.Currency, Total: snap.Total, AmountPaid: snap.AmountPaid,
 		AmountDue: snap.AmountDue, Settled: decimal.RequireFromString(snap.AmountDue).IsZero(),
 		Transactions: make([]contracts.TransactionView, len(snap.Transactions)),
+		Hold:         snap.Hold, HoldReason: snap.HoldReason,
 	}
 	for i, t := range snap.Transactions {
 		out.Transactions[i] = txnView(t)
@@ -49,10 +50,9 @@ func txnView(t invoices.Transaction) contracts.TransactionView {
 		}
 		return *p
 	}
-	et := s(t.ErrorType)
 	return contracts.TransactionView{
 		ID: t.ID, Attempt: int(t.Attempt), Method: t.Method, Amount: t.Amount, Status: t.Status,
-		ErrorType: et, HardDecline: payments.IsHardDeclineType(payments.ErrorType(et), s(t.DeclineCode)),
+		ErrorType: s(t.ErrorType), HardDecline: t.HardDecline,
 		ProviderCode: s(t.ProviderCode), DeclineCode: s(t.DeclineCode), Message: s(t.ProviderMessage),
 		Reference: s(t.ProviderReference), CreatedAt: t.CreatedAt,
 	}
@@ -65,7 +65,8 @@ func (a *Activities) PrepareCharge(ctx context.Context, in contracts.ChargeRef) 
 	if err != nil {
 		return contracts.PreparedCharge{}, classify(err)
 	}
-	return contracts.PreparedCharge{Transaction: txnView(start.Transaction), Method: start.Method, Last4: start.Last4, NothingDue: start.NothingDue}, nil
+	return contracts.PreparedCharge{Transaction: txnView(start.Transaction), Method: start.Method, Last4: start.Last4,
+		NothingDue: start.NothingDue, Hold: start.Hold, HoldReason: start.HoldReason}, nil
 }
 
 // SendCharge sends charge n to the provider with the idempotency key
@@ -73,13 +74,16 @@ func (a *Activities) PrepareCharge(ctx context.Context, in contracts.ChargeRef) 
 // as a retryable error (the activity's retry policy backs off; the same key is resent, so
 // the customer is never charged twice); a decline is a result.
 func (a *Activities) SendCharge(ctx context.Context, in contracts.ChargeRef) (contracts.ChargeOutcome, error) {
+	if a.Provider == nil {
+		return contracts.ChargeOutcome{}, temporal.NewNonRetryableApplicationError("no payment provider is configured", contracts.ErrProviderMisconfig, nil)
+	}
 	svc := a.invoiceService()
 	start, err := svc.StartCharge(ctx, in.InvoiceID, in.ChargeNumber)
 	if err != nil {
 		return contracts.ChargeOutcome{}, classify(err)
 	}
 	txn := start.Transaction
-	if !start.NothingDue && txn.Status == "pending" && start.Request.IdempotencyKey != "" {
+	if start.Hold == "" && !start.NothingDue && txn.Status == "pending" && start.Request.IdempotencyKey != "" {
 		res, err := a.Provider.Charge(ctx, start.Request)
 		if err != nil {
 			var pe *payments.ProviderError
@@ -87,7 +91,8 @@ func (a *Activities) SendCharge(ctx context.Context, in contracts.ChargeRef) (co
 				return contracts.ChargeOutcome{}, temporal.NewNonRetryableApplicationError(
 					"the payment provider refused the request: "+err.Error(), contracts.ErrProviderMisconfig, err)
 			}
-			return contracts.ChargeOutcome{}, fmt.Errorf("charge %s: %w", start.Request.IdempotencyKey, err)
+			return contracts.ChargeOutcome{}, temporal.NewApplicationErrorWithCause(
+				fmt.Sprintf("charge %s: %v", start.Request.IdempotencyKey, err), contracts.ErrProviderUnavailable, err)
 		}
 		txn, err = svc.RecordChargeResult(ctx, txn.ID, res)
 		if err != nil {
@@ -114,6 +119,31 @@ func (a *Activities) RecordProviderOutage(ctx context.Context, in contracts.Char
 		txn, err = svc.RecordChargeResult(ctx, txn.ID, payments.ChargeResult{Status: payments.StatusFailed,
 			ErrorType: payments.ErrProviderError, ProviderCode: "provider_unreachable",
 			Message: "the payment provider could not be reached during the whole retry window"})
+		if err != nil {
+			return contracts.ChargeOutcome{}, classify(err)
+		}
+	}
+	snap, err := a.snapshot(ctx, in.InvoiceID)
+	return contracts.ChargeOutcome{Transaction: txnView(txn), Snapshot: snap}, err
+}
+
+// RecordProviderFailure fails charge n with provider_error after the provider refused it
+// in a way no retry can heal (revoked credentials, a misconfigured account): one failed
+// transaction, one invoice.transaction_failed; the workflow then waits for an operator.
+func (a *Activities) RecordProviderFailure(ctx context.Context, in contracts.ProviderFailureInput) (contracts.ChargeOutcome, error) {
+	svc := a.invoiceService()
+	start, err := svc.StartCharge(ctx, in.InvoiceID, in.ChargeNumber)
+	if err != nil {
+		return contracts.ChargeOutcome{}, classify(err)
+	}
+	txn := start.Transaction
+	if txn.ID != "" && txn.Status == "pending" {
+		code := in.Code
+		if code == "" {
+			code = "provider_refused"
+		}
+		txn, err = svc.RecordChargeResult(ctx, txn.ID, payments.ChargeResult{Status: payments.StatusFailed,
+			ErrorType: payments.ErrProviderError, ProviderCode: code, Message: in.Message})
 		if err != nil {
 			return contracts.ChargeOutcome{}, classify(err)
 		}
@@ -170,9 +200,9 @@ func (a *Activities) ReconcileInvoice(ctx context.Context, in contracts.Reconcil
 	return contracts.ChargeOutcome{Transaction: txnView(txn), Snapshot: snap}, err
 }
 
-// VoidInvoice closes the invoice as voided.
-func (a *Activities) VoidInvoice(ctx context.Context, in contracts.InvoiceRef) (contracts.ClosingResult, error) {
-	c, err := a.invoiceService().Void(ctx, in.InvoiceID)
+// VoidInvoice closes the invoice as voided and records why.
+func (a *Activities) VoidInvoice(ctx context.Context, in contracts.VoidInput) (contracts.ClosingResult, error) {
+	c, err := a.invoiceService().Void(ctx, in.InvoiceID, in.Reason)
 	return contracts.ClosingResult(c), classify(err)
 }
 
@@ -188,7 +218,8 @@ func (a *Activities) QueueBankTransferEmail(ctx context.Context, in contracts.In
 }
 
 // classify turns domain errors that no retry can fix into non-retryable application
-// errors with a type the workflow and the API understand; anything else stays retryable.
+// errors with a type the workflow and the API understand; anything else goes through
+// bridge (database data errors and misconfiguration are non-retryable too).
 func classify(err error) error {
 	if err == nil {
 		return nil
@@ -213,5 +244,5 @@ func classify(err error) error {
 			return temporal.NewNonRetryableApplicationError(e.Message, contracts.ErrInvalidReconcile, err)
 		}
 	}
-	return err
+	return bridge(err)
 }

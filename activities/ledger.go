@@ -27,7 +27,8 @@ func (a *Activities) ledger() *ledger.Ledger {
 }
 
 // ledgerError turns the ledger's typed refusals into non-retryable activity failures;
-// anything else (a database hiccup) stays retryable.
+// anything else goes through bridge (a database hiccup stays retryable, invalid data and
+// misconfiguration do not).
 func ledgerError(err error) error {
 	if err == nil {
 		return nil
@@ -40,7 +41,7 @@ func ledgerError(err error) error {
 			return temporal.NewNonRetryableApplicationError(e.Message, ErrLedgerRefused+":"+e.Code, err)
 		}
 	}
-	return err
+	return bridge(err)
 }
 
 // PrepareWalletLoad creates (once) the one-off invoice of a pending paid load and returns

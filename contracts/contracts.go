@@ -42,6 +42,9 @@ const (
 	SignalPaymentMethodUpdated = "payment-method-updated"
 	// SignalProviderEvent delivers an asynchronous PSP outcome (SEPA settled or failed).
 	SignalProviderEvent = "provider-event"
+	// SignalSubscriptionReactivated tells an invoice held because its subscription was
+	// errored that the subscription is back in service: it is collected again at once.
+	SignalSubscriptionReactivated = "subscription-reactivated"
 	// UpdateRetry is a manual retry; the caller gets the attempt's outcome.
 	UpdateRetry = "retry"
 	// UpdateReconcile records a manual payment (bank transfer reconciliation).
@@ -74,5 +77,42 @@ const (
 	ErrInvalidReconcile  = "invalid_reconciliation"
 	ErrNoPaymentMethod   = "no_payment_method"
 	ErrProviderMisconfig = "provider_misconfigured"
-	ErrInvoiceNotFound   = "invoice_not_found"
+	// ErrProviderUnavailable: the provider could not be reached or answered 5xx/429
+	// (retryable; when the charge activity's retry window runs out, an outage).
+	ErrProviderUnavailable = "provider_unavailable"
+	ErrInvoiceNotFound     = "invoice_not_found"
+	// ErrInvalidData: the database refused the data of a step (SQLSTATE class 22 or 23:
+	// invalid text such as a NUL byte or invalid UTF-8, a value out of range, a violated
+	// constraint). No retry can heal it.
+	ErrInvalidData = "invalid_data"
+	// ErrMisconfigured: the deployment is wrong (a missing table or column, a refused
+	// login, no provider configured). No retry can heal it until an operator acts.
+	ErrMisconfigured = "misconfigured"
+	// ErrTemporarilyUnavailable: a step kept failing on an infrastructure error (the
+	// database unreachable) for its whole retry window; the request may be sent again.
+	ErrTemporarilyUnavailable = "temporarily_unavailable"
+)
+
+// Holds: why an unpaid invoice is not charged now; the workflow waits in awaiting_action
+// (PaymentState.Hold, with the reason in HoldReason and WaitingFor).
+const (
+	// HoldSubscriptionErrored: the invoice's subscription is errored; its open invoices are
+	// not collected until it is reactivated (SignalSubscriptionReactivated). A manual retry
+	// still charges.
+	HoldSubscriptionErrored = "subscription_errored"
+	// HoldPaymentMethodMissing: the customer has no active payment method of the invoice's
+	// method; a new one (SignalPaymentMethodUpdated) charges at once.
+	HoldPaymentMethodMissing = "payment_method_missing"
+	// HoldProviderFailure: the payment provider refused a charge in a way that cannot heal
+	// by itself (revoked credentials, account misconfiguration), or stayed unreachable for
+	// the provider-outage budget. An operator's manual retry charges again.
+	HoldProviderFailure = "provider_failure"
+	// HoldStepFailed: a step of the workflow failed for good (invalid data, a
+	// misconfiguration, the database unreachable for the step's whole retry window). An
+	// operator's manual retry runs it again.
+	HoldStepFailed = "step_failed"
+	// HoldProviderOutcomeOverdue: a pending charge (a direct debit) got no outcome from the
+	// provider for much longer than it should take; check it at the provider (a late
+	// event is still applied).
+	HoldProviderOutcomeOverdue = "provider_outcome_overdue"
 )

@@ -56,7 +56,13 @@ type ReconcileRequest struct {
 
 // VoidRequest is the argument of UpdateVoid.
 type VoidRequest struct {
+	// Reason is why the invoice is voided; it is stored on the invoice (void_reason).
 	Reason string `json:"reason,omitempty"`
+}
+
+// SubscriptionReactivated is the payload of SignalSubscriptionReactivated.
+type SubscriptionReactivated struct {
+	SubscriptionID string `json:"subscription_id"`
 }
 
 // TransactionView is one invoice transaction as the workflow reports it.
@@ -109,14 +115,28 @@ type PaymentState struct {
 	NextRetryAt    *time.Time `json:"next_retry_at,omitempty"`
 	// WaitingFor says in words what the workflow waits for.
 	WaitingFor string `json:"waiting_for,omitempty"`
-	// InFlight is the reference of a charge whose outcome is awaited.
-	InFlight string `json:"in_flight,omitempty"`
+	// InFlight is the reference of a charge whose outcome is awaited, since InFlightSince.
+	InFlight      string     `json:"in_flight,omitempty"`
+	InFlightSince *time.Time `json:"in_flight_since,omitempty"`
 	// LastPaymentMethodID is the last payment-method update seen (duplicates are ignored).
 	LastPaymentMethodID string `json:"last_payment_method_id,omitempty"`
 	// LastErrorType is the error type of the last failed charge.
 	LastErrorType string `json:"last_error_type,omitempty"`
+	// ProviderOutages counts the charges the provider left unanswered for the charge
+	// activity's whole retry window; bounded like the attempts (MaxAttempts).
+	ProviderOutages int `json:"provider_outages,omitempty"`
+	// Hold says why collection waits in awaiting_action for a person (HoldSubscriptionErrored,
+	// HoldPaymentMethodMissing, HoldProviderFailure, HoldStepFailed); HoldReason in words.
+	Hold       string `json:"hold,omitempty"`
+	HoldReason string `json:"hold_reason,omitempty"`
+	// ResumeStepAt is when a step parked on an infrastructure failure runs again by
+	// itself; StepResumes counts those runs (bounded).
+	ResumeStepAt *time.Time `json:"resume_step_at,omitempty"`
+	StepResumes  int        `json:"step_resumes,omitempty"`
 	// PendingPaymentMethod is a payment-method update not yet acted on.
 	PendingPaymentMethod bool `json:"pending_payment_method,omitempty"`
+	// ResumeRequested is a subscription reactivation not yet acted on.
+	ResumeRequested bool `json:"resume_requested,omitempty"`
 	// PendingEvents are provider events received and not yet applied.
 	PendingEvents []ProviderEvent `json:"pending_events,omitempty"`
 	// SeenEvents are the latest provider event ids applied (duplicates are ignored).
@@ -137,6 +157,7 @@ const (
 	ActivityMarkInvoiceErrored     = "MarkInvoiceErrored"
 	ActivityReconcileInvoice       = "ReconcileInvoice"
 	ActivityVoidInvoice            = "VoidInvoice"
+	ActivityRecordProviderFailure  = "RecordProviderFailure"
 	ActivityRefundWalletDebits     = "RefundWalletDebits"
 	ActivitySetInvoiceSchedule     = "SetInvoiceSchedule"
 	ActivityQueueBankTransferEmail = "QueueBankTransferEmail"
@@ -155,6 +176,10 @@ type InvoiceSnapshot struct {
 	// Settled is true when nothing is due.
 	Settled      bool              `json:"settled"`
 	Transactions []TransactionView `json:"transactions"`
+	// Hold is set when the invoice must not be collected automatically now
+	// (HoldSubscriptionErrored); HoldReason says why.
+	Hold       string `json:"hold,omitempty"`
+	HoldReason string `json:"hold_reason,omitempty"`
 }
 
 // InvoiceRef names an invoice (input of several activities).
@@ -182,6 +207,25 @@ type PreparedCharge struct {
 	Last4  string `json:"last4,omitempty"`
 	// NothingDue is true when there is nothing to charge (paid meanwhile, or closed).
 	NothingDue bool `json:"nothing_due"`
+	// Hold is HoldPaymentMethodMissing when there is no payment method of the invoice's
+	// method to charge (no transaction was created); HoldReason says why.
+	Hold       string `json:"hold,omitempty"`
+	HoldReason string `json:"hold_reason,omitempty"`
+}
+
+// VoidInput is the activity form of VoidRequest.
+type VoidInput struct {
+	InvoiceID string `json:"invoice_id"`
+	Reason    string `json:"reason,omitempty"`
+}
+
+// ProviderFailureInput fails charge n with provider_error: the provider refused it for
+// good (Code, Message say how) and no retry can heal it.
+type ProviderFailureInput struct {
+	InvoiceID    string `json:"invoice_id"`
+	ChargeNumber int    `json:"charge_number"`
+	Code         string `json:"code,omitempty"`
+	Message      string `json:"message"`
 }
 
 // ChargeOutcome is the result of sending a charge (or of a provider event).
@@ -208,6 +252,9 @@ type ClosingResult struct {
 	InvoiceStatus      string `json:"invoice_status"`
 	Changed            bool   `json:"changed"`
 	SubscriptionStatus string `json:"subscription_status,omitempty"`
+	// ResumeInvoices are the subscription's other open invoices to tell that it is active
+	// again (SignalSubscriptionReactivated), when a payment left it active.
+	ResumeInvoices []string `json:"resume_invoices,omitempty"`
 }
 
 // ScheduleInput records the attempt count and next retry on the invoice.

@@ -197,8 +197,13 @@ func parseLines(in CreateInput, currency string) ([]parsedLine, decimal.Decimal,
 	return lines, total, nil
 }
 
-// pickMethod returns the requested payment method type, or the customer's default
-// method's type, or bank_transfer when the customer has no automated method.
+// pickMethod returns the invoice's payment method: the requested one; with none given,
+// the type of the customer's default payment method (an errored default still names the
+// customer's choice: the invoice waits for a working one of that type); with no default,
+// card if the customer has an active card, else direct_debit if it has an active mandate,
+// else card. An automated invoice is never
+// turned into a bank transfer because no card exists yet: it waits in awaiting_action for
+// one, and a card saved later charges it at once.
 func (s *Service) pickMethod(ctx context.Context, q *store.Queries, requested *string, customerID string) (string, error) {
 	if requested != nil {
 		switch *requested {
@@ -208,13 +213,22 @@ func (s *Service) pickMethod(ctx context.Context, q *store.Queries, requested *s
 		return "", apperr.InvalidParam("payment_method", "parameter_invalid", "payment_method must be card, direct_debit or bank_transfer")
 	}
 	pm, err := q.GetDefaultPaymentMethod(ctx, customerID)
-	if store.IsNoRows(err) {
-		return "bank_transfer", nil
+	if err == nil {
+		return pm.Type, nil
 	}
-	if err != nil {
+	if !store.IsNoRows(err) {
 		return "", fmt.Errorf("default payment method: %w", err)
 	}
-	return pm.Type, nil
+	for _, typ := range []string{"card", "direct_debit"} {
+		_, err := q.ChargeablePaymentMethod(ctx, store.ChargeablePaymentMethodParams{CustomerID: customerID, Type: typ})
+		if err == nil {
+			return typ, nil
+		}
+		if !store.IsNoRows(err) {
+			return "", fmt.Errorf("payment method: %w", err)
+		}
+	}
+	return "card", nil
 }
 
 // MarkCollectionStarted records that the invoice's payment workflow is started, so the

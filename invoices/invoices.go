@@ -35,27 +35,29 @@ type Invoice struct {
 	ID     string `json:"id"`
 	Object string `json:"object"`
 	// Number is the human-readable, gap-free number (INV-2026-000042) people see.
-	Number         string        `json:"number"`
-	CustomerID     string        `json:"customer_id"`
-	SubscriptionID *string       `json:"subscription_id"`
-	ExternalID     *string       `json:"external_id"`
-	Kind           string        `json:"kind"`
-	Currency       string        `json:"currency"`
-	Status         string        `json:"status"`
-	PaymentMethod  string        `json:"payment_method"`
-	Total          string        `json:"total"`
-	AmountPaid     string        `json:"amount_paid"`
-	AmountDue      string        `json:"amount_due"`
-	PeriodStart    *time.Time    `json:"period_start"`
-	PeriodEnd      *time.Time    `json:"period_end"`
-	AttemptCount   int32         `json:"attempt_count"`
-	NextRetryAt    *time.Time    `json:"next_retry_at"`
-	PaidAt         *time.Time    `json:"paid_at"`
-	ErroredAt      *time.Time    `json:"errored_at"`
-	VoidedAt       *time.Time    `json:"voided_at"`
-	Lines          []Line        `json:"lines"`
-	Transactions   []Transaction `json:"transactions"`
-	CreatedAt      time.Time     `json:"created_at"`
+	Number         string     `json:"number"`
+	CustomerID     string     `json:"customer_id"`
+	SubscriptionID *string    `json:"subscription_id"`
+	ExternalID     *string    `json:"external_id"`
+	Kind           string     `json:"kind"`
+	Currency       string     `json:"currency"`
+	Status         string     `json:"status"`
+	PaymentMethod  string     `json:"payment_method"`
+	Total          string     `json:"total"`
+	AmountPaid     string     `json:"amount_paid"`
+	AmountDue      string     `json:"amount_due"`
+	PeriodStart    *time.Time `json:"period_start"`
+	PeriodEnd      *time.Time `json:"period_end"`
+	AttemptCount   int32      `json:"attempt_count"`
+	NextRetryAt    *time.Time `json:"next_retry_at"`
+	PaidAt         *time.Time `json:"paid_at"`
+	ErroredAt      *time.Time `json:"errored_at"`
+	VoidedAt       *time.Time `json:"voided_at"`
+	// VoidReason is why the invoice was voided, as the void request gave it.
+	VoidReason   *string       `json:"void_reason"`
+	Lines        []Line        `json:"lines"`
+	Transactions []Transaction `json:"transactions"`
+	CreatedAt    time.Time     `json:"created_at"`
 }
 
 // Line is one invoice line.
@@ -66,13 +68,16 @@ type Line struct {
 
 // Transaction is one payment attempt or payment source of an invoice.
 type Transaction struct {
-	ID                string     `json:"id"`
-	Attempt           int32      `json:"attempt"`
-	Method            string     `json:"method"`
-	Amount            string     `json:"amount"`
-	Currency          string     `json:"currency"`
-	Status            string     `json:"status"`
-	ErrorType         *string    `json:"error_type"`
+	ID        string  `json:"id"`
+	Attempt   int32   `json:"attempt"`
+	Method    string  `json:"method"`
+	Amount    string  `json:"amount"`
+	Currency  string  `json:"currency"`
+	Status    string  `json:"status"`
+	ErrorType *string `json:"error_type"`
+	// HardDecline is the policy's verdict on a failure (package declines): retrying the
+	// same payment method is pointless until the customer replaces it.
+	HardDecline       bool       `json:"hard_decline"`
 	ProviderCode      *string    `json:"provider_code"`
 	DeclineCode       *string    `json:"decline_code"`
 	ProviderMessage   *string    `json:"provider_message"`
@@ -139,7 +144,7 @@ func fromRow(r store.Invoice) Invoice {
 		AmountPaid: money.Format(r.AmountPaid, r.Currency), AmountDue: money.Format(due, r.Currency),
 		PeriodStart: utc(r.PeriodStart), PeriodEnd: utc(r.PeriodEnd), AttemptCount: r.AttemptCount,
 		NextRetryAt: utc(r.NextRetryAt), PaidAt: utc(r.PaidAt), ErroredAt: utc(r.ErroredAt),
-		VoidedAt: utc(r.VoidedAt), Lines: []Line{}, Transactions: []Transaction{}, CreatedAt: r.CreatedAt.UTC(),
+		VoidedAt: utc(r.VoidedAt), VoidReason: r.VoidReason, Lines: []Line{}, Transactions: []Transaction{}, CreatedAt: r.CreatedAt.UTC(),
 	}
 }
 
@@ -147,7 +152,7 @@ func fromRow(r store.Invoice) Invoice {
 func TransactionFromRow(t store.InvoiceTransaction) Transaction {
 	return Transaction{
 		ID: t.ID, Attempt: t.Attempt, Method: t.Method, Amount: money.Format(t.Amount, t.Currency),
-		Currency: t.Currency, Status: t.Status, ErrorType: t.ErrorType, ProviderCode: t.ProviderCode,
+		Currency: t.Currency, Status: t.Status, ErrorType: t.ErrorType, HardDecline: t.HardDecline, ProviderCode: t.ProviderCode,
 		DeclineCode: t.DeclineCode, ProviderMessage: t.ProviderMessage, ProviderReference: t.ProviderReference,
 		PaymentMethodID: t.PaymentMethodID, Reference: t.Reference, PaidAt: utc(t.PaidAt), CreatedAt: t.CreatedAt.UTC(),
 	}
@@ -190,6 +195,15 @@ func (s *Service) OpenInvoiceIDs(ctx context.Context, customerID string) ([]stri
 	ids, err := store.New(s.pool).ListOpenInvoiceIDsForCustomer(ctx, customerID)
 	if err != nil {
 		return nil, fmt.Errorf("open invoices: %w", err)
+	}
+	return ids, nil
+}
+
+// OpenSubscriptionInvoiceIDs lists a subscription's unpaid standard invoices (to_pay or error).
+func (s *Service) OpenSubscriptionInvoiceIDs(ctx context.Context, subscriptionID string) ([]string, error) {
+	ids, err := store.New(s.pool).ListOpenInvoiceIDsForSubscription(ctx, &subscriptionID)
+	if err != nil {
+		return nil, fmt.Errorf("open invoices of subscription: %w", err)
 	}
 	return ids, nil
 }

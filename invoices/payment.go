@@ -10,7 +10,9 @@ import (
 	"github.com/shopspring/decimal"
 
 	"payorch/apperr"
+	"payorch/contracts"
 	"payorch/customers"
+	"payorch/declines"
 	"payorch/ids"
 	"payorch/money"
 	"payorch/outbox"
@@ -33,6 +35,18 @@ func (e *ClosedError) Is(target error) bool { return target == ErrClosed }
 // ErrOverpayment is returned when a payment would exceed the amount due.
 var ErrOverpayment = errors.New("payment exceeds the amount due")
 
+// Collection holds: why an invoice is not charged now, although it is unpaid. The payment
+// workflow waits in awaiting_action with the reason instead of charging.
+const (
+	// HoldSubscriptionErrored: the invoice's subscription is errored (another invoice of it
+	// exhausted its attempts). Its open invoices are not collected automatically until the
+	// subscription is reactivated; a manual retry still charges.
+	HoldSubscriptionErrored = contracts.HoldSubscriptionErrored
+	// HoldPaymentMethodMissing: the customer has no active payment method of the invoice's
+	// method (card or direct_debit); a new one charges the invoice at once.
+	HoldPaymentMethodMissing = contracts.HoldPaymentMethodMissing
+)
+
 // Snapshot is the part of an invoice the payment workflow reasons about.
 type Snapshot struct {
 	InvoiceID      string        `json:"invoice_id"`
@@ -44,15 +58,34 @@ type Snapshot struct {
 	AmountPaid     string        `json:"amount_paid"`
 	AmountDue      string        `json:"amount_due"`
 	Transactions   []Transaction `json:"transactions"`
+	// Hold is set when the invoice must not be collected automatically now
+	// (HoldSubscriptionErrored); HoldReason says why in words.
+	Hold       string `json:"hold,omitempty"`
+	HoldReason string `json:"hold_reason,omitempty"`
 }
 
-// GetSnapshot returns the invoice's payment snapshot.
+// GetSnapshot returns the invoice's payment snapshot, with the hold that stops its
+// automatic collection, if any: an open invoice (to_pay) of an errored subscription is
+// not collected (DESIGN.md "An errored subscription is not collected"). The invoice that
+// errored the subscription (status error) is not held: its manual retry, a new payment
+// method or a reconciliation may pay it and reactivate the subscription.
 func (s *Service) GetSnapshot(ctx context.Context, id string) (Snapshot, error) {
 	inv, err := s.Get(ctx, id)
 	if err != nil {
 		return Snapshot{}, err
 	}
-	return snapshotOf(inv), nil
+	snap := snapshotOf(inv)
+	if inv.SubscriptionID != nil && inv.Status == StatusToPay {
+		sub, err := store.New(s.pool).GetInvoiceSubscription(ctx, *inv.SubscriptionID)
+		if err != nil {
+			return Snapshot{}, fmt.Errorf("get subscription: %w", err)
+		}
+		if sub.Status == subscriptions.StatusErrored {
+			snap.Hold = HoldSubscriptionErrored
+			snap.HoldReason = fmt.Sprintf("subscription %s is errored: its invoices are not collected until it is reactivated (a manual retry still charges)", sub.ID)
+		}
+	}
+	return snap, nil
 }
 
 func snapshotOf(inv Invoice) Snapshot {
@@ -75,15 +108,22 @@ type ChargeStart struct {
 	Last4  string
 	// NothingDue is true when the invoice has nothing left to charge (or is closed).
 	NothingDue bool
+	// Hold is HoldPaymentMethodMissing when there is nothing to charge the invoice to; no
+	// transaction is created. HoldReason says why in words.
+	Hold       string
+	HoldReason string
 }
 
 // ChargeKey is the PSP idempotency key of charge n of an invoice.
 func ChargeKey(invoiceID string, n int) string { return fmt.Sprintf("%s:attempt:%d", invoiceID, n) }
 
 // StartCharge creates (once) the pending transaction of charge n for the amount due now,
-// on the customer's chargeable payment method. Calling it again returns the same
-// transaction and request, so a retried activity resends the same idempotency key. A
-// customer without a usable method gets a failed transaction (hard decline) at once.
+// on the customer's payment method of the invoice's method: a card invoice is charged to
+// the default card (else the newest active card), a direct-debit invoice to the default
+// mandate (else the newest active one) — never to a method of another kind. Calling it
+// again returns the same transaction and request, so a retried activity resends the same
+// idempotency key. Without such a method nothing is created and the result is held
+// (HoldPaymentMethodMissing); an expired card gets a failed transaction (hard decline).
 func (s *Service) StartCharge(ctx context.Context, invoiceID string, n int) (ChargeStart, error) {
 	key := ChargeKey(invoiceID, n)
 	var out ChargeStart
@@ -111,17 +151,21 @@ func (s *Service) StartCharge(ctx context.Context, invoiceID string, n int) (Cha
 			out.NothingDue = true
 			return nil
 		}
-		pm, err := q.ChargeablePaymentMethod(ctx, inv.CustomerID)
-		var pmID *string
 		method := inv.PaymentMethod
-		if err == nil {
-			pmID, method = &pm.ID, pm.Type
-		} else if !store.IsNoRows(err) {
+		if method != "card" && method != "direct_debit" {
+			out.Hold, out.HoldReason = HoldPaymentMethodMissing, "a "+method+" invoice is not charged: it waits for a reconciliation"
+			return nil
+		}
+		pm, err := q.ChargeablePaymentMethod(ctx, store.ChargeablePaymentMethodParams{CustomerID: inv.CustomerID, Type: method})
+		if store.IsNoRows(err) {
+			out.Hold = HoldPaymentMethodMissing
+			out.HoldReason = fmt.Sprintf("the customer has no active %s to charge (the invoice is paid by %s): waiting for one", methodNoun(method), method)
+			return nil
+		}
+		if err != nil {
 			return fmt.Errorf("payment method: %w", err)
 		}
-		if method == "bank_transfer" {
-			method = "card"
-		}
+		pmID := &pm.ID
 		row, err := q.InsertInvoiceTransaction(ctx, store.InsertInvoiceTransactionParams{
 			ID: ids.New(ids.Transaction), InvoiceID: inv.ID, Attempt: int32(n), Method: method,
 			Amount: due, Currency: inv.Currency, Status: "pending", PaymentMethodID: pmID, IdempotencyKey: &key,
@@ -134,10 +178,6 @@ func (s *Service) StartCharge(ctx context.Context, invoiceID string, n int) (Cha
 		}
 		inv.AttemptCount = max(inv.AttemptCount, int32(n)) // as the events below show it
 		switch {
-		case pmID == nil:
-			row, err = s.failLocally(ctx, q, inv, cust, row, payments.ChargeResult{Status: payments.StatusFailed,
-				ErrorType: payments.ErrPaymentMethodInvalid, HardDecline: true, ProviderCode: "no_payment_method",
-				Message: "the customer has no active card or direct debit to charge"})
 		case pm.Type == "card" && pm.ExpMonth != nil && pm.ExpYear != nil && customers.CardExpired(*pm.ExpMonth, *pm.ExpYear, s.Now()):
 			row, err = s.failLocally(ctx, q, inv, cust, row, payments.ChargeResult{Status: payments.StatusFailed,
 				ErrorType: payments.ErrPaymentMethodExpired, HardDecline: true, ProviderCode: "expired_card",
@@ -149,6 +189,13 @@ func (s *Service) StartCharge(ctx context.Context, invoiceID string, n int) (Cha
 		return s.describeCharge(ctx, q, inv, cust, row, &out)
 	})
 	return out, err
+}
+
+func methodNoun(method string) string {
+	if method == "direct_debit" {
+		return "direct-debit mandate"
+	}
+	return method
 }
 
 func (s *Service) failLocally(ctx context.Context, q *store.Queries, inv store.Invoice, cust store.Customer, row store.InvoiceTransaction, res payments.ChargeResult) (store.InvoiceTransaction, error) {
@@ -269,11 +316,14 @@ func (s *Service) applyResult(ctx context.Context, q *store.Queries, inv store.I
 		return nil
 	case payments.StatusFailed:
 		et := string(res.ErrorType)
-		if et == "" {
+		if !declines.Type(et).Valid() {
 			et = string(payments.ErrUnknown)
 		}
+		// The one policy decides, from the type and the provider's codes (the provider's
+		// own flag is derived from the same policy).
+		pol := declines.For(declines.Type(et), res.DeclineCode, res.ProviderCode)
 		failed, err := q.FailInvoiceTransaction(ctx, store.FailInvoiceTransactionParams{
-			ID: txn.ID, ErrorType: &et, ProviderCode: nilIfEmpty(res.ProviderCode), DeclineCode: nilIfEmpty(res.DeclineCode),
+			ID: txn.ID, ErrorType: &et, HardDecline: pol.Hard, ProviderCode: nilIfEmpty(res.ProviderCode), DeclineCode: nilIfEmpty(res.DeclineCode),
 			ProviderMessage: nilIfEmpty(res.Message), Reference: ref,
 		})
 		if err != nil {
@@ -287,12 +337,12 @@ func (s *Service) applyResult(ctx context.Context, q *store.Queries, inv store.I
 			ResourceID: inv.ID, CustomerID: inv.CustomerID, Data: view}); err != nil {
 			return err
 		}
-		errType := payments.ErrorType(et)
-		if errType.CustomerCanFix() || errType == payments.ErrFraud {
+		if pol.Emailed {
 			email := PaymentFailedEmail{Invoice: view, Transaction: TransactionFromRow(failed), Customer: customerContact(cust),
-				ErrorType: et, CustomerCanFix: errType.CustomerCanFix(), Fraud: errType == payments.ErrFraud}
-			if email.Fraud {
+				ErrorType: et, CustomerCanFix: pol.CustomerCanFix, Fraud: pol.RevealsNothing}
+			if pol.RevealsNothing {
 				email.Transaction.ErrorType, email.Transaction.ProviderCode, email.Transaction.DeclineCode, email.Transaction.ProviderMessage = nil, nil, nil, nil
+				email.Transaction.HardDecline = false
 				email.ErrorType = ""
 				email.Invoice.Transactions = []Transaction{}
 			}
@@ -301,7 +351,7 @@ func (s *Service) applyResult(ctx context.Context, q *store.Queries, inv store.I
 				return err
 			}
 		}
-		if res.HardDecline && txn.PaymentMethodID != nil {
+		if pol.Hard && txn.PaymentMethodID != nil {
 			pm, err := q.MarkPaymentMethodErrored(ctx, *txn.PaymentMethodID)
 			if err == nil {
 				data := struct {
@@ -335,15 +385,17 @@ func customerContact(c store.Customer) Contact {
 	return Contact{ID: c.ID, Name: c.Name, Email: c.Email, Language: c.Language}
 }
 
-// PaymentFailedEmail is the data of an outbox.EmailPaymentFailed event. For fraud, it
-// carries no reason (the email must reveal nothing).
+// PaymentFailedEmail is the data of an outbox.EmailPaymentFailed event, written when the
+// policy (declines.Policy.Emailed) says the customer is told. When the policy says the
+// email reveals nothing (fraud), it carries no reason and Fraud is set.
 type PaymentFailedEmail struct {
 	Invoice        Invoice     `json:"invoice"`
 	Transaction    Transaction `json:"transaction"`
 	Customer       Contact     `json:"customer"`
 	ErrorType      string      `json:"error_type,omitempty"`
 	CustomerCanFix bool        `json:"customer_can_fix"`
-	Fraud          bool        `json:"fraud"`
+	// Fraud is declines.Policy.RevealsNothing: the mailer sends the neutral email.
+	Fraud bool `json:"fraud"`
 }
 
 // BankTransferEmail is the data of an outbox.EmailBankTransferInstructions event.
@@ -361,11 +413,16 @@ type Closing struct {
 	Changed bool `json:"changed"`
 	// SubscriptionStatus is the subscription's status afterwards ("" without one).
 	SubscriptionStatus string `json:"subscription_status,omitempty"`
+	// ResumeInvoices (MarkPaid) are the subscription's other open invoices when it is
+	// active after the payment: those held while it was errored may be collected again.
+	ResumeInvoices []string `json:"resume_invoices,omitempty"`
 }
 
 // MarkPaid marks a fully paid invoice paid (invoice.settled) and, when its subscription
 // is errored and now is still inside the subscription's period, reactivates it
-// (subscription.activated) — in one transaction.
+// (subscription.activated) — in one transaction. When the subscription is active
+// afterwards, ResumeInvoices lists its other open invoices (to resume those held while it
+// was errored; telling one that was not held changes nothing).
 func (s *Service) MarkPaid(ctx context.Context, invoiceID string, now time.Time) (Closing, error) {
 	var out Closing
 	err := store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
@@ -379,7 +436,7 @@ func (s *Service) MarkPaid(ctx context.Context, invoiceID string, now time.Time)
 				return fmt.Errorf("invoice %s cannot be marked paid: status %s, due %s", invoiceID, cur.Status, money.Format(amountDue(cur), cur.Currency))
 			}
 			out = Closing{InvoiceStatus: StatusPaid}
-			return s.subscriptionStatus(ctx, q, cur, &out)
+			return s.paidSubscription(ctx, q, cur, &out)
 		}
 		if err != nil {
 			return fmt.Errorf("mark paid: %w", err)
@@ -398,7 +455,7 @@ func (s *Service) MarkPaid(ctx context.Context, invoiceID string, now time.Time)
 				return err
 			}
 		}
-		return s.subscriptionStatus(ctx, q, inv, &out)
+		return s.paidSubscription(ctx, q, inv, &out)
 	})
 	return out, err
 }
@@ -451,6 +508,27 @@ func emitSubscriptionChange(ctx context.Context, q *store.Queries, event string,
 	_, err = outbox.Emit(ctx, q, outbox.Event{Type: event, ResourceType: "subscription",
 		ResourceID: sub.ID, CustomerID: sub.CustomerID, Data: subscriptions.View(sub)})
 	return err
+}
+
+// paidSubscription fills the subscription's status and, when it is active, its other
+// open invoices to resume.
+func (s *Service) paidSubscription(ctx context.Context, q *store.Queries, inv store.Invoice, out *Closing) error {
+	if err := s.subscriptionStatus(ctx, q, inv, out); err != nil {
+		return err
+	}
+	if out.SubscriptionStatus != subscriptions.StatusActive {
+		return nil
+	}
+	ids, err := q.ListOpenInvoiceIDsForSubscription(ctx, inv.SubscriptionID)
+	if err != nil {
+		return fmt.Errorf("open invoices of subscription: %w", err)
+	}
+	for _, id := range ids {
+		if id != inv.ID {
+			out.ResumeInvoices = append(out.ResumeInvoices, id)
+		}
+	}
+	return nil
 }
 
 func (s *Service) subscriptionStatus(ctx context.Context, q *store.Queries, inv store.Invoice, out *Closing) error {
@@ -524,12 +602,13 @@ func (s *Service) Reconcile(ctx context.Context, invoiceID string, in ReconcileI
 	return out, err
 }
 
-// Void closes an unpaid invoice (no further attempts) and cancels its pending transactions.
-// Giving wallet debits back is the ledger's (ledger.CreditBackInvoiceDebits).
-func (s *Service) Void(ctx context.Context, invoiceID string) (Closing, error) {
+// Void closes an unpaid invoice (no further attempts), records why (reason, may be empty)
+// and cancels its pending transactions. Giving wallet debits back is the ledger's
+// (ledger.CreditBackInvoiceDebits).
+func (s *Service) Void(ctx context.Context, invoiceID, reason string) (Closing, error) {
 	var out Closing
 	err := store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
-		inv, err := q.MarkInvoiceVoided(ctx, invoiceID)
+		inv, err := q.MarkInvoiceVoided(ctx, store.MarkInvoiceVoidedParams{ID: invoiceID, VoidReason: nilIfEmpty(reason)})
 		if store.IsNoRows(err) {
 			cur, err := q.GetInvoice(ctx, invoiceID)
 			if err != nil {

@@ -22,6 +22,7 @@ import (
 	gomail "github.com/wneessen/go-mail"
 
 	"payorch/apperr"
+	"payorch/declines"
 	"payorch/outbox"
 	"payorch/store"
 )
@@ -244,25 +245,34 @@ func (m *Mailer) backoff(n int32) time.Duration {
 	return min(d, m.MaxRetryDelay)
 }
 
-// customerFixable maps the error types a customer can fix to the reason the email gives.
-var customerFixable = map[string]string{
-	"payment_method_expired":       "expired",
-	"payment_method_declined":      "declined",
-	"declined":                     "declined",
-	"authentication_required":      "authentication",
-	"payment_method_invalid":       "invalid",
-	"payment_method_not_supported": "not_supported",
+// fixReasons is the wording of the "fix your payment method" email per error type (which
+// template paragraph it shows). Whether a type is emailed at all, and whether the email
+// reveals nothing, is the policy's (declines.Of); a test checks every type the policy
+// lets the customer fix has its wording here.
+var fixReasons = map[declines.Type]string{
+	declines.PaymentMethodExpired:      "expired",
+	declines.PaymentMethodDeclined:     "declined",
+	declines.Declined:                  "declined",
+	declines.AuthenticationRequired:    "authentication",
+	declines.PaymentMethodInvalid:      "invalid",
+	declines.PaymentMethodNotSupported: "not_supported",
 }
 
-// PaymentFailedKind says which email a failure gets: KindPaymentFailed with a reason for
-// what the customer can fix, KindPaymentFailedNeutral for fraud, "" (no email) otherwise.
+// PaymentFailedKind says which email a failure gets, as the policy (package declines)
+// decides: KindPaymentFailedNeutral when the email must reveal nothing (fraud, or the
+// event says so), KindPaymentFailed with a reason when the customer can fix it, "" (no
+// email) when the customer is not emailed.
 func PaymentFailedKind(errorType, declineCode string, fraud bool) (kind, reason string) {
-	if fraud || errorType == "fraud" {
+	pol := declines.Of(declines.Type(errorType))
+	if fraud || (pol.Type == declines.Type(errorType) && pol.RevealsNothing) {
 		return KindPaymentFailedNeutral, ""
 	}
-	reason, ok := customerFixable[errorType]
-	if !ok {
+	if pol.Type != declines.Type(errorType) || !pol.Emailed || !pol.CustomerCanFix {
 		return "", ""
+	}
+	reason = fixReasons[pol.Type]
+	if reason == "" {
+		reason = "declined"
 	}
 	if reason == "declined" && declineCode == "insufficient_funds" {
 		reason = "insufficient_funds"

@@ -18,6 +18,7 @@ import (
 	gomail "github.com/wneessen/go-mail"
 
 	"payorch/config"
+	"payorch/declines"
 	"payorch/outbox"
 	"payorch/store"
 )
@@ -532,6 +533,30 @@ func TestBatchOutlivingItsLeaseSendsEachOnce(t *testing.T) {
 	for _, e := range events {
 		if r := f.row(e); r.Status != StatusSent {
 			t.Fatalf("%s: %+v", e, r)
+		}
+	}
+}
+
+// TestPaymentFailedKindFollowsPolicy: the mailer sends what the one policy (package
+// declines) says, for each of the eleven types: an email iff Emailed, the neutral one iff
+// RevealsNothing, a reason for every type the customer can fix.
+func TestPaymentFailedKindFollowsPolicy(t *testing.T) {
+	for _, typ := range declines.All {
+		pol := declines.Of(typ)
+		kind, reason := PaymentFailedKind(string(typ), "", false)
+		switch {
+		case !pol.Emailed:
+			if kind != "" {
+				t.Errorf("%s: the policy sends no email, the mailer sends %q", typ, kind)
+			}
+		case pol.RevealsNothing:
+			if kind != KindPaymentFailedNeutral || reason != "" {
+				t.Errorf("%s: the policy's email reveals nothing, the mailer sends %q (%q)", typ, kind, reason)
+			}
+		case pol.CustomerCanFix:
+			if kind != KindPaymentFailed || fixReasons[typ] == "" || reason != fixReasons[typ] {
+				t.Errorf("%s: the customer can fix it, the mailer sends %q (%q)", typ, kind, reason)
+			}
 		}
 	}
 }

@@ -1,6 +1,10 @@
 package payments
 
-import "fmt"
+import (
+	"fmt"
+
+	"payorch/declines"
+)
 
 // StripeDeclineRule is one row of the table that maps a Stripe error code or decline code
 // to one of the eleven normalized error types.
@@ -16,7 +20,9 @@ type StripeDeclineRule struct {
 	// Type is the normalized error type.
 	Type ErrorType
 	// Hard is true when retrying the same payment method is pointless, or forbidden by
-	// card-network rules, until the customer acts (see ChargeResult.HardDecline).
+	// card-network rules, until the customer acts (see ChargeResult.HardDecline). It
+	// documents the row: the decision is declines.IsHard(Type, Code), and a test checks
+	// that every row agrees with it.
 	Hard bool
 	// Why is Stripe's documented meaning of the code, and the reason for the choice when
 	// the mapping is a judgement call.
@@ -162,23 +168,20 @@ var stripeDeclineIndex = func() map[string]StripeDeclineRule {
 }()
 
 // MapStripeDecline maps a Stripe error code and decline code to a normalized error type
-// and a hard-decline flag, using the table returned by StripeDeclineRules.
+// (the table returned by StripeDeclineRules) and a hard-decline flag (the one policy,
+// declines.IsHard, asked with both codes).
 //
 // The decline code takes precedence when it is present and known; otherwise the error
 // code is used (so code "card_declined" with a decline code this table does not know yet
 // still maps to ErrDeclined). When neither is known the result is ErrUnknown, soft.
 func MapStripeDecline(code, declineCode string) (ErrorType, bool) {
-	if declineCode != "" {
-		if r, ok := stripeDeclineIndex[declineCode]; ok {
-			return r.Type, r.Hard
-		}
+	t := ErrUnknown
+	if r, ok := stripeDeclineIndex[declineCode]; ok && declineCode != "" {
+		t = r.Type
+	} else if r, ok := stripeDeclineIndex[code]; ok && code != "" {
+		t = r.Type
 	}
-	if code != "" {
-		if r, ok := stripeDeclineIndex[code]; ok {
-			return r.Type, r.Hard
-		}
-	}
-	return ErrUnknown, false
+	return t, declines.IsHard(t, declineCode, code)
 }
 
 // StripeDeclineRules returns a copy of the Stripe mapping table, in table order (grouped

@@ -1,6 +1,10 @@
 package payments
 
-import "testing"
+import (
+	"testing"
+
+	"payorch/declines"
+)
 
 // wantStripeMapping restates every row of stripeDeclineTable independently, so a change
 // to the table must be made twice (here and there) on purpose.
@@ -156,4 +160,18 @@ func isErrorType(e ErrorType) bool {
 		}
 	}
 	return false
+}
+
+// TestStripeTableHardAgreesWithPolicy: the Hard column of every row is the one policy's
+// verdict (declines.IsHard) for the row's type and code, and IsHardDeclineType agrees
+// with both — one source of truth for "hard decline".
+func TestStripeTableHardAgreesWithPolicy(t *testing.T) {
+	for _, r := range StripeDeclineRules() {
+		if got := declines.IsHard(r.Type, r.Code); got != r.Hard {
+			t.Errorf("row %q (%s): Hard %v, the policy says %v", r.Code, r.Type, r.Hard, got)
+		}
+		if got := IsHardDeclineType(r.Type, r.Code); got != r.Hard {
+			t.Errorf("row %q (%s): IsHardDeclineType %v, Hard %v", r.Code, r.Type, got, r.Hard)
+		}
+	}
 }

@@ -13,6 +13,8 @@ import (
 	"fmt"
 
 	"github.com/shopspring/decimal"
+
+	"payorch/declines"
 )
 
 // ChargeStatus is the outcome of a charge as the provider reports it.
@@ -27,42 +29,28 @@ const (
 	StatusFailed ChargeStatus = "failed"
 )
 
-// ErrorType is one of the eleven normalized failure reasons of a transaction.
-type ErrorType string
+// ErrorType is one of the eleven normalized failure reasons of a transaction. It is the
+// policy package's type (declines.Type): what each type means for retries, emails and the
+// attempt budget is decided there, once.
+type ErrorType = declines.Type
 
-// The eleven error types, as the billing platform documents them.
+// The eleven error types, as the billing platform documents them (declines.All).
 const (
-	ErrAuthenticationRequired          ErrorType = "authentication_required"
-	ErrPaymentMethodAuthorizationError ErrorType = "payment_method_authorization_error"
-	ErrPaymentMethodDeclined           ErrorType = "payment_method_declined"
-	ErrPaymentMethodExpired            ErrorType = "payment_method_expired"
-	ErrPaymentMethodInvalid            ErrorType = "payment_method_invalid"
-	ErrPaymentMethodNotSupported       ErrorType = "payment_method_not_supported"
-	ErrDeclined                        ErrorType = "declined"
-	ErrFraud                           ErrorType = "fraud"
-	ErrProcessingError                 ErrorType = "processing_error"
-	ErrProviderError                   ErrorType = "provider_error"
-	ErrUnknown                         ErrorType = "unknown"
+	ErrAuthenticationRequired          = declines.AuthenticationRequired
+	ErrPaymentMethodAuthorizationError = declines.PaymentMethodAuthorizationError
+	ErrPaymentMethodDeclined           = declines.PaymentMethodDeclined
+	ErrPaymentMethodExpired            = declines.PaymentMethodExpired
+	ErrPaymentMethodInvalid            = declines.PaymentMethodInvalid
+	ErrPaymentMethodNotSupported       = declines.PaymentMethodNotSupported
+	ErrDeclined                        = declines.Declined
+	ErrFraud                           = declines.Fraud
+	ErrProcessingError                 = declines.ProcessingError
+	ErrProviderError                   = declines.ProviderError
+	ErrUnknown                         = declines.Unknown
 )
 
 // AllErrorTypes lists the eleven error types in documentation order.
-var AllErrorTypes = []ErrorType{
-	ErrAuthenticationRequired, ErrPaymentMethodAuthorizationError, ErrPaymentMethodDeclined,
-	ErrPaymentMethodExpired, ErrPaymentMethodInvalid, ErrPaymentMethodNotSupported, ErrDeclined,
-	ErrFraud, ErrProcessingError, ErrProviderError, ErrUnknown,
-}
-
-// CustomerCanFix reports whether the customer can resolve a failure of this type
-// themselves (replace or authenticate the card, add funds), so they should be emailed a
-// link to their portal.
-func (e ErrorType) CustomerCanFix() bool {
-	switch e {
-	case ErrAuthenticationRequired, ErrPaymentMethodDeclined, ErrPaymentMethodExpired,
-		ErrPaymentMethodInvalid, ErrPaymentMethodNotSupported, ErrDeclined:
-		return true
-	}
-	return false
-}
+var AllErrorTypes = declines.All
 
 // ChargeRequest is an off-session charge of a saved payment method.
 type ChargeRequest struct {
@@ -177,17 +165,8 @@ func IsProviderError(err error) bool {
 }
 
 // IsHardDeclineType reports whether a failure of this type (with this decline code, when
-// known) needs a new payment method before retrying: expired, invalid, not supported,
-// authentication required, fraud, and lost or stolen cards.
+// known) needs a new payment method before retrying. It asks the one policy
+// (declines.IsHard); the Stripe table's Hard column agrees with it row by row.
 func IsHardDeclineType(t ErrorType, declineCode string) bool {
-	switch t {
-	case ErrPaymentMethodExpired, ErrPaymentMethodInvalid, ErrPaymentMethodNotSupported,
-		ErrAuthenticationRequired, ErrFraud:
-		return true
-	}
-	switch declineCode {
-	case "lost_card", "stolen_card", "pickup_card", "do_not_try_again", "restricted_card":
-		return true
-	}
-	return false
+	return declines.IsHard(t, declineCode)
 }

@@ -87,7 +87,7 @@ func (q *Queries) ListInvoicesMissingNewPaymentMethod(ctx context.Context, arg L
 }
 
 const listUnstartedInvoices = `-- name: ListUnstartedInvoices :many
-SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number, collection_started_at FROM invoices
+SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, void_reason, number, collection_started_at FROM invoices
 WHERE collection_started_at IS NULL AND kind = 'standard' AND status IN ('to_pay', 'error')
   AND created_at < now() - make_interval(secs => $1::float8)
 ORDER BY created_at
@@ -132,6 +132,7 @@ func (q *Queries) ListUnstartedInvoices(ctx context.Context, arg ListUnstartedIn
 			&i.VoidedAt,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.VoidReason,
 			&i.Number,
 			&i.CollectionStartedAt,
 		); err != nil {

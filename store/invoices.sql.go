@@ -15,7 +15,7 @@ import (
 const addInvoiceAmountPaid = `-- name: AddInvoiceAmountPaid :one
 UPDATE invoices SET amount_paid = amount_paid + $1, updated_at = now()
 WHERE id = $2 AND status IN ('to_pay', 'error') AND amount_paid + $1 <= total
-RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number, collection_started_at
+RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, void_reason, number, collection_started_at
 `
 
 type AddInvoiceAmountPaidParams struct {
@@ -49,6 +49,7 @@ func (q *Queries) AddInvoiceAmountPaid(ctx context.Context, arg AddInvoiceAmount
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.VoidReason,
 		&i.Number,
 		&i.CollectionStartedAt,
 	)
@@ -90,15 +91,21 @@ func (q *Queries) CancelPendingInvoiceTransactions(ctx context.Context, invoiceI
 
 const chargeablePaymentMethod = `-- name: ChargeablePaymentMethod :one
 SELECT id, seq, customer_id, external_id, type, provider_id, exp_month, exp_year, last4, is_default, status, created_at FROM payment_methods
-WHERE customer_id = $1 AND status = 'active' AND type IN ('card', 'direct_debit')
+WHERE customer_id = $1 AND status = 'active' AND type = $2
 ORDER BY is_default DESC, seq DESC
 LIMIT 1
 `
 
-// The payment method an automatic charge uses: the customer's default if it is automated
-// and active, else the newest active automated one.
-func (q *Queries) ChargeablePaymentMethod(ctx context.Context, customerID string) (PaymentMethod, error) {
-	row := q.db.QueryRow(ctx, chargeablePaymentMethod, customerID)
+type ChargeablePaymentMethodParams struct {
+	CustomerID string
+	Type       string
+}
+
+// The payment method an automatic charge of an invoice paid by @type (card or
+// direct_debit) uses: the customer's default if it is of that type and active, else the
+// newest active one of that type. Never one of another type.
+func (q *Queries) ChargeablePaymentMethod(ctx context.Context, arg ChargeablePaymentMethodParams) (PaymentMethod, error) {
+	row := q.db.QueryRow(ctx, chargeablePaymentMethod, arg.CustomerID, arg.Type)
 	var i PaymentMethod
 	err := row.Scan(
 		&i.ID,
@@ -136,7 +143,7 @@ func (q *Queries) CountInvoiceEvents(ctx context.Context, arg CountInvoiceEvents
 const createInvoice = `-- name: CreateInvoice :one
 INSERT INTO invoices (id, customer_id, subscription_id, external_id, kind, currency, payment_method, total, period_start, period_end)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number, collection_started_at
+RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, void_reason, number, collection_started_at
 `
 
 type CreateInvoiceParams struct {
@@ -188,6 +195,7 @@ func (q *Queries) CreateInvoice(ctx context.Context, arg CreateInvoiceParams) (I
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.VoidReason,
 		&i.Number,
 		&i.CollectionStartedAt,
 	)
@@ -236,15 +244,16 @@ func (q *Queries) DeleteUnstartedInvoice(ctx context.Context, id string) error {
 
 const failInvoiceTransaction = `-- name: FailInvoiceTransaction :one
 UPDATE invoice_transactions
-SET status = 'failed', error_type = $1, provider_code = $2,
-    decline_code = $3, provider_message = $4,
-    provider_reference = coalesce($5, provider_reference), updated_at = now()
-WHERE id = $6 AND status = 'pending'
-RETURNING id, seq, invoice_id, attempt, method, amount, currency, status, error_type, provider_code, decline_code, provider_message, provider_reference, payment_method_id, idempotency_key, reference, paid_at, created_at, updated_at
+SET status = 'failed', error_type = $1, hard_decline = $2, provider_code = $3,
+    decline_code = $4, provider_message = $5,
+    provider_reference = coalesce($6, provider_reference), updated_at = now()
+WHERE id = $7 AND status = 'pending'
+RETURNING id, seq, invoice_id, attempt, method, amount, currency, status, error_type, provider_code, decline_code, provider_message, provider_reference, payment_method_id, idempotency_key, reference, paid_at, created_at, updated_at, hard_decline
 `
 
 type FailInvoiceTransactionParams struct {
 	ErrorType       *string
+	HardDecline     bool
 	ProviderCode    *string
 	DeclineCode     *string
 	ProviderMessage *string
@@ -255,6 +264,7 @@ type FailInvoiceTransactionParams struct {
 func (q *Queries) FailInvoiceTransaction(ctx context.Context, arg FailInvoiceTransactionParams) (InvoiceTransaction, error) {
 	row := q.db.QueryRow(ctx, failInvoiceTransaction,
 		arg.ErrorType,
+		arg.HardDecline,
 		arg.ProviderCode,
 		arg.DeclineCode,
 		arg.ProviderMessage,
@@ -282,12 +292,13 @@ func (q *Queries) FailInvoiceTransaction(ctx context.Context, arg FailInvoiceTra
 		&i.PaidAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.HardDecline,
 	)
 	return i, err
 }
 
 const getInvoice = `-- name: GetInvoice :one
-SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number, collection_started_at FROM invoices WHERE id = $1
+SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, void_reason, number, collection_started_at FROM invoices WHERE id = $1
 `
 
 func (q *Queries) GetInvoice(ctx context.Context, id string) (Invoice, error) {
@@ -315,6 +326,7 @@ func (q *Queries) GetInvoice(ctx context.Context, id string) (Invoice, error) {
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.VoidReason,
 		&i.Number,
 		&i.CollectionStartedAt,
 	)
@@ -322,7 +334,7 @@ func (q *Queries) GetInvoice(ctx context.Context, id string) (Invoice, error) {
 }
 
 const getInvoiceByExternalID = `-- name: GetInvoiceByExternalID :one
-SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number, collection_started_at FROM invoices WHERE external_id = $1
+SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, void_reason, number, collection_started_at FROM invoices WHERE external_id = $1
 `
 
 func (q *Queries) GetInvoiceByExternalID(ctx context.Context, externalID *string) (Invoice, error) {
@@ -350,6 +362,7 @@ func (q *Queries) GetInvoiceByExternalID(ctx context.Context, externalID *string
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.VoidReason,
 		&i.Number,
 		&i.CollectionStartedAt,
 	)
@@ -382,7 +395,7 @@ func (q *Queries) GetInvoiceSubscription(ctx context.Context, id string) (Subscr
 }
 
 const getInvoiceTransaction = `-- name: GetInvoiceTransaction :one
-SELECT id, seq, invoice_id, attempt, method, amount, currency, status, error_type, provider_code, decline_code, provider_message, provider_reference, payment_method_id, idempotency_key, reference, paid_at, created_at, updated_at FROM invoice_transactions WHERE id = $1
+SELECT id, seq, invoice_id, attempt, method, amount, currency, status, error_type, provider_code, decline_code, provider_message, provider_reference, payment_method_id, idempotency_key, reference, paid_at, created_at, updated_at, hard_decline FROM invoice_transactions WHERE id = $1
 `
 
 func (q *Queries) GetInvoiceTransaction(ctx context.Context, id string) (InvoiceTransaction, error) {
@@ -408,12 +421,13 @@ func (q *Queries) GetInvoiceTransaction(ctx context.Context, id string) (Invoice
 		&i.PaidAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.HardDecline,
 	)
 	return i, err
 }
 
 const getInvoiceTransactionByKey = `-- name: GetInvoiceTransactionByKey :one
-SELECT id, seq, invoice_id, attempt, method, amount, currency, status, error_type, provider_code, decline_code, provider_message, provider_reference, payment_method_id, idempotency_key, reference, paid_at, created_at, updated_at FROM invoice_transactions WHERE idempotency_key = $1
+SELECT id, seq, invoice_id, attempt, method, amount, currency, status, error_type, provider_code, decline_code, provider_message, provider_reference, payment_method_id, idempotency_key, reference, paid_at, created_at, updated_at, hard_decline FROM invoice_transactions WHERE idempotency_key = $1
 `
 
 func (q *Queries) GetInvoiceTransactionByKey(ctx context.Context, idempotencyKey *string) (InvoiceTransaction, error) {
@@ -439,12 +453,13 @@ func (q *Queries) GetInvoiceTransactionByKey(ctx context.Context, idempotencyKey
 		&i.PaidAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.HardDecline,
 	)
 	return i, err
 }
 
 const getInvoiceTransactionByReference = `-- name: GetInvoiceTransactionByReference :one
-SELECT id, seq, invoice_id, attempt, method, amount, currency, status, error_type, provider_code, decline_code, provider_message, provider_reference, payment_method_id, idempotency_key, reference, paid_at, created_at, updated_at FROM invoice_transactions WHERE provider_reference = $1 ORDER BY seq DESC LIMIT 1
+SELECT id, seq, invoice_id, attempt, method, amount, currency, status, error_type, provider_code, decline_code, provider_message, provider_reference, payment_method_id, idempotency_key, reference, paid_at, created_at, updated_at, hard_decline FROM invoice_transactions WHERE provider_reference = $1 ORDER BY seq DESC LIMIT 1
 `
 
 func (q *Queries) GetInvoiceTransactionByReference(ctx context.Context, providerReference *string) (InvoiceTransaction, error) {
@@ -470,6 +485,7 @@ func (q *Queries) GetInvoiceTransactionByReference(ctx context.Context, provider
 		&i.PaidAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.HardDecline,
 	)
 	return i, err
 }
@@ -478,7 +494,7 @@ const insertInvoiceTransaction = `-- name: InsertInvoiceTransaction :one
 INSERT INTO invoice_transactions (id, invoice_id, attempt, method, amount, currency, status, payment_method_id, idempotency_key, reference, paid_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (idempotency_key) DO NOTHING
-RETURNING id, seq, invoice_id, attempt, method, amount, currency, status, error_type, provider_code, decline_code, provider_message, provider_reference, payment_method_id, idempotency_key, reference, paid_at, created_at, updated_at
+RETURNING id, seq, invoice_id, attempt, method, amount, currency, status, error_type, provider_code, decline_code, provider_message, provider_reference, payment_method_id, idempotency_key, reference, paid_at, created_at, updated_at, hard_decline
 `
 
 type InsertInvoiceTransactionParams struct {
@@ -530,6 +546,7 @@ func (q *Queries) InsertInvoiceTransaction(ctx context.Context, arg InsertInvoic
 		&i.PaidAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.HardDecline,
 	)
 	return i, err
 }
@@ -625,7 +642,7 @@ func (q *Queries) ListInvoiceLines(ctx context.Context, invoiceID string) ([]Inv
 }
 
 const listInvoiceTransactions = `-- name: ListInvoiceTransactions :many
-SELECT id, seq, invoice_id, attempt, method, amount, currency, status, error_type, provider_code, decline_code, provider_message, provider_reference, payment_method_id, idempotency_key, reference, paid_at, created_at, updated_at FROM invoice_transactions WHERE invoice_id = $1 ORDER BY seq
+SELECT id, seq, invoice_id, attempt, method, amount, currency, status, error_type, provider_code, decline_code, provider_message, provider_reference, payment_method_id, idempotency_key, reference, paid_at, created_at, updated_at, hard_decline FROM invoice_transactions WHERE invoice_id = $1 ORDER BY seq
 `
 
 func (q *Queries) ListInvoiceTransactions(ctx context.Context, invoiceID string) ([]InvoiceTransaction, error) {
@@ -657,6 +674,7 @@ func (q *Queries) ListInvoiceTransactions(ctx context.Context, invoiceID string)
 			&i.PaidAt,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.HardDecline,
 		); err != nil {
 			return nil, err
 		}
@@ -669,7 +687,7 @@ func (q *Queries) ListInvoiceTransactions(ctx context.Context, invoiceID string)
 }
 
 const listInvoices = `-- name: ListInvoices :many
-SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number, collection_started_at FROM invoices
+SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, void_reason, number, collection_started_at FROM invoices
 WHERE ($2::text IS NULL OR customer_id = $2::text)
   AND ($3::text IS NULL OR status = $3::text)
   AND ($4::text IS NULL OR subscription_id = $4::text)
@@ -723,6 +741,7 @@ func (q *Queries) ListInvoices(ctx context.Context, arg ListInvoicesParams) ([]I
 			&i.VoidedAt,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.VoidReason,
 			&i.Number,
 			&i.CollectionStartedAt,
 		); err != nil {
@@ -762,8 +781,34 @@ func (q *Queries) ListOpenInvoiceIDsForCustomer(ctx context.Context, customerID 
 	return items, nil
 }
 
+const listOpenInvoiceIDsForSubscription = `-- name: ListOpenInvoiceIDsForSubscription :many
+SELECT id FROM invoices
+WHERE subscription_id = $1 AND status IN ('to_pay', 'error') AND kind = 'standard'
+ORDER BY seq
+`
+
+func (q *Queries) ListOpenInvoiceIDsForSubscription(ctx context.Context, subscriptionID *string) ([]string, error) {
+	rows, err := q.db.Query(ctx, listOpenInvoiceIDsForSubscription, subscriptionID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const lockInvoice = `-- name: LockInvoice :one
-SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number, collection_started_at FROM invoices WHERE id = $1 FOR UPDATE
+SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, void_reason, number, collection_started_at FROM invoices WHERE id = $1 FOR UPDATE
 `
 
 func (q *Queries) LockInvoice(ctx context.Context, id string) (Invoice, error) {
@@ -791,6 +836,7 @@ func (q *Queries) LockInvoice(ctx context.Context, id string) (Invoice, error) {
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.VoidReason,
 		&i.Number,
 		&i.CollectionStartedAt,
 	)
@@ -800,7 +846,7 @@ func (q *Queries) LockInvoice(ctx context.Context, id string) (Invoice, error) {
 const markInvoiceErrored = `-- name: MarkInvoiceErrored :one
 UPDATE invoices SET status = 'error', errored_at = now(), next_retry_at = NULL, updated_at = now()
 WHERE id = $1 AND status = 'to_pay'
-RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number, collection_started_at
+RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, void_reason, number, collection_started_at
 `
 
 func (q *Queries) MarkInvoiceErrored(ctx context.Context, id string) (Invoice, error) {
@@ -828,6 +874,7 @@ func (q *Queries) MarkInvoiceErrored(ctx context.Context, id string) (Invoice, e
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.VoidReason,
 		&i.Number,
 		&i.CollectionStartedAt,
 	)
@@ -837,7 +884,7 @@ func (q *Queries) MarkInvoiceErrored(ctx context.Context, id string) (Invoice, e
 const markInvoicePaid = `-- name: MarkInvoicePaid :one
 UPDATE invoices SET status = 'paid', paid_at = now(), next_retry_at = NULL, updated_at = now()
 WHERE id = $1 AND status IN ('to_pay', 'error') AND amount_paid = total
-RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number, collection_started_at
+RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, void_reason, number, collection_started_at
 `
 
 func (q *Queries) MarkInvoicePaid(ctx context.Context, id string) (Invoice, error) {
@@ -865,6 +912,7 @@ func (q *Queries) MarkInvoicePaid(ctx context.Context, id string) (Invoice, erro
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.VoidReason,
 		&i.Number,
 		&i.CollectionStartedAt,
 	)
@@ -872,13 +920,18 @@ func (q *Queries) MarkInvoicePaid(ctx context.Context, id string) (Invoice, erro
 }
 
 const markInvoiceVoided = `-- name: MarkInvoiceVoided :one
-UPDATE invoices SET status = 'voided', voided_at = now(), next_retry_at = NULL, updated_at = now()
+UPDATE invoices SET status = 'voided', voided_at = now(), void_reason = $2, next_retry_at = NULL, updated_at = now()
 WHERE id = $1 AND status IN ('to_pay', 'error')
-RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number, collection_started_at
+RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, void_reason, number, collection_started_at
 `
 
-func (q *Queries) MarkInvoiceVoided(ctx context.Context, id string) (Invoice, error) {
-	row := q.db.QueryRow(ctx, markInvoiceVoided, id)
+type MarkInvoiceVoidedParams struct {
+	ID         string
+	VoidReason *string
+}
+
+func (q *Queries) MarkInvoiceVoided(ctx context.Context, arg MarkInvoiceVoidedParams) (Invoice, error) {
+	row := q.db.QueryRow(ctx, markInvoiceVoided, arg.ID, arg.VoidReason)
 	var i Invoice
 	err := row.Scan(
 		&i.ID,
@@ -902,6 +955,7 @@ func (q *Queries) MarkInvoiceVoided(ctx context.Context, id string) (Invoice, er
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.VoidReason,
 		&i.Number,
 		&i.CollectionStartedAt,
 	)
@@ -983,7 +1037,7 @@ const settleInvoiceTransaction = `-- name: SettleInvoiceTransaction :one
 UPDATE invoice_transactions
 SET status = 'settled', provider_reference = coalesce($1, provider_reference), paid_at = now(), updated_at = now()
 WHERE id = $2 AND status = 'pending'
-RETURNING id, seq, invoice_id, attempt, method, amount, currency, status, error_type, provider_code, decline_code, provider_message, provider_reference, payment_method_id, idempotency_key, reference, paid_at, created_at, updated_at
+RETURNING id, seq, invoice_id, attempt, method, amount, currency, status, error_type, provider_code, decline_code, provider_message, provider_reference, payment_method_id, idempotency_key, reference, paid_at, created_at, updated_at, hard_decline
 `
 
 type SettleInvoiceTransactionParams struct {
@@ -1014,6 +1068,7 @@ func (q *Queries) SettleInvoiceTransaction(ctx context.Context, arg SettleInvoic
 		&i.PaidAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.HardDecline,
 	)
 	return i, err
 }

@@ -692,7 +692,7 @@ func (q *Queries) GetWalletTransaction(ctx context.Context, arg GetWalletTransac
 const ledgerAddInvoicePayment = `-- name: LedgerAddInvoicePayment :one
 UPDATE invoices SET amount_paid = amount_paid + $1::numeric, updated_at = now()
 WHERE id = $2
-RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number, collection_started_at
+RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, void_reason, number, collection_started_at
 `
 
 type LedgerAddInvoicePaymentParams struct {
@@ -725,6 +725,7 @@ func (q *Queries) LedgerAddInvoicePayment(ctx context.Context, arg LedgerAddInvo
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.VoidReason,
 		&i.Number,
 		&i.CollectionStartedAt,
 	)
@@ -766,7 +767,7 @@ const ledgerCreateInvoiceTransaction = `-- name: LedgerCreateInvoiceTransaction 
 INSERT INTO invoice_transactions (id, invoice_id, attempt, method, amount, currency, status, payment_method_id,
                                   idempotency_key, provider_reference, paid_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-RETURNING id, seq, invoice_id, attempt, method, amount, currency, status, error_type, provider_code, decline_code, provider_message, provider_reference, payment_method_id, idempotency_key, reference, paid_at, created_at, updated_at
+RETURNING id, seq, invoice_id, attempt, method, amount, currency, status, error_type, provider_code, decline_code, provider_message, provider_reference, payment_method_id, idempotency_key, reference, paid_at, created_at, updated_at, hard_decline
 `
 
 type LedgerCreateInvoiceTransactionParams struct {
@@ -818,6 +819,7 @@ func (q *Queries) LedgerCreateInvoiceTransaction(ctx context.Context, arg Ledger
 		&i.PaidAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.HardDecline,
 	)
 	return i, err
 }
@@ -825,7 +827,7 @@ func (q *Queries) LedgerCreateInvoiceTransaction(ctx context.Context, arg Ledger
 const ledgerCreateLoadInvoice = `-- name: LedgerCreateLoadInvoice :one
 INSERT INTO invoices (id, customer_id, kind, currency, payment_method, total)
 VALUES ($1, $2, 'wallet_load', $3, $4, $5)
-RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number, collection_started_at
+RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, void_reason, number, collection_started_at
 `
 
 type LedgerCreateLoadInvoiceParams struct {
@@ -867,6 +869,7 @@ func (q *Queries) LedgerCreateLoadInvoice(ctx context.Context, arg LedgerCreateL
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.VoidReason,
 		&i.Number,
 		&i.CollectionStartedAt,
 	)
@@ -874,7 +877,7 @@ func (q *Queries) LedgerCreateLoadInvoice(ctx context.Context, arg LedgerCreateL
 }
 
 const ledgerGetInvoiceTransactionByKey = `-- name: LedgerGetInvoiceTransactionByKey :one
-SELECT id, seq, invoice_id, attempt, method, amount, currency, status, error_type, provider_code, decline_code, provider_message, provider_reference, payment_method_id, idempotency_key, reference, paid_at, created_at, updated_at FROM invoice_transactions WHERE idempotency_key = $1
+SELECT id, seq, invoice_id, attempt, method, amount, currency, status, error_type, provider_code, decline_code, provider_message, provider_reference, payment_method_id, idempotency_key, reference, paid_at, created_at, updated_at, hard_decline FROM invoice_transactions WHERE idempotency_key = $1
 `
 
 func (q *Queries) LedgerGetInvoiceTransactionByKey(ctx context.Context, idempotencyKey *string) (InvoiceTransaction, error) {
@@ -900,13 +903,14 @@ func (q *Queries) LedgerGetInvoiceTransactionByKey(ctx context.Context, idempote
 		&i.PaidAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.HardDecline,
 	)
 	return i, err
 }
 
 const ledgerLockInvoice = `-- name: LedgerLockInvoice :one
 
-SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number, collection_started_at FROM invoices WHERE id = $1 FOR UPDATE
+SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, void_reason, number, collection_started_at FROM invoices WHERE id = $1 FOR UPDATE
 `
 
 // The ledger's side of invoices: the one-off invoice of a paid load, the wallet part of an
@@ -936,6 +940,7 @@ func (q *Queries) LedgerLockInvoice(ctx context.Context, id string) (Invoice, er
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.VoidReason,
 		&i.Number,
 		&i.CollectionStartedAt,
 	)
@@ -945,7 +950,7 @@ func (q *Queries) LedgerLockInvoice(ctx context.Context, id string) (Invoice, er
 const ledgerMarkLoadInvoicePaid = `-- name: LedgerMarkLoadInvoicePaid :one
 UPDATE invoices SET amount_paid = total, status = 'paid', paid_at = now(), attempt_count = 1, updated_at = now()
 WHERE id = $1 AND kind = 'wallet_load' AND status = 'to_pay'
-RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number, collection_started_at
+RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, void_reason, number, collection_started_at
 `
 
 func (q *Queries) LedgerMarkLoadInvoicePaid(ctx context.Context, id string) (Invoice, error) {
@@ -973,6 +978,7 @@ func (q *Queries) LedgerMarkLoadInvoicePaid(ctx context.Context, id string) (Inv
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.VoidReason,
 		&i.Number,
 		&i.CollectionStartedAt,
 	)
@@ -992,7 +998,7 @@ SET status = EXCLUDED.status, error_type = EXCLUDED.error_type, provider_code = 
     provider_reference = COALESCE(EXCLUDED.provider_reference, t.provider_reference),
     paid_at = EXCLUDED.paid_at, updated_at = now()
 WHERE t.status = 'pending'
-RETURNING id, seq, invoice_id, attempt, method, amount, currency, status, error_type, provider_code, decline_code, provider_message, provider_reference, payment_method_id, idempotency_key, reference, paid_at, created_at, updated_at
+RETURNING id, seq, invoice_id, attempt, method, amount, currency, status, error_type, provider_code, decline_code, provider_message, provider_reference, payment_method_id, idempotency_key, reference, paid_at, created_at, updated_at, hard_decline
 `
 
 type LedgerRecordChargeTransactionParams struct {
@@ -1052,6 +1058,7 @@ func (q *Queries) LedgerRecordChargeTransaction(ctx context.Context, arg LedgerR
 		&i.PaidAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.HardDecline,
 	)
 	return i, err
 }
@@ -1059,7 +1066,7 @@ func (q *Queries) LedgerRecordChargeTransaction(ctx context.Context, arg LedgerR
 const ledgerSubtractInvoicePayment = `-- name: LedgerSubtractInvoicePayment :one
 UPDATE invoices SET amount_paid = amount_paid - $1::numeric, updated_at = now()
 WHERE id = $2
-RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number, collection_started_at
+RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, void_reason, number, collection_started_at
 `
 
 type LedgerSubtractInvoicePaymentParams struct {
@@ -1092,6 +1099,7 @@ func (q *Queries) LedgerSubtractInvoicePayment(ctx context.Context, arg LedgerSu
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.VoidReason,
 		&i.Number,
 		&i.CollectionStartedAt,
 	)
@@ -1101,7 +1109,7 @@ func (q *Queries) LedgerSubtractInvoicePayment(ctx context.Context, arg LedgerSu
 const ledgerVoidLoadInvoice = `-- name: LedgerVoidLoadInvoice :one
 UPDATE invoices SET status = 'voided', voided_at = now(), attempt_count = 1, updated_at = now()
 WHERE id = $1 AND kind = 'wallet_load' AND status = 'to_pay'
-RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, number, collection_started_at
+RETURNING id, seq, customer_id, subscription_id, external_id, kind, currency, status, payment_method, total, amount_paid, amount_due, period_start, period_end, attempt_count, next_retry_at, paid_at, errored_at, voided_at, created_at, updated_at, void_reason, number, collection_started_at
 `
 
 func (q *Queries) LedgerVoidLoadInvoice(ctx context.Context, id string) (Invoice, error) {
@@ -1129,6 +1137,7 @@ func (q *Queries) LedgerVoidLoadInvoice(ctx context.Context, id string) (Invoice
 		&i.VoidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.VoidReason,
 		&i.Number,
 		&i.CollectionStartedAt,
 	)

@@ -95,6 +95,7 @@ type Invoice struct {
 	VoidedAt            *time.Time
 	CreatedAt           time.Time
 	UpdatedAt           time.Time
+	VoidReason          *string
 	Number              string
 	CollectionStartedAt *time.Time
 }
@@ -126,6 +127,7 @@ type InvoiceTransaction struct {
 	PaidAt            *time.Time
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
+	HardDecline       bool
 }
 
 type MailMessage struct {

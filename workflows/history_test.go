@@ -160,6 +160,30 @@ func TestHistoriesOnDevServer(t *testing.T) {
 			}
 			return run, c.PaymentPaid
 		}},
+		{"no_card_then_new_card", func() (client.WorkflowRun, string) {
+			inv := newInvoice("", "")
+			run := startWF(inv)
+			waitStatus(inv, c.PaymentAwaitingAction)
+			pm := "pm_card_visa"
+			saved, err := customers.NewService(pool).AddPaymentMethod(ctx, inv.CustomerID, customers.PaymentMethodInput{Type: "card", ProviderID: &pm,
+				ExpMonth: ptr(int32(12)), ExpYear: ptr(int32(time.Now().Year() + 2)), Last4: ptr("4242")})
+			must(t, err)
+			must(t, env.Temporal.SignalWorkflow(ctx, run.GetID(), "", c.SignalPaymentMethodUpdated, c.PaymentMethodUpdated{PaymentMethodID: saved.ID}))
+			return run, c.PaymentPaid
+		}},
+		{"provider_failure_then_operator_retry", func() (client.WorkflowRun, string) {
+			inv := newInvoice("pm_sim_bad_credentials", "")
+			run := startWF(inv)
+			waitStatus(inv, c.PaymentAwaitingAction)
+			pm := "pm_card_visa"
+			_, err := customers.NewService(pool).AddPaymentMethod(ctx, inv.CustomerID, customers.PaymentMethodInput{Type: "card", ProviderID: &pm,
+				Default: ptr(true), ExpMonth: ptr(int32(12)), ExpYear: ptr(int32(time.Now().Year() + 2)), Last4: ptr("4242")})
+			must(t, err)
+			if out := update(inv, c.UpdateRetry, c.RetryRequest{RequestedBy: "operator"}); out.InvoiceStatus != "paid" {
+				t.Errorf("operator's retry outcome %+v", out)
+			}
+			return run, c.PaymentPaid
+		}},
 		{"hard_decline_then_void", func() (client.WorkflowRun, string) {
 			inv := newInvoice("pm_card_chargeDeclinedExpiredCard", "")
 			run := startWF(inv)

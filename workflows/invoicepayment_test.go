@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
 
 	"payorch/activities"
@@ -42,6 +45,12 @@ type fixture struct {
 	inv    invoices.Invoice
 	ledger *ledger.Ledger
 	acts   *activities.Activities
+	// started counts the activities started, by type; onStart runs at each start.
+	mu      sync.Mutex
+	started map[string]int
+	onStart func(activityType string)
+	// signalled lists the signals sent to other workflows ("<signal> <workflow id>").
+	signalled []string
 }
 
 type setup struct {
@@ -74,6 +83,25 @@ func newFixture(t *testing.T, s setup) *fixture {
 	f.tenv.RegisterWorkflow(InvoicePayment)
 	f.tenv.RegisterActivityWithOptions(f.acts, activity.RegisterOptions{})
 	f.tenv.SetOnTimerScheduledListener(func(_ string, d time.Duration) { f.timers = append(f.timers, d) })
+	// Signals to other invoices' workflows (a payment that reactivates a subscription
+	// resumes its held invoices) are recorded here; their receivers run elsewhere.
+	f.tenv.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, mock.Anything, mock.Anything).
+		Return(func(_, workflowID, _, signal string, _ any) error {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.signalled = append(f.signalled, signal+" "+workflowID)
+			return nil
+		}).Maybe()
+	f.started = map[string]int{}
+	f.tenv.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		f.mu.Lock()
+		f.started[info.ActivityType.Name]++
+		hook := f.onStart
+		f.mu.Unlock()
+		if hook != nil {
+			hook(info.ActivityType.Name)
+		}
+	})
 	ctx := context.Background()
 
 	cs := customers.NewService(pool)
@@ -226,6 +254,13 @@ func (f *fixture) subscriptionStatus() string {
 	return s
 }
 
+// starts returns how many times an activity type was started.
+func (f *fixture) starts(activityType string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.started[activityType]
+}
+
 // simCharges counts the simulated provider's charges (one per idempotency key).
 func (f *fixture) simCharges() int {
 	var n int
@@ -375,16 +410,33 @@ func TestRetryRejectedWhenPaid(t *testing.T) {
 	var inFlight, paid *updateResult
 	f.at(time.Minute, func() { inFlight = f.update(c.UpdateRetry, c.RetryRequest{}) })
 	f.at(2*time.Minute, func() { f.deliverSEPA("settled", "evt_1") })
-	f.at(3*time.Minute, func() { paid = f.update(c.UpdateVoid, c.VoidRequest{}) })
+	// The void arrives while the settled charge is being booked (the invoice is being
+	// marked paid): it is accepted, queued, and must then be refused as paid — never void
+	// a paid invoice.
+	f.onStart = func(activityType string) {
+		if activityType == c.ActivityMarkInvoicePaid && paid == nil {
+			paid = f.update(c.UpdateVoid, c.VoidRequest{Reason: "too late"})
+		}
+	}
 	f.tenv.ExecuteWorkflow(InvoicePayment, f.input(""))
 	must(t, f.tenv.GetWorkflowError())
 	if inFlight == nil || inFlight.rejected == nil {
 		t.Fatalf("retry during a pending charge must be rejected: %+v", inFlight)
 	}
 	f.expect("in-flight rejection", errType(inFlight.rejected), c.ErrChargeInFlight)
-	if paid != nil && paid.rejected == nil && paid.err == nil {
-		t.Fatalf("void after payment must be rejected: %+v", paid)
+	if paid == nil || !paid.done {
+		t.Fatalf("the void sent while the invoice was being marked paid got no answer: %+v", paid)
 	}
+	refusal := paid.rejected
+	if refusal == nil {
+		refusal = paid.err
+	}
+	if refusal == nil {
+		t.Fatalf("void after payment must be refused: %+v", paid)
+	}
+	f.expect("void refusal", errType(refusal), c.ErrInvoicePaid)
+	f.expect("invoice", f.invoice().Status, "paid")
+	f.expect("void reason", f.invoice().VoidReason == nil, true)
 }
 
 func TestHardDeclineWaitsForNewCard(t *testing.T) {
@@ -402,6 +454,7 @@ func TestHardDeclineWaitsForNewCard(t *testing.T) {
 	f.expect("deadline timer", slices.Contains(f.timers, 38*time.Hour), true)
 	f.expect("transactions", f.txnSummary(), []string{"card:failed:payment_method_expired", "card:settled"})
 	f.expect("status", f.invoice().Status, "paid")
+	f.expect("hard decline stored", f.invoice().Transactions[0].HardDecline, true)
 	ev := f.events()
 	f.expect("payment method errored", slices.Contains(ev, "payment_method.errored"), true)
 	var pmStatus string
@@ -542,26 +595,34 @@ func TestVoidWhileWaitingGivesWalletBack(t *testing.T) {
 	must(t, f.pool.QueryRow(context.Background(), `SELECT balance::text FROM wallets WHERE customer_id = $1`, f.cust.ID).Scan(&bal))
 	f.expect("wallet balance back", bal[:5], "10.00")
 	f.expect("no further attempts", f.simCharges(), 1)
+	if vr := f.invoice().VoidReason; vr == nil || *vr != "customer left" {
+		t.Errorf("void reason = %v, want the request's", vr)
+	}
 }
 
+// TestDuplicateSignalsIgnored: a provider event delivered twice (webhooks are at least
+// once) is applied once; so is a payment-method update signalled twice.
 func TestDuplicateSignalsIgnored(t *testing.T) {
-	f := newFixture(t, setup{pm: "pm_card_chargeDeclinedExpiredCard"})
+	f := newFixture(t, setup{pm: "pm_sim_sepa_settle", pmType: "direct_debit"})
+	var afterDup c.PaymentState
 	f.at(time.Hour, func() {
-		pm := f.addPaymentMethod("card", "pm_card_chargeDeclinedIncorrectCvc")
-		f.tenv.SignalWorkflow(c.SignalPaymentMethodUpdated, c.PaymentMethodUpdated{PaymentMethodID: pm})
-		f.tenv.SignalWorkflow(c.SignalPaymentMethodUpdated, c.PaymentMethodUpdated{PaymentMethodID: pm})
+		f.deliverSEPA("failed", "evt_dup")
+		f.deliverSEPA("failed", "evt_dup")
 	})
-	f.at(2*time.Hour, func() {
+	f.at(90*time.Minute, func() {
+		afterDup = f.state()
 		pm := f.addPaymentMethod("direct_debit", "pm_sim_sepa_settle")
 		f.tenv.SignalWorkflow(c.SignalPaymentMethodUpdated, c.PaymentMethodUpdated{PaymentMethodID: pm})
+		f.tenv.SignalWorkflow(c.SignalPaymentMethodUpdated, c.PaymentMethodUpdated{PaymentMethodID: pm})
 	})
-	f.at(3*time.Hour, func() {
-		f.deliverSEPA("settled", "evt_dup")
-		f.tenv.SignalWorkflow(c.SignalProviderEvent, c.ProviderEvent{EventID: "evt_dup", Reference: "x", Status: "failed", ErrorType: "declined"})
-	})
+	f.at(3*time.Hour, func() { f.deliverSEPA("settled", "evt_2") })
 	f.tenv.ExecuteWorkflow(InvoicePayment, f.input(""))
 	must(t, f.tenv.GetWorkflowError())
-	f.expect("transactions", f.txnSummary(), []string{"card:failed:payment_method_expired", "card:failed:payment_method_invalid", "direct_debit:settled"})
+	f.expect("provider events applied", f.starts(c.ActivityApplyProviderEvent), 2)
+	f.expect("failed attempts after the duplicate", afterDup.FailedAttempts, 1)
+	f.expect("seen events", afterDup.SeenEvents, []string{"evt_dup"})
+	f.expect("charges sent", f.starts(c.ActivitySendCharge), 2)
+	f.expect("transactions", f.txnSummary(), []string{"direct_debit:failed:payment_method_declined", "direct_debit:settled"})
 	f.expect("invoice", f.invoice().Status, "paid")
 }
 

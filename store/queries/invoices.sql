@@ -83,7 +83,7 @@ RETURNING *;
 
 -- name: FailInvoiceTransaction :one
 UPDATE invoice_transactions
-SET status = 'failed', error_type = @error_type, provider_code = sqlc.narg(provider_code),
+SET status = 'failed', error_type = @error_type, hard_decline = @hard_decline, provider_code = sqlc.narg(provider_code),
     decline_code = sqlc.narg(decline_code), provider_message = sqlc.narg(provider_message),
     provider_reference = coalesce(sqlc.narg(reference), provider_reference), updated_at = now()
 WHERE id = @id AND status = 'pending'
@@ -110,7 +110,7 @@ WHERE id = $1 AND status = 'to_pay'
 RETURNING *;
 
 -- name: MarkInvoiceVoided :one
-UPDATE invoices SET status = 'voided', voided_at = now(), next_retry_at = NULL, updated_at = now()
+UPDATE invoices SET status = 'voided', voided_at = now(), void_reason = sqlc.narg(void_reason), next_retry_at = NULL, updated_at = now()
 WHERE id = $1 AND status IN ('to_pay', 'error')
 RETURNING *;
 
@@ -139,12 +139,18 @@ RETURNING *;
 SELECT * FROM subscriptions WHERE id = $1;
 
 -- name: ChargeablePaymentMethod :one
--- The payment method an automatic charge uses: the customer's default if it is automated
--- and active, else the newest active automated one.
+-- The payment method an automatic charge of an invoice paid by @type (card or
+-- direct_debit) uses: the customer's default if it is of that type and active, else the
+-- newest active one of that type. Never one of another type.
 SELECT * FROM payment_methods
-WHERE customer_id = $1 AND status = 'active' AND type IN ('card', 'direct_debit')
+WHERE customer_id = @customer_id AND status = 'active' AND type = @type
 ORDER BY is_default DESC, seq DESC
 LIMIT 1;
 
 -- name: MarkPaymentMethodErrored :one
 UPDATE payment_methods SET status = 'errored' WHERE id = $1 AND status = 'active' RETURNING *;
+
+-- name: ListOpenInvoiceIDsForSubscription :many
+SELECT id FROM invoices
+WHERE subscription_id = $1 AND status IN ('to_pay', 'error') AND kind = 'standard'
+ORDER BY seq;
