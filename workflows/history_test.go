@@ -21,21 +21,39 @@ import (
 	"payorch/payments"
 )
 
-// Histories recorded from the real dev server are kept in testdata/ and replayed by
-// TestReplayRecordedHistories, so a change that breaks determinism fails CI. Re-record
-// them (after a deliberate, versioned change) with:
+// Histories recorded from the real dev server are kept in testdata/<shape>/, one folder
+// per released shape of the workflows, and replayed by TestReplayRecordedHistories, so a
+// change that breaks determinism fails CI. Folders are only ever added, never
+// overwritten: open executions of every released shape must still replay. After a
+// deliberate change behind workflow.GetVersion, bump currentShape and record the new
+// shape's histories into its new folder with:
 //
-//	PAYORCH_RECORD_HISTORIES=1 go test ./workflows -run TestHistoriesOnDevServer
+//	PAYORCH_RECORD_HISTORIES=1 go test ./workflows -run 'TestHistoriesOnDevServer|TestWalletLoadHistories'
 const recordEnv = "PAYORCH_RECORD_HISTORIES"
 
+// currentShape names the testdata folder of the histories the current code records.
+// v1: the first release; v2: the change "exactly-once-at-the-edges".
+const currentShape = "v2"
+
+// recordHistory writes a recorded history into the current shape's folder, refusing to
+// overwrite a released one.
+func recordHistory(t *testing.T, name string, hist *historypb.History) {
+	t.Helper()
+	raw, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(hist)
+	must(t, err)
+	dir := filepath.Join("testdata", currentShape)
+	must(t, os.MkdirAll(dir, 0o755))
+	must(t, os.WriteFile(filepath.Join(dir, name+".json"), raw, 0o644))
+}
+
 func TestReplayRecordedHistories(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	files, err := filepath.Glob(filepath.Join("testdata", "*", "*.json"))
 	must(t, err)
 	if len(files) == 0 {
 		t.Fatal("no recorded histories in testdata/ (record them with " + recordEnv + "=1)")
 	}
 	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
+		t.Run(filepath.Base(filepath.Dir(f))+"/"+filepath.Base(f), func(t *testing.T) {
 			r := newReplayer()
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
 				t.Fatalf("replay of %s: %v", f, err)
@@ -206,10 +224,7 @@ func TestHistoriesOnDevServer(t *testing.T) {
 				t.Fatalf("replay against the current code: %v", err)
 			}
 			if os.Getenv(recordEnv) == "1" {
-				raw, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(hist)
-				must(t, err)
-				must(t, os.MkdirAll("testdata", 0o755))
-				must(t, os.WriteFile(filepath.Join("testdata", "invoice_payment_"+sc.name+".json"), raw, 0o644))
+				recordHistory(t, "invoice_payment_"+sc.name, hist)
 			}
 		})
 	}

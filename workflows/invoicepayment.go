@@ -12,6 +12,17 @@ import (
 	"payorch/declines"
 )
 
+// Changes to the released InvoicePayment workflow, each a workflow.GetVersion change id.
+// Add one for every change to the commands the workflow schedules (an activity added,
+// removed, renamed or reordered, a timer, a child, a marker); never remove one while a
+// history that lacks it may still be open.
+const (
+	// changeExactlyOnce: the decline policy, bounded database steps, parked steps, holds
+	// for errored subscriptions and missing methods, bounded provider failures (issue
+	// 10). Histories without its marker run invoicePaymentV1 (invoicepayment_v1.go).
+	changeExactlyOnce = "exactly-once-at-the-edges"
+)
+
 // errProviderError is the provider_error type as a string (the wallet-load workflow reads it).
 const errProviderError = string(declines.ProviderError)
 
@@ -97,7 +108,16 @@ type payment struct {
 // retried on the schedule fixed at start, with the error states, manual retry,
 // reconciliation and void of DESIGN.md "Invoice payment". It ends when the invoice is
 // paid or voided.
+//
+// Running payments outlive deploys (an errored invoice may wait for months), so every
+// change to the commands this workflow schedules goes behind workflow.GetVersion; the
+// recorded histories of every released shape (testdata/<shape>/) replay in a test.
 func InvoicePayment(ctx workflow.Context, in c.InvoicePaymentInput) (c.InvoicePaymentResult, error) {
+	if workflow.GetVersion(ctx, changeExactlyOnce, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		// A payment started before the change: it goes on as the first released shape
+		// until it ends or continues as new (the next run takes this path's state).
+		return invoicePaymentV1(ctx, in)
+	}
 	p := &payment{in: in, results: map[string]commandResult{}}
 	if in.Carry != nil {
 		p.s = *in.Carry

@@ -11,7 +11,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
@@ -93,7 +92,7 @@ func (f *loadFixture) count(table, where string, args ...any) int {
 }
 
 // replayAndRecord replays the run's history against the current code, and records it in
-// testdata/ when PAYORCH_RECORD_HISTORIES=1.
+// testdata/<currentShape>/ when PAYORCH_RECORD_HISTORIES=1.
 func (f *loadFixture) replayAndRecord(run client.WorkflowRun, name string) {
 	f.t.Helper()
 	hist := fetchHistory(f.t, run.GetID(), run.GetRunID())
@@ -101,10 +100,7 @@ func (f *loadFixture) replayAndRecord(run client.WorkflowRun, name string) {
 		f.t.Fatalf("replay against the current code: %v", err)
 	}
 	if os.Getenv(recordEnv) == "1" {
-		raw, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(hist)
-		must(f.t, err)
-		must(f.t, os.MkdirAll("testdata", 0o755))
-		must(f.t, os.WriteFile(filepath.Join("testdata", "wallet_load_"+name+".json"), raw, 0o644))
+		recordHistory(f.t, "wallet_load_"+name, hist)
 	}
 }
 
@@ -242,10 +238,10 @@ func TestWalletLoadCrashAndReplay(t *testing.T) {
 	}
 }
 
-// TestWalletLoadRecordedHistories replays the WalletLoad histories recorded in testdata/
-// (re-record with PAYORCH_RECORD_HISTORIES=1 go test ./workflows -run TestWalletLoad).
+// TestWalletLoadRecordedHistories replays the WalletLoad histories recorded in every
+// released shape's folder, testdata/*/ (see currentShape).
 func TestWalletLoadRecordedHistories(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "wallet_load_*.json"))
+	files, err := filepath.Glob(filepath.Join("testdata", "*", "wallet_load_*.json"))
 	must(t, err)
 	if len(files) < 2 {
 		t.Fatalf("%d recorded WalletLoad histories in testdata/, want settled and declined", len(files))
