@@ -14,6 +14,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"payorch/apperr"
 	"payorch/collection"
 	"payorch/contracts"
 	"payorch/invoices"
@@ -348,4 +349,82 @@ func (h *invoiceHarness) workflowPaymentStatus(invoiceID string) string {
 		return ""
 	}
 	return st.PaymentStatus
+}
+
+// TestReactivationResumesHeldInvoices: an invoice held because its subscription errored is
+// collected again as soon as the subscription is reactivated through the API; if its
+// workflow cannot be told then, the answer is 202 and the worker's sweeper tells it.
+func TestReactivationResumesHeldInvoices(t *testing.T) {
+	for _, signalFails := range []bool{false, true} {
+		t.Run(fmt.Sprintf("signal_fails=%v", signalFails), func(t *testing.T) {
+			ft := &faultyTemporal{Client: env.Temporal}
+			h := newInvoiceHarnessWith(t, ft, 0)
+			h.startWorker()
+			cust := h.customer("EUR")
+			h.method(cust, "pm_card_chargeDeclinedFraudulent")
+			now := time.Now().UTC()
+			sr := h.do("POST", "/v1/subscriptions", backendKey, map[string]any{"customer_id": cust, "amount": "30.00",
+				"current_period_start": now.Add(-time.Hour).Format(time.RFC3339), "current_period_end": now.Add(30 * 24 * time.Hour).Format(time.RFC3339)})
+			mustStatus(t, sr, 201)
+			sub := sr.JSON(t)["id"].(string)
+			first := h.invoice(cust, map[string]any{"subscription_id": sub})["id"].(string)
+			h.waitInvoice(first, "error", func(m map[string]any) bool { return m["status"] == "error" })
+			held := h.invoice(cust, map[string]any{"subscription_id": sub, "allow_inactive_subscription": true})["id"].(string)
+			h.waitInvoice(held, "held", func(map[string]any) bool { return h.workflowHold(held) == contracts.HoldSubscriptionErrored })
+			if n := len(txns(h.do("GET", "/v1/invoices/"+held, supportKey, nil).JSON(t))); n != 0 {
+				t.Fatalf("a held invoice was charged: %d transactions", n)
+			}
+			if signalFails {
+				ft.failSignals.Store(100) // every signal of the request fails
+			}
+			r := h.do("POST", "/v1/subscriptions/"+sub+"/reactivate", supportKey, nil)
+			if signalFails {
+				mustStatus(t, r, 202)
+				ft.failSignals.Store(0)
+				res, err := h.sweeper().Sweep(context.Background())
+				if err != nil || res.Resumed == 0 {
+					t.Fatalf("sweep: %+v, %v; want the held invoice told", res, err)
+				}
+			} else {
+				mustStatus(t, r, 200)
+			}
+			// Collected again: no longer held for the subscription (it now waits for a new
+			// card, the fraud decline having marked the old one errored).
+			h.waitInvoice(held, "the hold lifted", func(map[string]any) bool {
+				hold := h.workflowHold(held)
+				return hold != "" && hold != contracts.HoldSubscriptionErrored
+			})
+		})
+	}
+}
+
+// TestUpdateDataErrorIsTyped: a reconcile whose data the database refuses (a NUL byte
+// that got past the API, sent here straight through the collection client) is a typed
+// 400 invalid_data, and the invoice's workflow stays healthy: the next reconcile works.
+func TestUpdateDataErrorIsTyped(t *testing.T) {
+	h := newInvoiceHarness(t)
+	cust := h.customer("EUR")
+	id := h.invoice(cust, map[string]any{"payment_method": "bank_transfer"})["id"].(string)
+	_, err := h.srv.collect.Reconcile(context.Background(), id, contracts.ReconcileRequest{
+		Amount: "10.00", Reference: "TRX\x00NUL", PaidAt: time.Now().UTC(), Method: "bank_transfer"})
+	e, ok := apperr.As(err)
+	if !ok || e.Kind != apperr.Invalid || e.Code != contracts.ErrInvalidData {
+		t.Fatalf("error %v, want a typed invalid_data", err)
+	}
+	body := map[string]any{"amount": "30.00", "reference": "TRX-OK", "paid_at": time.Now().UTC().Format(time.RFC3339)}
+	mustStatus(t, h.do("POST", "/v1/invoices/"+id+"/reconcile", supportKey, body), 200)
+	h.waitInvoice(id, "paid", func(m map[string]any) bool { return m["status"] == "paid" })
+}
+
+// workflowHold queries the invoice's workflow for its hold ("" when none or no answer).
+func (h *invoiceHarness) workflowHold(invoiceID string) string {
+	v, err := env.Temporal.QueryWorkflow(context.Background(), contracts.InvoicePaymentWorkflowID(invoiceID), "", contracts.QueryState)
+	if err != nil {
+		return ""
+	}
+	var st contracts.PaymentState
+	if err := v.Get(&st); err != nil {
+		return ""
+	}
+	return st.Hold
 }

@@ -19,8 +19,29 @@ func (s *Server) subscriptionRoutes() {
 }
 
 // reactivateSubscription puts an errored subscription back in service (support or backend).
+// reactivateSubscription reactivates an errored subscription and tells its open
+// invoices, held while it was errored, that they may be collected again; both run to the
+// end if the client hangs up. If the invoices cannot be told now, the answer is 202 with
+// the subscription: the worker's sweeper tells them.
 func (s *Server) reactivateSubscription(c *gin.Context) {
-	s.subscriptionTransition(c, s.subs.Reactivate)
+	if err := decodeOptional(c, &struct{}{}); err != nil {
+		s.fail(c, err)
+		return
+	}
+	ctx, cancel := detached(c)
+	defer cancel()
+	out, err := s.subs.Reactivate(ctx, c.Param("id"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if _, err := s.collect.SubscriptionReactivated(ctx, out.ID); err != nil {
+		s.log.WarnContext(ctx, "subscription reactivated, its held invoices not told yet (the sweeper will)", "subscription_id", out.ID, "error", err)
+		c.Header("Retry-After", "5")
+		c.JSON(http.StatusAccepted, out)
+		return
+	}
+	c.JSON(http.StatusOK, out)
 }
 
 // cancelSubscription ends a subscription (support or backend).

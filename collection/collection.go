@@ -159,6 +159,10 @@ var updateErrors = map[string]struct {
 	contracts.ErrAmountExceedsDue: {apperr.Rule, "the amount exceeds what is due on the invoice"},
 	contracts.ErrInvalidReconcile: {apperr.Invalid, "the reconciliation is invalid"},
 	contracts.ErrInvoiceNotFound:  {apperr.NotFound, "no such invoice"},
+	contracts.ErrInvalidData:      {apperr.Invalid, "the database refused the request's data; nothing was recorded"},
+	contracts.ErrMisconfigured:    {apperr.Unavailable, "payorch is misconfigured; an operator must act before this can succeed"},
+	contracts.ErrTemporarilyUnavailable: {apperr.Unavailable,
+		"a step kept failing on an infrastructure error; nothing was recorded, send the request again"},
 }
 
 func (c *Client) mapUpdateError(ctx context.Context, invoiceID string, err error) error {
@@ -166,7 +170,7 @@ func (c *Client) mapUpdateError(ctx context.Context, invoiceID string, err error
 	if errors.As(err, &appErr) {
 		if m, ok := updateErrors[appErr.Type()]; ok {
 			e := apperr.New(m.kind, appErr.Type(), m.msg)
-			if appErr.Type() == contracts.ErrInvalidReconcile || appErr.Type() == contracts.ErrAmountExceedsDue {
+			if appErr.Type() == contracts.ErrInvalidReconcile || appErr.Type() == contracts.ErrAmountExceedsDue || appErr.Type() == contracts.ErrInvalidData {
 				e.Message = appErr.Message()
 			}
 			return e

@@ -16,7 +16,7 @@ import (
 // sweeperActions counts what the sweeper repaired, by action.
 var sweeperActions = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Name: "payorch_sweeper_actions_total",
-	Help: "Repairs made by the collection sweeper: collection started for an invoice that had no workflow (start_collection), a missed new-payment-method signal sent again (resend_payment_method).",
+	Help: "Repairs made by the collection sweeper: collection started for an invoice that had no workflow (start_collection), a missed new-payment-method signal sent again (resend_payment_method), an invoice of a reactivated subscription told again (resume_held_invoice).",
 }, []string{"action"})
 
 // sweeperErrors counts sweeps that failed.
@@ -30,7 +30,8 @@ func init() { prometheus.MustRegister(sweeperActions, sweeperErrors) }
 // Sweeper does what a lost request left undone: it starts the collection of collectable
 // invoices that have no payment workflow (the API stored the invoice, then the start
 // failed or the process died), and sends again the "payment method updated" signal that
-// an invoice waiting for a new card may have missed. Every action is harmless when
+// an invoice waiting for a new card may have missed and the "subscription reactivated"
+// signal that an invoice held by its errored subscription may have missed. Every action is harmless when
 // repeated, so several workers may sweep at once.
 type Sweeper struct {
 	Collection *Client
@@ -39,6 +40,10 @@ type Sweeper struct {
 	Grace time.Duration
 	// Batch bounds the invoices looked at per sweep and action.
 	Batch int
+
+	// reactivatedSince is where the next sweep looks for subscription reactivations
+	// (zero: an hour back, for a worker that just started).
+	reactivatedSince time.Time
 }
 
 // SweepResult says what one sweep did.
@@ -47,6 +52,8 @@ type SweepResult struct {
 	Started int
 	// Resent is how many invoices were sent a missed payment-method signal again.
 	Resent int
+	// Resumed is how many invoices of a reactivated subscription were told again.
+	Resumed int
 }
 
 // Sweep runs once.
@@ -88,6 +95,38 @@ func (s *Sweeper) Sweep(ctx context.Context) (SweepResult, error) {
 		res.Resent++
 		sweeperActions.WithLabelValues("resend_payment_method").Inc()
 		s.Log.InfoContext(ctx, "sweeper: told a waiting invoice of its customer's new payment method", "invoice_id", m.InvoiceID, "payment_method_id", m.PaymentMethodID)
+	}
+	// Invoices held while their subscription was errored: tell them again that it is
+	// active (a workflow that is not held ignores it). Each reactivation is told about
+	// once per worker: the window moves on with every sweep that succeeds.
+	since := s.reactivatedSince
+	if since.IsZero() {
+		since = time.Now().Add(-time.Hour)
+	}
+	next := time.Now().Add(-s.Grace)
+	reactivated, err := s.Collection.Invoices.RecentlyReactivated(ctx, since, s.Grace, batch)
+	if err != nil {
+		return res, errors.Join(append(errs, err)...)
+	}
+	resumeFailed := false
+	for _, r := range reactivated {
+		err := s.Collection.Temporal.SignalWorkflow(ctx, contracts.InvoicePaymentWorkflowID(r.InvoiceID), "", contracts.SignalSubscriptionReactivated,
+			contracts.SubscriptionReactivated{SubscriptionID: r.SubscriptionID})
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			continue
+		}
+		if err != nil {
+			resumeFailed = true
+			errs = append(errs, fmt.Errorf("signal %s: %w", r.InvoiceID, err))
+			continue
+		}
+		res.Resumed++
+		sweeperActions.WithLabelValues("resume_held_invoice").Inc()
+		s.Log.InfoContext(ctx, "sweeper: told an invoice that its subscription is active again", "invoice_id", r.InvoiceID, "subscription_id", r.SubscriptionID)
+	}
+	if !resumeFailed && len(reactivated) < batch {
+		s.reactivatedSince = next
 	}
 	return res, errors.Join(errs...)
 }

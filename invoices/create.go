@@ -256,6 +256,27 @@ func (s *Service) Unstarted(ctx context.Context, grace time.Duration, limit int)
 	return out, nil
 }
 
+// ReactivatedSubscriptionInvoice is an open invoice of a subscription reactivated lately.
+type ReactivatedSubscriptionInvoice struct {
+	InvoiceID      string
+	SubscriptionID string
+}
+
+// RecentlyReactivated lists open invoices of subscriptions that are active again after a
+// reactivation between since and grace ago.
+func (s *Service) RecentlyReactivated(ctx context.Context, since time.Time, grace time.Duration, limit int) ([]ReactivatedSubscriptionInvoice, error) {
+	rows, err := store.New(s.pool).ListRecentlyReactivatedSubscriptionInvoices(ctx, store.ListRecentlyReactivatedSubscriptionInvoicesParams{
+		Since: since, GraceSeconds: grace.Seconds(), MaxRows: int32(limit)})
+	if err != nil {
+		return nil, fmt.Errorf("list invoices of reactivated subscriptions: %w", err)
+	}
+	out := make([]ReactivatedSubscriptionInvoice, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, ReactivatedSubscriptionInvoice{InvoiceID: r.InvoiceID, SubscriptionID: r.SubscriptionID})
+	}
+	return out, nil
+}
+
 // MissedPaymentMethod is an open invoice whose workflow may have missed the signal of a
 // new default payment method (PaymentMethodID).
 type MissedPaymentMethod struct {

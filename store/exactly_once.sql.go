@@ -7,6 +7,7 @@ package store
 
 import (
 	"context"
+	"time"
 )
 
 const bindIdempotencyKey = `-- name: BindIdempotencyKey :exec
@@ -76,6 +77,53 @@ func (q *Queries) ListInvoicesMissingNewPaymentMethod(ctx context.Context, arg L
 	for rows.Next() {
 		var i ListInvoicesMissingNewPaymentMethodRow
 		if err := rows.Scan(&i.InvoiceID, &i.PaymentMethodID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listRecentlyReactivatedSubscriptionInvoices = `-- name: ListRecentlyReactivatedSubscriptionInvoices :many
+SELECT DISTINCT i.id AS invoice_id, i.subscription_id::text AS subscription_id, i.seq
+FROM invoices i
+JOIN subscriptions s ON s.id = i.subscription_id AND s.status = 'active'
+JOIN events e ON e.resource_id = s.id AND e.type = 'subscription.reactivated'
+WHERE i.kind = 'standard' AND i.status IN ('to_pay', 'error')
+  AND e.created_at > $1::timestamptz
+  AND e.created_at < now() - make_interval(secs => $2::float8)
+ORDER BY i.seq
+LIMIT $3
+`
+
+type ListRecentlyReactivatedSubscriptionInvoicesParams struct {
+	Since        time.Time
+	GraceSeconds float64
+	MaxRows      int32
+}
+
+type ListRecentlyReactivatedSubscriptionInvoicesRow struct {
+	InvoiceID      string
+	SubscriptionID string
+	Seq            int64
+}
+
+// Open invoices of subscriptions that are active again after a reactivation between
+// @since and the grace period ago: their workflows may have missed the signal that lifts
+// the hold an errored subscription put on them (a workflow not held ignores it).
+func (q *Queries) ListRecentlyReactivatedSubscriptionInvoices(ctx context.Context, arg ListRecentlyReactivatedSubscriptionInvoicesParams) ([]ListRecentlyReactivatedSubscriptionInvoicesRow, error) {
+	rows, err := q.db.Query(ctx, listRecentlyReactivatedSubscriptionInvoices, arg.Since, arg.GraceSeconds, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListRecentlyReactivatedSubscriptionInvoicesRow
+	for rows.Next() {
+		var i ListRecentlyReactivatedSubscriptionInvoicesRow
+		if err := rows.Scan(&i.InvoiceID, &i.SubscriptionID, &i.Seq); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

@@ -50,3 +50,17 @@ WHERE i.kind = 'standard' AND i.status IN ('to_pay', 'error') AND i.payment_meth
   AND pm.created_at < now() - make_interval(secs => @grace_seconds::float8)
 ORDER BY i.seq
 LIMIT @max_rows;
+
+-- name: ListRecentlyReactivatedSubscriptionInvoices :many
+-- Open invoices of subscriptions that are active again after a reactivation between
+-- @since and the grace period ago: their workflows may have missed the signal that lifts
+-- the hold an errored subscription put on them (a workflow not held ignores it).
+SELECT DISTINCT i.id AS invoice_id, i.subscription_id::text AS subscription_id, i.seq
+FROM invoices i
+JOIN subscriptions s ON s.id = i.subscription_id AND s.status = 'active'
+JOIN events e ON e.resource_id = s.id AND e.type = 'subscription.reactivated'
+WHERE i.kind = 'standard' AND i.status IN ('to_pay', 'error')
+  AND e.created_at > @since::timestamptz
+  AND e.created_at < now() - make_interval(secs => @grace_seconds::float8)
+ORDER BY i.seq
+LIMIT @max_rows;
