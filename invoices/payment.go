@@ -352,20 +352,8 @@ func (s *Service) applyResult(ctx context.Context, q *store.Queries, inv store.I
 			}
 		}
 		if pol.Hard && txn.PaymentMethodID != nil {
-			pm, err := q.MarkPaymentMethodErrored(ctx, *txn.PaymentMethodID)
-			if err == nil {
-				data := struct {
-					customers.PaymentMethod
-					// ErrorType and InvoiceID say which charge showed it no longer works.
-					ErrorType string `json:"error_type"`
-					InvoiceID string `json:"invoice_id"`
-				}{customers.PaymentMethodView(pm), et, inv.ID}
-				if _, err := outbox.Emit(ctx, q, outbox.Event{Type: outbox.PaymentMethodErrored, ResourceType: "payment_method",
-					ResourceID: pm.ID, CustomerID: pm.CustomerID, Data: data}); err != nil {
-					return err
-				}
-			} else if !store.IsNoRows(err) {
-				return fmt.Errorf("mark payment method errored: %w", err)
+			if _, err := customers.MarkErrored(ctx, q, *txn.PaymentMethodID, et, inv.ID); err != nil {
+				return err
 			}
 		}
 		return nil

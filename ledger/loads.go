@@ -9,6 +9,7 @@ import (
 
 	"payorch/apperr"
 	"payorch/customers"
+	"payorch/declines"
 	"payorch/documents"
 	"payorch/idempotency"
 	"payorch/ids"
@@ -573,7 +574,9 @@ func (l *Ledger) completeLocked(ctx context.Context, q *store.Queries, ld store.
 		if et == "" {
 			et = payments.ErrUnknown
 		}
-		record.ErrorType = strptr(string(et))
+		// Whether the method no longer works is the decline policy's call, as for an invoice.
+		hard := declines.IsHard(et, res.DeclineCode, res.ProviderCode)
+		record.ErrorType, record.HardDecline = strptr(string(et)), hard
 		record.ProviderCode, record.DeclineCode, record.ProviderMessage = optional(res.ProviderCode), optional(res.DeclineCode), optional(res.Message)
 		if _, err := q.LedgerRecordChargeTransaction(ctx, record); err != nil {
 			return Load{}, fmt.Errorf("record failed charge: %w", err)
@@ -583,7 +586,7 @@ func (l *Ledger) completeLocked(ctx context.Context, q *store.Queries, ld store.
 		}
 		// A hard decline (an expired or blocked card…) shows the method no longer works:
 		// marked errored with payment_method.errored, exactly as an invoice's charge does.
-		if res.HardDecline {
+		if hard {
 			if _, err := customers.MarkErrored(ctx, q, pm.ID, string(et), *ld.InvoiceID); err != nil {
 				return Load{}, err
 			}

@@ -987,13 +987,14 @@ func (q *Queries) LedgerMarkLoadInvoicePaid(ctx context.Context, id string) (Inv
 
 const ledgerRecordChargeTransaction = `-- name: LedgerRecordChargeTransaction :one
 INSERT INTO invoice_transactions AS t (id, invoice_id, attempt, method, amount, currency, status, error_type,
-                                       provider_code, decline_code, provider_message, provider_reference,
-                                       payment_method_id, idempotency_key, paid_at)
+                                       hard_decline, provider_code, decline_code, provider_message,
+                                       provider_reference, payment_method_id, idempotency_key, paid_at)
 VALUES ($1, $2, 1, $3, $4, $5, $6, $7, $8,
         $9, $10, $11, $12,
-        $13, $14)
+        $13, $14, $15)
 ON CONFLICT (idempotency_key) DO UPDATE
-SET status = EXCLUDED.status, error_type = EXCLUDED.error_type, provider_code = EXCLUDED.provider_code,
+SET status = EXCLUDED.status, error_type = EXCLUDED.error_type, hard_decline = EXCLUDED.hard_decline,
+    provider_code = EXCLUDED.provider_code,
     decline_code = EXCLUDED.decline_code, provider_message = EXCLUDED.provider_message,
     provider_reference = COALESCE(EXCLUDED.provider_reference, t.provider_reference),
     paid_at = EXCLUDED.paid_at, updated_at = now()
@@ -1009,6 +1010,7 @@ type LedgerRecordChargeTransactionParams struct {
 	Currency          string
 	Status            string
 	ErrorType         *string
+	HardDecline       bool
 	ProviderCode      *string
 	DeclineCode       *string
 	ProviderMessage   *string
@@ -1029,6 +1031,7 @@ func (q *Queries) LedgerRecordChargeTransaction(ctx context.Context, arg LedgerR
 		arg.Currency,
 		arg.Status,
 		arg.ErrorType,
+		arg.HardDecline,
 		arg.ProviderCode,
 		arg.DeclineCode,
 		arg.ProviderMessage,

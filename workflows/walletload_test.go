@@ -335,6 +335,9 @@ func TestWalletLoadExpiredCardMarksMethodErrored(t *testing.T) {
 	if f.count("events", "type = 'payment_method.errored' AND data->>'error_type' = 'payment_method_expired' AND data->>'invoice_id' = $1", res.InvoiceID) != 1 {
 		t.Fatal("no payment_method.errored event naming the load's invoice")
 	}
+	if f.count("invoice_transactions", "invoice_id = $1 AND status = 'failed' AND hard_decline", res.InvoiceID) != 1 {
+		t.Fatal("the load's failed transaction is not recorded as a hard decline")
+	}
 	g := newLoadFixture(t, ledgertest.PMDecline, "10.00")
 	if res, _ := g.run(); res.Status != ledger.LoadFailed {
 		t.Fatalf("result %+v", res)

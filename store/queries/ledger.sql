@@ -239,13 +239,14 @@ RETURNING *;
 -- Records the outcome of a load's charge, keyed by its PSP idempotency key: inserted the
 -- first time, moved from pending to its final status later, never changed once final.
 INSERT INTO invoice_transactions AS t (id, invoice_id, attempt, method, amount, currency, status, error_type,
-                                       provider_code, decline_code, provider_message, provider_reference,
-                                       payment_method_id, idempotency_key, paid_at)
-VALUES (@id, @invoice_id, 1, @method, @amount, @currency, @status, sqlc.narg(error_type), sqlc.narg(provider_code),
-        sqlc.narg(decline_code), sqlc.narg(provider_message), sqlc.narg(provider_reference), @payment_method_id,
-        @idempotency_key, sqlc.narg(paid_at))
+                                       hard_decline, provider_code, decline_code, provider_message,
+                                       provider_reference, payment_method_id, idempotency_key, paid_at)
+VALUES (@id, @invoice_id, 1, @method, @amount, @currency, @status, sqlc.narg(error_type), @hard_decline,
+        sqlc.narg(provider_code), sqlc.narg(decline_code), sqlc.narg(provider_message), sqlc.narg(provider_reference),
+        @payment_method_id, @idempotency_key, sqlc.narg(paid_at))
 ON CONFLICT (idempotency_key) DO UPDATE
-SET status = EXCLUDED.status, error_type = EXCLUDED.error_type, provider_code = EXCLUDED.provider_code,
+SET status = EXCLUDED.status, error_type = EXCLUDED.error_type, hard_decline = EXCLUDED.hard_decline,
+    provider_code = EXCLUDED.provider_code,
     decline_code = EXCLUDED.decline_code, provider_message = EXCLUDED.provider_message,
     provider_reference = COALESCE(EXCLUDED.provider_reference, t.provider_reference),
     paid_at = EXCLUDED.paid_at, updated_at = now()
