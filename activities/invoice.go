@@ -38,24 +38,9 @@ func (a *Activities) snapshot(ctx context.Context, invoiceID string) (contracts.
 		Hold:         snap.Hold, HoldReason: snap.HoldReason,
 	}
 	for i, t := range snap.Transactions {
-		out.Transactions[i] = txnView(t)
+		out.Transactions[i] = t.View()
 	}
 	return out, nil
-}
-
-func txnView(t invoices.Transaction) contracts.TransactionView {
-	s := func(p *string) string {
-		if p == nil {
-			return ""
-		}
-		return *p
-	}
-	return contracts.TransactionView{
-		ID: t.ID, Attempt: int(t.Attempt), Method: t.Method, Amount: t.Amount, Status: t.Status,
-		ErrorType: s(t.ErrorType), HardDecline: t.HardDecline,
-		ProviderCode: s(t.ProviderCode), DeclineCode: s(t.DeclineCode), Message: s(t.ProviderMessage),
-		Reference: s(t.ProviderReference), CreatedAt: t.CreatedAt,
-	}
 }
 
 // PrepareCharge creates (once) the pending transaction of charge n, so the workflow can
@@ -65,7 +50,7 @@ func (a *Activities) PrepareCharge(ctx context.Context, in contracts.ChargeRef) 
 	if err != nil {
 		return contracts.PreparedCharge{}, classify(err)
 	}
-	return contracts.PreparedCharge{Transaction: txnView(start.Transaction), Method: start.Method, Last4: start.Last4,
+	return contracts.PreparedCharge{Transaction: start.Transaction.View(), Method: start.Method, Last4: start.Last4,
 		NothingDue: start.NothingDue, Hold: start.Hold, HoldReason: start.HoldReason}, nil
 }
 
@@ -103,7 +88,7 @@ func (a *Activities) SendCharge(ctx context.Context, in contracts.ChargeRef) (co
 	if err != nil {
 		return contracts.ChargeOutcome{}, err
 	}
-	return contracts.ChargeOutcome{Transaction: txnView(txn), Snapshot: snap}, nil
+	return contracts.ChargeOutcome{Transaction: txn.View(), Snapshot: snap}, nil
 }
 
 // RecordProviderOutage fails charge n with provider_error after the provider stayed
@@ -124,7 +109,7 @@ func (a *Activities) RecordProviderOutage(ctx context.Context, in contracts.Char
 		}
 	}
 	snap, err := a.snapshot(ctx, in.InvoiceID)
-	return contracts.ChargeOutcome{Transaction: txnView(txn), Snapshot: snap}, err
+	return contracts.ChargeOutcome{Transaction: txn.View(), Snapshot: snap}, err
 }
 
 // RecordProviderFailure fails charge n with provider_error after the provider refused it
@@ -149,7 +134,7 @@ func (a *Activities) RecordProviderFailure(ctx context.Context, in contracts.Pro
 		}
 	}
 	snap, err := a.snapshot(ctx, in.InvoiceID)
-	return contracts.ChargeOutcome{Transaction: txnView(txn), Snapshot: snap}, err
+	return contracts.ChargeOutcome{Transaction: txn.View(), Snapshot: snap}, err
 }
 
 // ApplyProviderEvent applies an asynchronous provider outcome (SEPA settled or failed).
@@ -168,7 +153,7 @@ func (a *Activities) ApplyProviderEvent(ctx context.Context, in contracts.Provid
 	}
 	out := contracts.ChargeOutcome{Snapshot: snap}
 	if found {
-		out.Transaction = txnView(txn)
+		out.Transaction = txn.View()
 	}
 	return out, nil
 }
@@ -197,7 +182,7 @@ func (a *Activities) ReconcileInvoice(ctx context.Context, in contracts.Reconcil
 		return contracts.ChargeOutcome{}, classify(err)
 	}
 	snap, err := a.snapshot(ctx, in.InvoiceID)
-	return contracts.ChargeOutcome{Transaction: txnView(txn), Snapshot: snap}, err
+	return contracts.ChargeOutcome{Transaction: txn.View(), Snapshot: snap}, err
 }
 
 // VoidInvoice closes the invoice as voided and records why.

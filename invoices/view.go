@@ -18,7 +18,7 @@ func (t Transaction) View() contracts.TransactionView {
 	}
 	return contracts.TransactionView{
 		ID: t.ID, Attempt: int(t.Attempt), Method: t.Method, Amount: t.Amount, Status: t.Status,
-		ErrorType: s(t.ErrorType), ProviderCode: s(t.ProviderCode), DeclineCode: s(t.DeclineCode),
+		ErrorType: s(t.ErrorType), HardDecline: t.HardDecline, ProviderCode: s(t.ProviderCode), DeclineCode: s(t.DeclineCode),
 		Message: s(t.ProviderMessage), Reference: s(t.ProviderReference), CreatedAt: t.CreatedAt,
 	}
 }

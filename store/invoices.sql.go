@@ -223,25 +223,6 @@ func (q *Queries) CreateInvoiceLine(ctx context.Context, arg CreateInvoiceLinePa
 	return err
 }
 
-const deleteUnstartedInvoice = `-- name: DeleteUnstartedInvoice :exec
-WITH untouched AS (
-    SELECT i.id FROM invoices i WHERE i.id = $1 AND i.amount_paid = 0
-      AND NOT EXISTS (SELECT 1 FROM invoice_transactions t WHERE t.invoice_id = i.id)
-), usage AS (
-    UPDATE usage_records SET invoice_id = NULL WHERE invoice_id IN (SELECT id FROM untouched)
-), lines AS (
-    DELETE FROM invoice_lines WHERE invoice_id IN (SELECT id FROM untouched)
-)
-DELETE FROM invoices WHERE id IN (SELECT id FROM untouched)
-`
-
-// Compensation when the payment workflow could not be started: only an invoice nothing
-// happened to yet can be removed (its usage goes back to unbilled).
-func (q *Queries) DeleteUnstartedInvoice(ctx context.Context, id string) error {
-	_, err := q.db.Exec(ctx, deleteUnstartedInvoice, id)
-	return err
-}
-
 const failInvoiceTransaction = `-- name: FailInvoiceTransaction :one
 UPDATE invoice_transactions
 SET status = 'failed', error_type = $1, hard_decline = $2, provider_code = $3,

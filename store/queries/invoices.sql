@@ -35,19 +35,6 @@ SELECT id FROM invoices
 WHERE customer_id = $1 AND status IN ('to_pay', 'error') AND kind = 'standard'
 ORDER BY seq;
 
--- name: DeleteUnstartedInvoice :exec
--- Compensation when the payment workflow could not be started: only an invoice nothing
--- happened to yet can be removed (its usage goes back to unbilled).
-WITH untouched AS (
-    SELECT i.id FROM invoices i WHERE i.id = $1 AND i.amount_paid = 0
-      AND NOT EXISTS (SELECT 1 FROM invoice_transactions t WHERE t.invoice_id = i.id)
-), usage AS (
-    UPDATE usage_records SET invoice_id = NULL WHERE invoice_id IN (SELECT id FROM untouched)
-), lines AS (
-    DELETE FROM invoice_lines WHERE invoice_id IN (SELECT id FROM untouched)
-)
-DELETE FROM invoices WHERE id IN (SELECT id FROM untouched);
-
 -- name: CountInvoiceEvents :one
 SELECT count(*) FROM events WHERE resource_id = $1 AND type = $2;
 
