@@ -266,18 +266,5 @@ func (c *Client) PaymentMethodSaved(ctx context.Context, pm customers.PaymentMet
 	if err != nil {
 		return 0, err
 	}
-	n := 0
-	for _, id := range ids {
-		err := c.Temporal.SignalWorkflow(ctx, contracts.InvoicePaymentWorkflowID(id), "", contracts.SignalPaymentMethodUpdated,
-			contracts.PaymentMethodUpdated{PaymentMethodID: paymentMethodID})
-		var nf *serviceerror.NotFound
-		if errors.As(err, &nf) {
-			continue
-		}
-		if err != nil {
-			return n, fmt.Errorf("signal %s: %w", id, err)
-		}
-		n++
-	}
-	return n, nil
+	return c.signalAll(ctx, ids, contracts.SignalPaymentMethodUpdated, contracts.PaymentMethodUpdated{PaymentMethodID: paymentMethodID})
 }

@@ -2,10 +2,6 @@ package collection
 
 import (
 	"context"
-	"errors"
-	"fmt"
-
-	"go.temporal.io/api/serviceerror"
 
 	"payorch/contracts"
 	"payorch/payments"
@@ -37,15 +33,9 @@ func (r *EventRouter) HandleProviderEvent(ctx context.Context, ev payments.Event
 		}
 		invoiceID = id
 	}
-	err := r.Collection.Temporal.SignalWorkflow(ctx, contracts.InvoicePaymentWorkflowID(invoiceID), "", contracts.SignalProviderEvent,
+	// An invoice whose collection has ended (paid or voided) waits for nothing: not sent.
+	_, err := r.Collection.signal(ctx, invoiceID, contracts.SignalProviderEvent,
 		contracts.ProviderEvent{EventID: ev.ID, Reference: ev.Reference, Status: string(ev.Status), ErrorType: string(ev.ErrorType),
 			HardDecline: ev.HardDecline, ProviderCode: ev.ProviderCode, DeclineCode: ev.DeclineCode, Message: ev.Message})
-	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
-		return nil // the invoice's collection has ended (paid or voided): nothing waits for it
-	}
-	if err != nil {
-		return fmt.Errorf("signal provider event %s to %s: %w", ev.ID, invoiceID, err)
-	}
-	return nil
+	return err
 }

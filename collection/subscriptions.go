@@ -2,10 +2,6 @@ package collection
 
 import (
 	"context"
-	"errors"
-	"fmt"
-
-	"go.temporal.io/api/serviceerror"
 
 	"payorch/contracts"
 )
@@ -20,18 +16,5 @@ func (c *Client) SubscriptionReactivated(ctx context.Context, subscriptionID str
 	if err != nil {
 		return 0, err
 	}
-	n := 0
-	for _, id := range ids {
-		err := c.Temporal.SignalWorkflow(ctx, contracts.InvoicePaymentWorkflowID(id), "", contracts.SignalSubscriptionReactivated,
-			contracts.SubscriptionReactivated{SubscriptionID: subscriptionID})
-		var nf *serviceerror.NotFound
-		if errors.As(err, &nf) {
-			continue
-		}
-		if err != nil {
-			return n, fmt.Errorf("signal %s: %w", id, err)
-		}
-		n++
-	}
-	return n, nil
+	return c.signalAll(ctx, ids, contracts.SignalSubscriptionReactivated, contracts.SubscriptionReactivated{SubscriptionID: subscriptionID})
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.temporal.io/api/serviceerror"
 
 	"payorch/contracts"
 )
@@ -82,15 +81,14 @@ func (s *Sweeper) Sweep(ctx context.Context) (SweepResult, error) {
 		return res, errors.Join(append(errs, err)...)
 	}
 	for _, m := range missed {
-		err := s.Collection.Temporal.SignalWorkflow(ctx, contracts.InvoicePaymentWorkflowID(m.InvoiceID), "", contracts.SignalPaymentMethodUpdated,
+		sent, err := s.Collection.signal(ctx, m.InvoiceID, contracts.SignalPaymentMethodUpdated,
 			contracts.PaymentMethodUpdated{PaymentMethodID: m.PaymentMethodID})
-		var nf *serviceerror.NotFound
-		if errors.As(err, &nf) {
-			continue // the workflow has ended
-		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("signal %s: %w", m.InvoiceID, err))
+			errs = append(errs, err)
 			continue
+		}
+		if !sent {
+			continue // the workflow has ended
 		}
 		res.Resent++
 		sweeperActions.WithLabelValues("resend_payment_method").Inc()
@@ -110,15 +108,14 @@ func (s *Sweeper) Sweep(ctx context.Context) (SweepResult, error) {
 	}
 	resumeFailed := false
 	for _, r := range reactivated {
-		err := s.Collection.Temporal.SignalWorkflow(ctx, contracts.InvoicePaymentWorkflowID(r.InvoiceID), "", contracts.SignalSubscriptionReactivated,
+		sent, err := s.Collection.signal(ctx, r.InvoiceID, contracts.SignalSubscriptionReactivated,
 			contracts.SubscriptionReactivated{SubscriptionID: r.SubscriptionID})
-		var nf *serviceerror.NotFound
-		if errors.As(err, &nf) {
-			continue
-		}
 		if err != nil {
 			resumeFailed = true
-			errs = append(errs, fmt.Errorf("signal %s: %w", r.InvoiceID, err))
+			errs = append(errs, err)
+			continue
+		}
+		if !sent {
 			continue
 		}
 		res.Resumed++
