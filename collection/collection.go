@@ -132,8 +132,10 @@ func (c *Client) update(ctx context.Context, invoiceID, name, updateID string, a
 		err = h.Get(ctx, &out)
 	}
 	if err != nil {
-		if ctx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || isDeadline(err)) {
-			return out, fmt.Errorf("%s on %s: %w", name, invoiceID, ErrStillRunning)
+		if ctx.Err() != nil || isDeadline(err) {
+			// The wait ran out (or the caller went away) while the Update may still run,
+			// whatever error the client made of it.
+			return out, fmt.Errorf("%s on %s: %w (%v)", name, invoiceID, ErrStillRunning, err)
 		}
 		return out, c.mapUpdateError(ctx, invoiceID, err)
 	}
