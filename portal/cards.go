@@ -159,10 +159,13 @@ type Authentication struct {
 	payments.OnSessionPayment
 }
 
+// maxAuthenticationTries bounds the on-session payments of one invoice state.
+const maxAuthenticationTries = 10
+
 // StartAuthentication creates an on-session payment of the amount due with the card whose
 // charge asked for authentication. The same invoice state gives the same payment (its
 // idempotency key is the invoice, its attempt count and the amount due), so a reload does
-// not pile up payments.
+// not pile up payments; one the customer declined is followed by a new one.
 func (c *Cards) StartAuthentication(ctx context.Context, customerID, invoiceID string) (Authentication, error) {
 	inv, err := c.customerInvoice(ctx, customerID, invoiceID)
 	if err != nil {
@@ -184,17 +187,28 @@ func (c *Cards) StartAuthentication(ctx context.Context, customerID, invoiceID s
 	if err != nil {
 		return Authentication{}, fmt.Errorf("invoice %s amount due %q: %w", inv.ID, inv.AmountDue, err)
 	}
-	p, err := c.Steps.CreateOnSessionPayment(ctx, payments.OnSessionPaymentRequest{
-		IdempotencyKey:   fmt.Sprintf("%s:authenticate:%d:%s", inv.ID, len(inv.Transactions), inv.AmountDue),
-		CustomerRef:      ref,
-		PaymentMethodRef: pm,
-		Amount:           due,
-		Currency:         inv.Currency,
-		Description:      "Invoice " + inv.Number,
-		Metadata:         map[string]string{"invoice_id": inv.ID, "customer_id": customerID, "purpose": "portal_authentication"},
-	})
-	if err != nil {
-		return Authentication{}, stepError(err)
+	// A payment the customer declined (simulated) is final: the next try is a new one.
+	var p payments.OnSessionPayment
+	for try := 1; ; try++ {
+		if try > maxAuthenticationTries {
+			return Authentication{}, apperr.New(apperr.Rule, "authentication_tries_exhausted",
+				"this payment was declined too many times; please save another card or contact us")
+		}
+		p, err = c.Steps.CreateOnSessionPayment(ctx, payments.OnSessionPaymentRequest{
+			IdempotencyKey:   fmt.Sprintf("%s:authenticate:%d:%s:%d", inv.ID, len(inv.Transactions), inv.AmountDue, try),
+			CustomerRef:      ref,
+			PaymentMethodRef: pm,
+			Amount:           due,
+			Currency:         inv.Currency,
+			Description:      "Invoice " + inv.Number,
+			Metadata:         map[string]string{"invoice_id": inv.ID, "customer_id": customerID, "purpose": "portal_authentication"},
+		})
+		if err != nil {
+			return Authentication{}, stepError(err)
+		}
+		if p.Status != payments.OnSessionFailed {
+			break
+		}
 	}
 	return Authentication{Object: "card_authentication", InvoiceID: inv.ID, Number: inv.Number, Provider: c.Steps.Name(), OnSessionPayment: p}, nil
 }
