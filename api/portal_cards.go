@@ -9,6 +9,7 @@ import (
 
 	"payorch/apperr"
 	"payorch/collection"
+	"payorch/invoices"
 	"payorch/payments"
 	"payorch/portal"
 )
@@ -266,8 +267,16 @@ func (s *Server) pageSteps(c *gin.Context, d *portalPageData) {
 		d.TestCards = payments.SimulatedTestCards
 	}
 	d.NeedsAuth = map[string]bool{}
+	if !d.CardSteps {
+		return
+	}
 	for _, inv := range d.Invoices {
-		if portal.NeedsAuthentication(inv) {
+		if inv.Status != invoices.StatusToPay && inv.Status != invoices.StatusError {
+			continue
+		}
+		// The list leaves the transactions out: read the open invoice whole.
+		full, err := s.invoices.Get(c.Request.Context(), inv.ID)
+		if err == nil && portal.NeedsAuthentication(full) {
 			d.NeedsAuth[inv.ID] = true
 		}
 	}
