@@ -110,18 +110,22 @@ func TestPortalPage(t *testing.T) {
 	if st != 422 || !strings.Contains(body, "A portal load is at most 100.00 EUR") || !strings.Contains(body, `value="250"`) {
 		t.Fatalf("over the limit %d:\n%s", st, body)
 	}
-	if st, _ := p.post("/portal/payment-method", url.Values{"provider_id": {"pm_card_mastercard"}, "exp_month": {"11"}, "exp_year": {"2031"}, "csrf": {csrf}}); st != 303 {
+	// Replacing the card goes through the provider's form (here the simulated one).
+	if st, _ := p.post("/portal/card-setup", url.Values{}); st != 403 {
+		t.Fatalf("card setup without csrf: %d", st)
+	}
+	st, body = p.post("/portal/card-setup", url.Values{"csrf": {csrf}})
+	if st != 200 || !strings.Contains(body, `id="sim-setup"`) {
+		t.Fatalf("card setup %d:\n%s", st, body)
+	}
+	if st, _ := p.post("/portal/sim/card-setup", url.Values{"csrf": {csrf}, "setup_id": {field(t, setupIDField, body)},
+		"client_secret": {field(t, secretField, body)}, "payment_method": {"pm_card_mastercard"}}); st != 303 {
 		t.Fatalf("replace card: %d, want 303", st)
 	}
 	st, body = p.get("/portal")
-	if st != 200 || !strings.Contains(body, "Your new card is saved") || !strings.Contains(body, "expires 11/2031") {
+	if st != 200 || !strings.Contains(body, "Your new card is saved") || !strings.Contains(body, "ending in 4444") {
 		t.Fatalf("replace card %d:\n%s", st, body)
 	}
-	if st, body = p.post("/portal/payment-method", url.Values{"provider_id": {"pm_card_visa"}, "exp_month": {"soon"}, "exp_year": {"2031"}, "csrf": {csrf}}); st != 400 ||
-		!strings.Contains(body, "must be numbers") {
-		t.Fatalf("bad expiry %d:\n%s", st, body)
-	}
-
 	if st, body := p.get("/portal/invoices/" + adaInv["id"].(string) + "/pdf"); st != 200 || !strings.HasPrefix(body, "%PDF") {
 		t.Fatalf("own invoice PDF: %d", st)
 	}
