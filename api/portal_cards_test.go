@@ -61,6 +61,17 @@ func TestPortalReplaceCardSimulated(t *testing.T) {
 	if !strings.Contains(body, `action="/portal/card-setup"`) || strings.Contains(body, `name="provider_id"`) || strings.Contains(body, "<script") {
 		t.Fatalf("page without a step:\n%s", body)
 	}
+	if st, _ := p.get("/portal/assets/portal-stripe.js"); st != 404 {
+		t.Fatalf("the Stripe script without Stripe: %d", st)
+	}
+	resp, err := p.c.Get(p.ts.URL + "/portal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if csp := resp.Header.Get("Content-Security-Policy"); strings.Contains(csp, "script-src") || strings.Contains(csp, "stripe") {
+		t.Fatalf("CSP without Stripe: %q", csp)
+	}
 	st, body := p.post("/portal/card-setup", url.Values{"csrf": {csrf}})
 	if st != 200 || !strings.Contains(body, `id="sim-setup"`) || !strings.Contains(body, `value="pm_card_mastercard"`) || strings.Contains(body, "js.stripe.com") {
 		t.Fatalf("setup step %d:\n%s", st, body)
