@@ -82,7 +82,7 @@ func TestPortalCardStepsWithStripe(t *testing.T) {
 		`"billing_details":{"address":null,"email":null,"name":null,"phone":null},` +
 		`"card":{"brand":"visa","last4":"4242","exp_month":12,"exp_year":2031,"country":"US","funding":"credit","networks":null,"three_d_secure_usage":null,"wallet":null,"checks":null}},` +
 		fmt.Sprintf(`"payment_intent":{"id":"pi_fixture","object":"payment_intent","client_secret":"pi_fixture_secret_x","amount":3000,"currency":"eur","status":"succeeded","customer":"cus_123",`+
-			`"capture_method":"automatic","confirmation_method":"automatic","created":1234567890,"livemode":false,"metadata":{"invoice_id":%q},"payment_method_types":["card"]}}}`, id)
+			`"capture_method":"automatic","confirmation_method":"automatic","created":1234567890,"livemode":false,"metadata":{"invoice_id":%q,"amount":"30.00"},"payment_method_types":["card"]}}}`, id)
 	if err := os.WriteFile(fixtures, []byte(fx), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -74,7 +74,8 @@ type OnSessionPaymentRequest struct {
 	Amount           decimal.Decimal
 	Currency         string
 	Description      string
-	// Metadata is stored with the payment (invoice_id, customer_id).
+	// Metadata is stored with the payment (invoice_id, customer_id); the amount is added
+	// as metadata "amount", which VerifySucceeded compares with the payment's amount.
 	Metadata map[string]string
 }
 
@@ -109,10 +110,14 @@ type OnSessionPayment struct {
 }
 
 // VerifySucceeded checks that the payment succeeded for the expected customer, invoice
-// (metadata invoice_id) and currency, and returns an error wrapping ErrStepNotSucceeded or
-// ErrStepMismatch otherwise.
+// (metadata invoice_id) and currency, for the amount payorch asked for when it created it
+// (metadata amount), and returns an error wrapping ErrStepNotSucceeded or ErrStepMismatch
+// otherwise.
 func (p OnSessionPayment) VerifySucceeded(customerRef, invoiceID, currency string) error {
+	asked, err := decimal.NewFromString(p.Metadata["amount"])
 	switch {
+	case err != nil || !asked.Equal(p.Amount):
+		return fmt.Errorf("%w: payment %s is for %s, not the amount asked for (%q)", ErrStepMismatch, p.ID, p.Amount, p.Metadata["amount"])
 	case p.CustomerRef != customerRef:
 		return fmt.Errorf("%w: payment %s belongs to another customer", ErrStepMismatch, p.ID)
 	case p.Metadata["invoice_id"] != invoiceID:
@@ -215,6 +220,7 @@ func (s *Stripe) CreateOnSessionPayment(ctx context.Context, req OnSessionPaymen
 	for k, v := range req.Metadata {
 		params.AddMetadata(k, v)
 	}
+	params.AddMetadata("amount", money.Format(req.Amount, cur))
 	params.SetIdempotencyKey(req.IdempotencyKey)
 	params.Context = ctx
 	pi, err := s.api.PaymentIntents.New(params)

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
+	"payorch/money"
 	"payorch/store"
 )
 
@@ -171,9 +172,15 @@ func (s *Simulated) CreateOnSessionPayment(ctx context.Context, req OnSessionPay
 	if err != nil {
 		return OnSessionPayment{}, err
 	}
-	meta, err := json.Marshal(req.Metadata)
-	if err != nil || req.Metadata == nil {
-		meta = []byte("{}")
+	md := map[string]string{"amount": money.Format(req.Amount, cur)}
+	for k, v := range req.Metadata {
+		if k != "amount" {
+			md[k] = v
+		}
+	}
+	meta, err := json.Marshal(md)
+	if err != nil {
+		return OnSessionPayment{}, fmt.Errorf("%w: metadata: %w", ErrInvalidChargeRequest, err)
 	}
 	id := "pi_sim_" + simSecret(12)
 	secret := id + "_secret_" + simSecret(16)

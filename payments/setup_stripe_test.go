@@ -39,7 +39,7 @@ func TestStripeCardStepsRequests(t *testing.T) {
 	}
 	r = f.only(t)
 	for k, v := range map[string]string{"amount": "3000", "currency": "eur", "customer": "cus_123", "payment_method": "pm_card_visa",
-		"payment_method_types[0]": "card", "metadata[invoice_id]": "inv_1", "confirm": "", "off_session": ""} {
+		"payment_method_types[0]": "card", "metadata[invoice_id]": "inv_1", "metadata[amount]": "30.00", "confirm": "", "off_session": ""} {
 		if got := r.form.Get(k); got != v {
 			t.Errorf("payment form %s = %q, want %q", k, got, v)
 		}
@@ -62,7 +62,7 @@ func TestStripeCardStepsAgainstStripeMock(t *testing.T) {
 		`"billing_details":{"address":null,"email":null,"name":null,"phone":null},` +
 		`"card":{"brand":"visa","last4":"4242","exp_month":12,"exp_year":2031,"country":"US","funding":"credit","networks":null,"three_d_secure_usage":null,"wallet":null,"checks":null}},` +
 		`"payment_intent":{"id":"pi_fixture","object":"payment_intent","client_secret":"pi_fixture_secret_x","amount":3000,"currency":"eur","status":"succeeded","customer":"cus_123",` +
-		`"capture_method":"automatic","confirmation_method":"automatic","created":1234567890,"livemode":false,"metadata":{"invoice_id":"inv_1"},"payment_method_types":["card"]}}}`
+		`"capture_method":"automatic","confirmation_method":"automatic","created":1234567890,"livemode":false,"metadata":{"invoice_id":"inv_1","amount":"30.00"},"payment_method_types":["card"]}}}`
 	if err := os.WriteFile(fixtures, []byte(fx), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -95,6 +95,11 @@ func TestStripeCardStepsAgainstStripeMock(t *testing.T) {
 	}
 	if err := read.VerifySucceeded("cus_123", "inv_1", "USD"); !errors.Is(err, ErrStepMismatch) {
 		t.Fatalf("another currency: %v", err)
+	}
+	changed := read
+	changed.Amount = decimal.RequireFromString("29.00")
+	if err := changed.VerifySucceeded("cus_123", "inv_1", "EUR"); !errors.Is(err, ErrStepMismatch) {
+		t.Fatalf("another amount than asked for: %v", err)
 	}
 
 	// stripe-mock's bundled fixtures are unfinished intents: neither is accepted.
