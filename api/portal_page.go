@@ -13,12 +13,10 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/shopspring/decimal"
 
 	"payorch/apperr"
 	"payorch/customers"
 	"payorch/invoices"
-	"payorch/money"
 	"payorch/payments"
 	"payorch/portal"
 )
@@ -38,8 +36,7 @@ const flashCookie = "payorch_portal_flash"
 // link's token.
 func (s *Server) portalPageRoutes() {
 	tmpl := template.Must(template.New("").Funcs(template.FuncMap{
-		"day":   func(t time.Time) string { return t.UTC().Format("2006-01-02") },
-		"money": func(d decimal.Decimal, currency string) string { return money.Format(d, currency) + " " + currency },
+		"day": func(t time.Time) string { return t.UTC().Format("2006-01-02") },
 		"txLabel": func(typ string) string {
 			switch typ {
 			case "credit_paid":

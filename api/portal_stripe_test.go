@@ -119,7 +119,7 @@ func TestPortalCardStepsWithStripe(t *testing.T) {
 	}
 	r = h.do("POST", "/v1/portal/invoices/"+id+"/authentications", token, nil)
 	mustStatus(t, r, 201)
-	if a := r.JSON(t); a["provider"] != "stripe" || a["client_secret"] != "pi_fixture_secret_x" || a["publishable_key"] != "pk_test_123" {
+	if a := r.JSON(t); a["provider"] != "stripe" || a["client_secret"] != "pi_fixture_secret_x" || a["publishable_key"] != "pk_test_123" || a["amount"] != "30.00" {
 		t.Fatalf("authentication %s", r.Body)
 	}
 	if st, _ := p.post("/portal/invoices/"+id+"/authenticate/complete", url.Values{"csrf": {csrf}, "payment_id": {"pi_fixture"}}); st != 303 {

@@ -156,6 +156,8 @@ type Authentication struct {
 	Number    string `json:"invoice_number"`
 	// Provider names the provider whose form confirms it ("stripe", "simulated").
 	Provider string `json:"provider"`
+	// Amount is the payment's amount with the currency's decimals ("30.00").
+	Amount string `json:"amount"`
 	payments.OnSessionPayment
 }
 
@@ -210,7 +212,8 @@ func (c *Cards) StartAuthentication(ctx context.Context, customerID, invoiceID s
 			break
 		}
 	}
-	return Authentication{Object: "card_authentication", InvoiceID: inv.ID, Number: inv.Number, Provider: c.Steps.Name(), OnSessionPayment: p}, nil
+	return Authentication{Object: "card_authentication", InvoiceID: inv.ID, Number: inv.Number, Provider: c.Steps.Name(),
+		Amount: money.Format(p.Amount, p.Currency), OnSessionPayment: p}, nil
 }
 
 // cardOf is the provider id of the customer's payment method (the default card when the
