@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"html/template"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,10 +17,11 @@ import (
 	"payorch/apperr"
 	"payorch/customers"
 	"payorch/invoices"
+	"payorch/payments"
 	"payorch/portal"
 )
 
-//go:embed templates/portal.html
+//go:embed templates/portal.html templates/portal-stripe.js
 var portalTemplates embed.FS
 
 // portalCookie holds the portal token once the link was opened (HttpOnly, SameSite=Strict).
@@ -62,7 +62,13 @@ func (s *Server) portalPageRoutes() {
 	g := s.engine.Group("/portal", s.pageHeaders)
 	g.GET("", s.portalPage)
 	g.POST("/top-up", s.pageAuth, s.pageTopUp)
-	g.POST("/payment-method", s.pageAuth, s.pageReplaceCard)
+	g.POST("/card-setup", s.pageAuth, s.pageStartSetup)
+	g.POST("/card-setup/complete", s.pageAuth, s.pageCompleteSetup)
+	g.POST("/sim/card-setup", s.pageAuth, s.pageSimSetup)
+	g.POST("/invoices/:id/authenticate", s.pageAuth, s.pageStartAuthentication)
+	g.POST("/invoices/:id/authenticate/complete", s.pageAuth, s.pageCompleteAuthentication)
+	g.POST("/sim/payments/:id", s.pageAuth, s.pageSimChallenge)
+	g.GET("/assets/portal-stripe.js", s.portalStripeJS)
 	g.POST("/logout", s.pageAuth, s.pageLogout)
 	g.GET("/invoices/:id/pdf", s.pageAuth, s.portalInvoicePDF)
 	g.GET("/receipts/:id/pdf", s.pageAuth, s.portalReceiptPDF)
@@ -82,6 +88,19 @@ type portalPageData struct {
 	Amount    string
 	CSRF      string
 	ExpiresAt string
+	// CardSteps is true when a provider with card steps is configured; Provider names it.
+	CardSteps bool
+	Provider  string
+	// StripeKey is Stripe.js's publishable key (set only with Stripe: the page then loads
+	// Stripe.js from js.stripe.com, and only then).
+	StripeKey string
+	// Setup is the card setup being shown (the provider's form), Auth the payment being
+	// authenticated; TestCards are the simulated provider's cards.
+	Setup     *payments.CardSetup
+	Auth      *portal.Authentication
+	TestCards []payments.SimulatedTestCard
+	// NeedsAuth holds the invoices the customer can pay by authenticating their card.
+	NeedsAuth map[string]bool
 }
 
 func (s *Server) pageHeaders(c *gin.Context) {
@@ -90,8 +109,33 @@ func (s *Server) pageHeaders(c *gin.Context) {
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", s.pageCSP())
 	c.Next()
+}
+
+// pageCSP is the page's Content-Security-Policy: no script at all, except with Stripe,
+// where the page runs its own small script and Stripe.js from js.stripe.com (whose
+// frames and API calls go to Stripe only).
+func (s *Server) pageCSP() string {
+	csp := "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+	if s.cards.Provider() == payments.StripeProviderName {
+		csp += "; script-src 'self' https://js.stripe.com; frame-src https://js.stripe.com https://hooks.stripe.com; connect-src https://api.stripe.com; img-src https://*.stripe.com"
+	}
+	return csp
+}
+
+// portalStripeJS serves the page's script that drives Stripe.js (only with Stripe).
+func (s *Server) portalStripeJS(c *gin.Context) {
+	if s.cards.Provider() != payments.StripeProviderName {
+		c.Status(http.StatusNotFound)
+		return
+	}
+	b, err := portalTemplates.ReadFile("templates/portal-stripe.js")
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Data(http.StatusOK, "text/javascript; charset=utf-8", b)
 }
 
 // csrfToken binds the page's forms to the session's token.
@@ -213,6 +257,7 @@ func (s *Server) renderPortal(c *gin.Context, status int, notice, errMsg, amount
 	p, _ := v.(portal.Principal)
 	d.Notice, d.Error, d.Amount, d.CSRF = notice, errMsg, amount, csrfToken(token)
 	d.ExpiresAt = p.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC")
+	s.pageSteps(c, &d)
 	c.HTML(status, "portal.html", d)
 }
 
@@ -276,34 +321,6 @@ func (s *Server) pageTopUp(c *gin.Context) {
 	default:
 		s.doneRedirect(c, "Your wallet was topped up with "+ld.Amount+" "+ld.Currency+". New balance: "+out.Wallet.Balance+" "+out.Wallet.Currency+".")
 	}
-}
-
-func (s *Server) pageReplaceCard(c *gin.Context) {
-	in := PortalCardInput{}
-	if v := strings.TrimSpace(c.PostForm("provider_id")); v != "" {
-		in.ProviderID = &v
-	}
-	for _, f := range []struct {
-		name string
-		dst  **int32
-	}{{"exp_month", &in.ExpMonth}, {"exp_year", &in.ExpYear}} {
-		if v := strings.TrimSpace(c.PostForm(f.name)); v != "" {
-			n, err := strconv.ParseInt(v, 10, 32)
-			if err != nil {
-				s.renderPortal(c, http.StatusBadRequest, "", "The expiry month and year must be numbers, like 12 and 2030.", "")
-				return
-			}
-			n32 := int32(n)
-			*f.dst = &n32
-		}
-	}
-	_, err := s.portalReplaceCard(c.Request.Context(), portalCustomer(c), in)
-	if err != nil {
-		status, msg := s.plainError(c, err)
-		s.renderPortal(c, status, "", msg, "")
-		return
-	}
-	s.doneRedirect(c, "Your new card is saved as your default payment method. Invoices waiting for a card are being charged now.")
 }
 
 func (s *Server) pageLogout(c *gin.Context) {

@@ -110,18 +110,22 @@ func TestPortalPage(t *testing.T) {
 	if st != 422 || !strings.Contains(body, "A portal load is at most 100.00 EUR") || !strings.Contains(body, `value="250"`) {
 		t.Fatalf("over the limit %d:\n%s", st, body)
 	}
-	if st, _ := p.post("/portal/payment-method", url.Values{"provider_id": {"pm_card_mastercard"}, "exp_month": {"11"}, "exp_year": {"2031"}, "csrf": {csrf}}); st != 303 {
+	// Replacing the card goes through the provider's form (here the simulated one).
+	if st, _ := p.post("/portal/card-setup", url.Values{}); st != 403 {
+		t.Fatalf("card setup without csrf: %d", st)
+	}
+	st, body = p.post("/portal/card-setup", url.Values{"csrf": {csrf}})
+	if st != 200 || !strings.Contains(body, `id="sim-setup"`) {
+		t.Fatalf("card setup %d:\n%s", st, body)
+	}
+	if st, _ := p.post("/portal/sim/card-setup", url.Values{"csrf": {csrf}, "setup_id": {field(t, setupIDField, body)},
+		"client_secret": {field(t, secretField, body)}, "payment_method": {"pm_card_mastercard"}}); st != 303 {
 		t.Fatalf("replace card: %d, want 303", st)
 	}
 	st, body = p.get("/portal")
-	if st != 200 || !strings.Contains(body, "Your new card is saved") || !strings.Contains(body, "expires 11/2031") {
+	if st != 200 || !strings.Contains(body, "Your new card is saved") || !strings.Contains(body, "ending in 4444") {
 		t.Fatalf("replace card %d:\n%s", st, body)
 	}
-	if st, body = p.post("/portal/payment-method", url.Values{"provider_id": {"pm_card_visa"}, "exp_month": {"soon"}, "exp_year": {"2031"}, "csrf": {csrf}}); st != 400 ||
-		!strings.Contains(body, "must be numbers") {
-		t.Fatalf("bad expiry %d:\n%s", st, body)
-	}
-
 	if st, body := p.get("/portal/invoices/" + adaInv["id"].(string) + "/pdf"); st != 200 || !strings.HasPrefix(body, "%PDF") {
 		t.Fatalf("own invoice PDF: %d", st)
 	}
@@ -148,7 +152,9 @@ func chromium() string {
 }
 
 // TestPortalPageInBrowser drives the page in headless Chromium: open the emailed link, top
-// up, be refused over the limit in plain words, on a phone-sized screen too. Screenshots
+// up, be refused over the limit in plain words, on a phone-sized screen too; replace the
+// card through the simulated provider's form by keyboard, then authenticate (simulated
+// 3-D Secure) the payment of an invoice whose charge asked for it, on a phone. Screenshots
 // go to $PAYORCH_TEST_ARTIFACTS (default .data/test-output/portal).
 func TestPortalPageInBrowser(t *testing.T) {
 	bin := chromium()
@@ -156,7 +162,7 @@ func TestPortalPageInBrowser(t *testing.T) {
 		t.Skip("chromium is not installed: run scripts/install-chromium.sh (make deps does)")
 	}
 	h := newPortalHarness(t)
-	cust, _, token := h.portalCustomer("pm_card_visa", true)
+	cust, walletID, token := h.portalCustomer("pm_card_visa", true)
 	inv := h.invoice(cust, map[string]any{"payment_method": "bank_transfer"})
 	p := newPageClient(t, h)
 	dir := os.Getenv("PAYORCH_TEST_ARTIFACTS")
@@ -225,5 +231,58 @@ func TestPortalPageInBrowser(t *testing.T) {
 	}
 	if !strings.Contains(errText, "at most 100.00 EUR") || balance != "60.00 EUR" {
 		t.Fatalf("over the limit: error %q, balance %q", errText, balance)
+	}
+
+	// Replace the card through the (simulated) provider's form, by keyboard: a card that
+	// asks for 3-D Secure.
+	var cardText string
+	if err := chromedp.Run(ctx,
+		chromedp.EmulateViewport(1200, 900),
+		chromedp.Focus("#replace-card button", chromedp.ByQuery),
+		chromedp.KeyEvent("\r"),
+		chromedp.WaitVisible("#sim-setup", chromedp.ByID),
+		chromedp.Focus(`input[value="pm_card_authenticationRequired"]`, chromedp.ByQuery),
+		chromedp.KeyEvent(" "),
+		shot("3-replace-card-desktop.png"),
+		chromedp.Click("#sim-setup button[type=submit]", chromedp.ByQuery),
+		chromedp.WaitVisible("#notice", chromedp.ByID),
+		chromedp.Text("#notice", &notice, chromedp.ByID),
+		chromedp.Text("#card", &cardText, chromedp.ByID),
+	); err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+	if !strings.Contains(notice, "Your new card is saved") || !strings.Contains(cardText, "ending in 3184") {
+		t.Fatalf("after the card form: notice %q, card %q", notice, cardText)
+	}
+
+	// An invoice charged on that card waits for authentication; the customer approves the
+	// (simulated) 3-D Secure challenge on a phone, and the invoice is paid.
+	// (The wallet stops paying invoices first, so the card is charged.)
+	mustStatus(t, h.do("PATCH", "/v1/wallets/"+walletID, backendKey, map[string]any{"settings": map[string]any{"auto_debit": false}}), 200)
+	cardInv := h.invoice(cust, nil)
+	h.waitInvoice(cardInv["id"].(string), "the authentication_required decline", authFailed)
+	var challenge string
+	if err := chromedp.Run(ctx,
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile),
+		chromedp.Navigate(p.ts.URL+"/portal"),
+		chromedp.WaitVisible(`button[aria-label="Authenticate payment of invoice `+cardInv["number"].(string)+`"]`, chromedp.ByQuery),
+		chromedp.Click(`button[aria-label="Authenticate payment of invoice `+cardInv["number"].(string)+`"]`, chromedp.ByQuery),
+		chromedp.WaitVisible("#sim-challenge", chromedp.ByID),
+		chromedp.Text("#authenticate", &challenge, chromedp.ByID),
+		shot("4-authenticate-phone.png"),
+		chromedp.Focus("#approve", chromedp.ByID),
+		chromedp.KeyEvent("\r"),
+		chromedp.WaitVisible("#notice", chromedp.ByID),
+		chromedp.Text("#notice", &notice, chromedp.ByID),
+		chromedp.Text("#invoices", &invoicesText, chromedp.ByID),
+		shot("5-authenticated-paid-phone.png"),
+	); err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+	if !strings.Contains(challenge, "30.00 EUR") || !strings.Contains(notice, "the invoice is paid") || strings.Contains(invoicesText, "Authenticate payment") {
+		t.Fatalf("authentication: challenge %q, notice %q, invoices %q", challenge, notice, invoicesText)
+	}
+	if got := h.do("GET", "/v1/invoices/"+cardInv["id"].(string), supportKey, nil).JSON(t); got["status"] != "paid" {
+		t.Fatalf("invoice after the authentication: %v", got)
 	}
 }

@@ -27,6 +27,7 @@ func (s *Server) customerPortalRoutes() {
 	g.GET("/credit-notes/:id/pdf", s.portalCreditNotePDF)
 	g.GET("/payment-method", s.portalPaymentMethod)
 	g.PUT("/payment-method", s.replacePortalPaymentMethod)
+	s.customerCardRoutes(g)
 }
 
 // PortalWallet is what GET /v1/portal/wallet answers.

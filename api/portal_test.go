@@ -84,12 +84,13 @@ func newPortalHarness(t *testing.T) *invoiceHarness {
 	w := worker.New(env.Temporal, queue, worker.Options{})
 	w.RegisterWorkflowWithOptions(workflows.InvoicePayment, workflow.RegisterOptions{Name: contracts.InvoicePaymentWorkflow})
 	w.RegisterWorkflow(workflows.WalletLoad)
-	w.RegisterActivity(&activities.Activities{Pool: h.pool, Provider: payments.NewSimulated(h.pool, payments.SimulatedOptions{})})
+	sim := payments.NewSimulated(h.pool, payments.SimulatedOptions{})
+	w.RegisterActivity(&activities.Activities{Pool: h.pool, Provider: sim})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	h.srv = New(Deps{Pool: h.pool, Temporal: env.Temporal, Keys: h.srv.keys, Logger: h.srv.log, TaskQueue: queue,
+	h.srv = New(Deps{Pool: h.pool, Temporal: env.Temporal, Keys: h.srv.keys, Logger: h.srv.log, TaskQueue: queue, CardSteps: sim,
 		RetrySchedule: []time.Duration{time.Hour, time.Hour, time.Hour}, Merchant: testMerchant,
 		PortalLimits: ledger.PortalLimits{MaxLoad: decimal.NewFromInt(100), MaxBalance: decimal.NewFromInt(150)}})
 	t.Cleanup(func() { ledgertest.AssertBalanced(t, h.pool) })

@@ -56,6 +56,12 @@ type Deps struct {
 	Merchant pdf.Merchant
 	// Portal mints and checks portal tokens (nil: a random key, for tests).
 	Portal *portal.Sessions
+	// CardSteps are the provider's customer-present card steps the portal offers (saving
+	// a card through the provider's form, authenticating a payment); nil: none.
+	CardSteps payments.CardSteps
+	// StripePublishableKey is handed to Stripe.js on the portal page when CardSteps is
+	// Stripe (STRIPE_PUBLISHABLE_KEY).
+	StripePublishableKey string
 }
 
 // Server holds the API's dependencies; Handler returns its router.
@@ -79,6 +85,9 @@ type Server struct {
 	docs *pdf.Service
 	// portal mints and checks portal tokens.
 	portal *portal.Sessions
+	// cards runs the portal's card steps; stripeKey is Stripe.js's publishable key.
+	cards     *portal.Cards
+	stripeKey string
 }
 
 // New builds the API server and its routes.
@@ -105,6 +114,8 @@ func New(d Deps) *Server {
 		s.ledger.PortalLimits = d.PortalLimits
 	}
 	s.collect = &collection.Client{Temporal: d.Temporal, TaskQueue: d.TaskQueue, RetrySchedule: d.RetrySchedule, Invoices: s.invoices, UpdateWait: d.UpdateWait}
+	s.cards = &portal.Cards{Steps: d.CardSteps, Customers: s.customers, Invoices: s.invoices, Collect: s.collect}
+	s.stripeKey = d.StripePublishableKey
 	if s.log == nil {
 		s.log = slog.Default()
 	}

@@ -71,6 +71,9 @@ type Config struct {
 	StripeSecretKey string
 	// StripeWebhookSecret verifies inbound Stripe webhooks (STRIPE_WEBHOOK_SECRET).
 	StripeWebhookSecret string
+	// StripePublishableKey is handed to Stripe.js on the customer portal, which saves
+	// cards and runs 3-D Secure with Stripe directly (STRIPE_PUBLISHABLE_KEY, "pk_…").
+	StripePublishableKey string
 	// SimSEPADelay is how long the simulated provider keeps a SEPA direct debit pending
 	// before it reports the outcome (PAYORCH_SIM_SEPA_DELAY).
 	SimSEPADelay time.Duration
@@ -189,6 +192,7 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 	default:
 		return Config{}, fmt.Errorf("PAYORCH_LOG_LEVEL: must be debug, info, warn or error")
 	}
+	c.StripePublishableKey = get("STRIPE_PUBLISHABLE_KEY", "")
 	if c.PortalMaxLoad, err = parseLimit(get("PAYORCH_PORTAL_MAX_LOAD", DefaultPortalMaxLoad)); err != nil {
 		return Config{}, fmt.Errorf("PAYORCH_PORTAL_MAX_LOAD: %w", err)
 	}

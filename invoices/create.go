@@ -340,8 +340,10 @@ func (s *Service) ValidateReconcile(ctx context.Context, invoiceID string, b Rec
 	}
 	method = "bank_transfer"
 	if b.Method != nil {
-		if *b.Method != "bank_transfer" && *b.Method != "manual" {
-			return decimal.Zero, "", apperr.InvalidParam("method", "parameter_invalid", "method must be bank_transfer or manual")
+		// card_on_session is a card payment the customer authenticated in the portal (the
+		// portal sends it, with the provider's payment id as the reference).
+		if *b.Method != "bank_transfer" && *b.Method != "manual" && *b.Method != "card_on_session" {
+			return decimal.Zero, "", apperr.InvalidParam("method", "parameter_invalid", "method must be bank_transfer, manual or card_on_session")
 		}
 		method = *b.Method
 	}

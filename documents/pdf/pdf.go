@@ -354,6 +354,8 @@ func methodLabel(m string) string {
 		return "Bank transfer"
 	case "manual":
 		return "Manual payment"
+	case "card_on_session":
+		return "Card (authenticated)"
 	}
 	return m
 }

@@ -4,6 +4,7 @@ import (
 	"payorch/api"
 	"payorch/documents/pdf"
 	"payorch/ledger"
+	"payorch/payments"
 	"payorch/portal"
 )
 
@@ -19,7 +20,20 @@ func (a *App) APIDeps() api.Deps {
 		WebhookAllowPrivateNetworks: a.Config.WebhookAllowPrivateNetworks,
 		Merchant:                    pdf.Merchant(a.Config.Merchant),
 		Portal:                      a.PortalSessions(),
+		CardSteps:                   a.CardSteps(),
+		StripePublishableKey:        a.Config.StripePublishableKey,
 	}
+}
+
+// CardSteps are the configured provider's customer-present card steps for the portal
+// (nil, logged, when the provider cannot be built).
+func (a *App) CardSteps() payments.CardSteps {
+	p, err := a.Provider()
+	if err != nil {
+		a.Log.Warn("portal card steps unavailable", "error", err)
+		return nil
+	}
+	return payments.StepsOf(p)
 }
 
 // PortalSessions mints and checks portal tokens with the configured key and lifetimes
