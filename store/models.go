@@ -227,6 +227,22 @@ type SimCharge struct {
 	CreatedAt         time.Time
 }
 
+type SimIntent struct {
+	ID               string
+	Kind             string
+	ClientSecret     string
+	CustomerRef      string
+	Status           string
+	PaymentMethodRef *string
+	Amount           decimal.NullDecimal
+	Currency         *string
+	IdempotencyKey   *string
+	Metadata         []byte
+	ErrorMessage     string
+	CreatedAt        time.Time
+	DecidedAt        *time.Time
+}
+
 type SimOutageCall struct {
 	IdempotencyKey string
 	Calls          int32
