@@ -223,6 +223,10 @@ func classify(err error) error {
 	}
 	if e, ok := apperr.As(err); ok {
 		switch e.Kind {
+		case apperr.Conflict:
+			if e.Code == contracts.ErrReferenceReconciled {
+				return temporal.NewNonRetryableApplicationError(e.Message, contracts.ErrReferenceReconciled, err)
+			}
 		case apperr.NotFound:
 			return temporal.NewNonRetryableApplicationError(e.Message, contracts.ErrInvoiceNotFound, err)
 		case apperr.Invalid, apperr.Rule:

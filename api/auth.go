@@ -12,6 +12,9 @@ import (
 const (
 	ctxRequestID = "payorch.request_id"
 	ctxKey       = "payorch.api_key"
+	// ctxTransient marks an answer that holds only for now (see transientCodes): it is
+	// not stored as the Idempotency-Key's final answer.
+	ctxTransient = "payorch.transient"
 )
 
 // authorize checks the bearer key and that its role is one of roles.

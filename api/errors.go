@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"payorch/apperr"
+	"payorch/contracts"
 	"payorch/store"
 )
 
@@ -46,6 +47,13 @@ var statusByKind = map[apperr.Kind]int{
 var errBusy = apperr.New(apperr.Unavailable, "resource_busy",
 	"another request is changing this resource; nothing was changed, try again in a moment")
 
+// transientCodes are refusals that hold only for now: the same request may succeed once
+// what is in flight has finished, so the Idempotency-Key is left open for it.
+var transientCodes = map[string]bool{
+	contracts.ErrChargeInFlight: true,
+	"idempotency_key_in_use":    true,
+}
+
 // fail writes err as the error envelope: typed errors with their status, a database
 // that gave up waiting as a retryable 503 (Retry-After), anything else as a 500 whose
 // cause is logged, never shown.
@@ -59,6 +67,9 @@ func (s *Server) fail(c *gin.Context, err error) {
 	if !ok {
 		s.log.ErrorContext(c.Request.Context(), "request failed", "error", err, "request_id", c.GetString(ctxRequestID))
 		e = apperr.New(apperr.Internal, "internal_error", "an internal error occurred; it was logged with request id "+c.GetString(ctxRequestID))
+	}
+	if transientCodes[e.Code] {
+		c.Set(ctxTransient, true)
 	}
 	status, ok := statusByKind[e.Kind]
 	if !ok {

@@ -377,10 +377,17 @@ func TestReactivationResumesHeldInvoices(t *testing.T) {
 			if signalFails {
 				ft.failSignals.Store(100) // every signal of the request fails
 			}
-			r := h.do("POST", "/v1/subscriptions/"+sub+"/reactivate", supportKey, nil)
+			r := h.do("POST", "/v1/subscriptions/"+sub+"/reactivate", supportKey, nil, "Idempotency-Key", "react-1")
 			if signalFails {
 				mustStatus(t, r, 202)
 				ft.failSignals.Store(0)
+				// The same request again finds the subscription reactivated (not a 409)
+				// and tells the invoices this time.
+				again := h.do("POST", "/v1/subscriptions/"+sub+"/reactivate", supportKey, nil, "Idempotency-Key", "react-1")
+				mustStatus(t, again, 200)
+				if again.JSON(t)["status"] != "active" {
+					t.Fatalf("rerun: %s", again.Body)
+				}
 				res, err := h.sweeper().Sweep(context.Background())
 				if err != nil || res.Resumed == 0 {
 					t.Fatalf("sweep: %+v, %v; want the held invoice told", res, err)

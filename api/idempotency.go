@@ -65,7 +65,7 @@ func (s *Server) idempotent(c *gin.Context) {
 
 	deadline := time.Now().Add(inFlightWait)
 	for {
-		claimed, prior, err := idempotency.Claim(ctx, s.pool, k, c.Request.Method, c.Request.URL.Path)
+		claimed, prior, err := idempotency.Claim(ctx, s.pool, &k, c.Request.Method, c.Request.URL.Path)
 		if err != nil {
 			s.fail(c, err)
 			return
@@ -112,9 +112,13 @@ func (s *Server) idempotent(c *gin.Context) {
 	defer cancel()
 	switch status := w.Status(); {
 	case status >= http.StatusInternalServerError:
-		err = idempotency.Unlock(bg, s.pool, k, nil)
+		err = idempotency.Unlock(bg, s.pool, k, true, nil)
 	case status == http.StatusAccepted:
-		err = idempotency.Unlock(bg, s.pool, k, w.body.Bytes())
+		err = idempotency.Unlock(bg, s.pool, k, false, w.body.Bytes())
+	case c.GetBool(ctxTransient):
+		// A refusal that holds only for now (a charge in flight): the same request may
+		// succeed later, so it is not the key's final answer.
+		err = idempotency.Unlock(bg, s.pool, k, true, nil)
 	default:
 		err = idempotency.Complete(bg, s.pool, k, status, w.body.Bytes())
 	}

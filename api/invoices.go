@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -112,8 +113,11 @@ type inProgressResponse struct {
 // was not known in time (it may still happen; a retry with the same Idempotency-Key
 // attaches to the same Update), or the error.
 func (s *Server) respondUpdate(c *gin.Context, out contracts.UpdateOutcome, err error) {
+	// The answer is read even if the client went away: it is the key's answer too.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), 5*time.Second)
+	defer cancel()
 	if errors.Is(err, collection.ErrStillRunning) {
-		inv, gerr := s.invoices.Get(context.WithoutCancel(c.Request.Context()), c.Param("id"))
+		inv, gerr := s.invoices.Get(ctx, c.Param("id"))
 		if gerr != nil {
 			s.fail(c, gerr)
 			return
@@ -128,7 +132,7 @@ func (s *Server) respondUpdate(c *gin.Context, out contracts.UpdateOutcome, err 
 		s.fail(c, err)
 		return
 	}
-	inv, err := s.invoices.Get(context.WithoutCancel(c.Request.Context()), c.Param("id"))
+	inv, err := s.invoices.Get(ctx, c.Param("id"))
 	if err != nil {
 		s.fail(c, err)
 		return

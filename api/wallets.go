@@ -126,9 +126,14 @@ func (s *Server) runWalletLoad(ctx context.Context, load ledger.Load) (ledger.Lo
 	if err != nil {
 		// Nothing was charged: the workflow's first step claims the load, and a load it
 		// has not claimed is failed here so it cannot be charged later.
+		// But the start may have happened with its answer lost: a load the workflow has
+		// claimed is not abandoned, and is answered 202 (it is being charged).
 		s.log.ErrorContext(ctx, "start wallet load workflow", "load_id", load.ID, "error", err)
-		if _, aerr := s.ledger.AbandonLoad(context.WithoutCancel(ctx), load.ID, "the load could not be started"); aerr != nil {
+		if _, aerr := s.ledger.AbandonLoad(ctx, load.ID, "the load could not be started"); aerr != nil {
 			s.log.ErrorContext(ctx, "abandon wallet load", "load_id", load.ID, "error", aerr)
+		}
+		if cur, gerr := s.ledger.GetLoad(ctx, load.WalletID, load.ID); gerr == nil && cur.Status != ledger.LoadFailed {
+			return cur, cur.Status == ledger.LoadSettled, nil
 		}
 		return ledger.Load{}, false, &apperr.Error{Kind: apperr.Unavailable, Code: "workflow_start_failed",
 			Message: "the load could not be started; nothing was charged: try again with a new Idempotency-Key", Err: err}
@@ -140,7 +145,7 @@ func (s *Server) runWalletLoad(ctx context.Context, load ledger.Load) (ledger.Lo
 	if werr != nil && !errors.Is(werr, context.DeadlineExceeded) && !errors.Is(werr, context.Canceled) {
 		s.log.WarnContext(ctx, "wallet load workflow failed", "load_id", load.ID, "error", werr)
 	}
-	out, err := s.ledger.GetLoad(context.WithoutCancel(ctx), load.WalletID, load.ID)
+	out, err := s.ledger.GetLoad(ctx, load.WalletID, load.ID)
 	if err != nil {
 		return ledger.Load{}, false, err
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/shopspring/decimal"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -98,10 +99,19 @@ func (c *Client) Retry(ctx context.Context, invoiceID, requestedBy string) (cont
 }
 
 // Reconcile records a manual payment and returns its outcome. The Update id is derived
-// from the bank reference: one reference counts once per invoice, however often and with
-// whatever key it is sent.
+// from ctx's idempotency key, or without one from the reference and amount (the same
+// transfer sent twice at once is one Update); a reference counts once per invoice in any
+// case (invoices.Reconcile).
 func (c *Client) Reconcile(ctx context.Context, invoiceID string, req contracts.ReconcileRequest) (contracts.UpdateOutcome, error) {
-	return c.update(ctx, invoiceID, contracts.UpdateReconcile, invoices.ReconcileKey(req.Reference), req)
+	id := idempotency.UpdateID(ctx, contracts.UpdateReconcile)
+	if id == "" {
+		amount, err := decimal.NewFromString(req.Amount)
+		if err != nil {
+			return contracts.UpdateOutcome{}, apperr.InvalidParam("amount", "amount_invalid", "amount must be a decimal string")
+		}
+		id = invoices.ReconcileKey(req.Reference, amount)
+	}
+	return c.update(ctx, invoiceID, contracts.UpdateReconcile, id, req)
 }
 
 // Void stops collection and voids the invoice (the Update id derived from ctx's
@@ -154,15 +164,16 @@ var updateErrors = map[string]struct {
 	kind apperr.Kind
 	msg  string
 }{
-	contracts.ErrInvoicePaid:      {apperr.Conflict, "the invoice is already paid"},
-	contracts.ErrInvoiceVoided:    {apperr.Conflict, "the invoice is voided"},
-	contracts.ErrChargeInFlight:   {apperr.Conflict, "a charge or another request is in flight for this invoice; retry when it has finished"},
-	"not_retryable":               {apperr.Conflict, "a bank-transfer invoice is not charged automatically; reconcile it"},
-	contracts.ErrAmountExceedsDue: {apperr.Rule, "the amount exceeds what is due on the invoice"},
-	contracts.ErrInvalidReconcile: {apperr.Invalid, "the reconciliation is invalid"},
-	contracts.ErrInvoiceNotFound:  {apperr.NotFound, "no such invoice"},
-	contracts.ErrInvalidData:      {apperr.Invalid, "the database refused the request's data; nothing was recorded"},
-	contracts.ErrMisconfigured:    {apperr.Unavailable, "payorch is misconfigured; an operator must act before this can succeed"},
+	contracts.ErrInvoicePaid:         {apperr.Conflict, "the invoice is already paid"},
+	contracts.ErrInvoiceVoided:       {apperr.Conflict, "the invoice is voided"},
+	contracts.ErrChargeInFlight:      {apperr.Conflict, "a charge or another request is in flight for this invoice; retry when it has finished"},
+	"not_retryable":                  {apperr.Conflict, "a bank-transfer invoice is not charged automatically; reconcile it"},
+	contracts.ErrAmountExceedsDue:    {apperr.Rule, "the amount exceeds what is due on the invoice"},
+	contracts.ErrInvalidReconcile:    {apperr.Invalid, "the reconciliation is invalid"},
+	contracts.ErrInvoiceNotFound:     {apperr.NotFound, "no such invoice"},
+	contracts.ErrInvalidData:         {apperr.Invalid, "the database refused the request's data; nothing was recorded"},
+	contracts.ErrReferenceReconciled: {apperr.Conflict, "this reference was already reconciled on the invoice for another amount"},
+	contracts.ErrMisconfigured:       {apperr.Unavailable, "payorch is misconfigured; an operator must act before this can succeed"},
 	contracts.ErrTemporarilyUnavailable: {apperr.Unavailable,
 		"a step kept failing on an infrastructure error; nothing was recorded, send the request again"},
 }
@@ -172,7 +183,8 @@ func (c *Client) mapUpdateError(ctx context.Context, invoiceID string, err error
 	if errors.As(err, &appErr) {
 		if m, ok := updateErrors[appErr.Type()]; ok {
 			e := apperr.New(m.kind, appErr.Type(), m.msg)
-			if appErr.Type() == contracts.ErrInvalidReconcile || appErr.Type() == contracts.ErrAmountExceedsDue || appErr.Type() == contracts.ErrInvalidData {
+			if appErr.Type() == contracts.ErrInvalidReconcile || appErr.Type() == contracts.ErrAmountExceedsDue || appErr.Type() == contracts.ErrInvalidData ||
+				appErr.Type() == contracts.ErrReferenceReconciled {
 				e.Message = appErr.Message()
 			}
 			return e
@@ -256,17 +268,38 @@ func stateFromInvoice(inv invoices.Invoice) contracts.PaymentState {
 	return st
 }
 
-// PaymentMethodSaved tells every open invoice of the customer when pm is a new default
-// automated payment method (a card or a direct debit): workflows waiting for one (or
-// errored) charge at once. It returns how many workflows were signalled.
+// PaymentMethodSaved tells the customer's open invoices that an automatic charge would
+// now take from pm (a card for card invoices, a direct debit for direct-debit ones: the
+// default of that type, else the newest): workflows waiting for a method, scheduled for a
+// retry or errored charge at once. Invoices of another method, or for which pm is not the
+// one to charge, are left alone. Each invoice told is recorded, so the sweeper only tells
+// what was missed. It returns how many workflows were signalled.
 func (c *Client) PaymentMethodSaved(ctx context.Context, pm customers.PaymentMethod) (int, error) {
-	if !pm.Default || pm.Type == customers.TypeBankTransfer {
+	if pm.Type == customers.TypeBankTransfer {
 		return 0, nil
 	}
-	customerID, paymentMethodID := pm.CustomerID, pm.ID
-	ids, err := c.Invoices.OpenInvoiceIDs(ctx, customerID)
+	ids, err := c.Invoices.ChargeableWith(ctx, pm.CustomerID, pm.ID)
 	if err != nil {
 		return 0, err
 	}
-	return c.signalAll(ctx, ids, contracts.SignalPaymentMethodUpdated, contracts.PaymentMethodUpdated{PaymentMethodID: paymentMethodID})
+	n := 0
+	for _, id := range ids {
+		sent, err := c.tellPaymentMethod(ctx, id, pm.ID)
+		if err != nil {
+			return n, err
+		}
+		if sent {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// tellPaymentMethod signals one invoice's workflow of a new payment method and records it.
+func (c *Client) tellPaymentMethod(ctx context.Context, invoiceID, paymentMethodID string) (bool, error) {
+	sent, err := c.signal(ctx, invoiceID, contracts.SignalPaymentMethodUpdated, contracts.PaymentMethodUpdated{PaymentMethodID: paymentMethodID})
+	if err != nil {
+		return false, err
+	}
+	return sent, c.Invoices.RecordPaymentMethodTold(ctx, invoiceID, paymentMethodID)
 }

@@ -33,15 +33,17 @@ func init() { prometheus.MustRegister(sweeperActions, sweeperErrors) }
 // signal that an invoice held by its errored subscription may have missed. Every action is harmless when
 // repeated, so several workers may sweep at once.
 type Sweeper struct {
+	// Collection starts workflows and sends the signals.
 	Collection *Client
-	Log        *slog.Logger
+	// Log receives a line for every repair.
+	Log *slog.Logger
 	// Grace leaves alone what the request that made it may still be finishing.
 	Grace time.Duration
 	// Batch bounds the invoices looked at per sweep and action.
 	Batch int
 
 	// reactivatedSince is where the next sweep looks for subscription reactivations
-	// (zero: an hour back, for a worker that just started).
+	// (zero: a day back, for a worker that just started).
 	reactivatedSince time.Time
 }
 
@@ -81,8 +83,7 @@ func (s *Sweeper) Sweep(ctx context.Context) (SweepResult, error) {
 		return res, errors.Join(append(errs, err)...)
 	}
 	for _, m := range missed {
-		sent, err := s.Collection.signal(ctx, m.InvoiceID, contracts.SignalPaymentMethodUpdated,
-			contracts.PaymentMethodUpdated{PaymentMethodID: m.PaymentMethodID})
+		sent, err := s.Collection.tellPaymentMethod(ctx, m.InvoiceID, m.PaymentMethodID)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -99,9 +100,11 @@ func (s *Sweeper) Sweep(ctx context.Context) (SweepResult, error) {
 	// once per worker: the window moves on with every sweep that succeeds.
 	since := s.reactivatedSince
 	if since.IsZero() {
-		since = time.Now().Add(-time.Hour)
+		since = time.Now().Add(-24 * time.Hour)
 	}
-	next := time.Now().Add(-s.Grace)
+	// A minute of overlap: the database's clock decides what is older than the grace, the
+	// worker's where the next window starts; a signal told twice is harmless.
+	next := time.Now().Add(-s.Grace - time.Minute)
 	reactivated, err := s.Collection.Invoices.RecentlyReactivated(ctx, since, s.Grace, batch)
 	if err != nil {
 		return res, errors.Join(append(errs, err)...)

@@ -85,6 +85,9 @@ const (
 	// invalid text such as a NUL byte or invalid UTF-8, a value out of range, a violated
 	// constraint). No retry can heal it.
 	ErrInvalidData = "invalid_data"
+	// ErrReferenceReconciled: the bank (or on-session) reference was already reconciled
+	// on the invoice for another amount; a reference counts once per invoice.
+	ErrReferenceReconciled = "reference_already_reconciled"
 	// ErrMisconfigured: the deployment is wrong (a missing table or column, a refused
 	// login, no provider configured). No retry can heal it until an operator acts.
 	ErrMisconfigured = "misconfigured"

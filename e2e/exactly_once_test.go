@@ -291,7 +291,8 @@ func TestRequestsCutOffAtRandomPoints(t *testing.T) {
 			switch {
 			case status == 200:
 				retryKeys[id] = append(retryKeys[id], key)
-			case status == 409: // an attempt still in flight: refused, nothing charged
+			case status == 409 && out["error"].(map[string]any)["code"] == "charge_in_flight":
+				// an attempt still in flight: refused, nothing charged
 			default:
 				t.Fatalf("retry %s: %d %v", id, status, out)
 			}

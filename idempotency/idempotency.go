@@ -40,6 +40,11 @@ type Key struct {
 	Scope       string
 	Key         string
 	RequestHash []byte
+	// Generation counts the runs of this request that ended in a failure, and Created is
+	// when the key was first claimed (a key reused after its retention is a new request):
+	// both go into the Update ids the request derives (UpdateID). Claim sets them.
+	Generation int32
+	Created    time.Time
 }
 
 type ctxKey struct{}
@@ -97,21 +102,23 @@ type Prior struct {
 	Provisional []byte
 }
 
-// Claim claims k for a new run of its request. claimed is false when another run holds
-// the key or completed it; prior then says what it left.
-func Claim(ctx context.Context, pool *pgxpool.Pool, k Key, method, path string) (claimed bool, prior Prior, err error) {
+// Claim claims k for a new run of its request and fills in its Generation and Created.
+// claimed is false when another run holds the key or completed it; prior then says what
+// it left.
+func Claim(ctx context.Context, pool *pgxpool.Pool, k *Key, method, path string) (claimed bool, prior Prior, err error) {
 	q := store.New(pool)
-	_, err = q.ClaimIdempotencyKey(ctx, store.ClaimIdempotencyKeyParams{
+	row, err := q.ClaimIdempotencyKey(ctx, store.ClaimIdempotencyKeyParams{
 		Scope: k.Scope, Key: k.Key, Method: method, Path: path, RequestHash: k.RequestHash,
 		RetentionSeconds: Retention.Seconds(), LockTimeoutSeconds: LockTimeout.Seconds(),
 	})
 	if err == nil {
+		k.Generation, k.Created = row.Generation, row.CreatedAt
 		return true, Prior{}, nil
 	}
 	if !store.IsNoRows(err) {
 		return false, Prior{}, fmt.Errorf("claim idempotency key: %w", err)
 	}
-	row, err := q.GetIdempotencyKey(ctx, store.GetIdempotencyKeyParams{Scope: k.Scope, Key: k.Key})
+	prev, err := q.GetIdempotencyKey(ctx, store.GetIdempotencyKeyParams{Scope: k.Scope, Key: k.Key})
 	if store.IsNoRows(err) {
 		// Claimed by nobody yet gone: a concurrent reclaim raced us; let the caller retry.
 		return false, Prior{SameRequest: true}, nil
@@ -119,9 +126,9 @@ func Claim(ctx context.Context, pool *pgxpool.Pool, k Key, method, path string) 
 	if err != nil {
 		return false, Prior{}, fmt.Errorf("get idempotency key: %w", err)
 	}
-	prior = Prior{SameRequest: bytes.Equal(row.RequestHash, k.RequestHash), Provisional: row.ProvisionalBody}
-	if row.StatusCode != nil {
-		prior.Done, prior.Status, prior.Body = true, int(*row.StatusCode), row.ResponseBody
+	prior = Prior{SameRequest: bytes.Equal(prev.RequestHash, k.RequestHash), Provisional: prev.ProvisionalBody}
+	if prev.StatusCode != nil {
+		prior.Done, prior.Status, prior.Body = true, int(*prev.StatusCode), prev.ResponseBody
 	}
 	return false, prior, nil
 }
@@ -133,12 +140,14 @@ func Complete(ctx context.Context, pool *pgxpool.Pool, k Key, status int, body [
 		Scope: k.Scope, Key: k.Key, StatusCode: &st, ResponseBody: body})
 }
 
-// Unlock ends a run without a final answer (a 5xx, or 202 while work goes on): the key
-// stays bound to its request and to what the run created, and a retry runs it again at
-// once. provisional, when not nil, replaces the resource shown with 202 meanwhile.
-func Unlock(ctx context.Context, pool *pgxpool.Pool, k Key, provisional []byte) error {
+// Unlock ends a run without a final answer: the key stays bound to its request and to
+// what the run created, and a retry runs it again at once. After a failure (a 5xx) the
+// key's generation moves on, so the rerun sends fresh Updates rather than attaching to
+// the failed ones; while work goes on (a 202) it keeps them, so the rerun attaches.
+// provisional, when not nil, replaces the resource shown with 202 meanwhile.
+func Unlock(ctx context.Context, pool *pgxpool.Pool, k Key, failed bool, provisional []byte) error {
 	return store.New(pool).UnlockIdempotencyKey(ctx, store.UnlockIdempotencyKeyParams{
-		Scope: k.Scope, Key: k.Key, ProvisionalBody: provisional})
+		Scope: k.Scope, Key: k.Key, ProvisionalBody: provisional, Failed: failed})
 }
 
 // Existing returns the id of the resource that an earlier run of ctx's request created
@@ -179,15 +188,16 @@ func Bind(ctx context.Context, q *store.Queries, resourceID string, shown any) e
 }
 
 // UpdateID derives the id of the Update a request sends to a workflow from ctx's request
-// key, so a retry of the request attaches to the Update already admitted. Without a key
-// it returns "" (the Temporal client then makes a fresh id).
+// key (scope, key, when it was claimed, the request, the generation), so a retry of the
+// request attaches to the Update already admitted, and a rerun after a failed one sends a
+// fresh one. Without a key it returns "" (the Temporal client then makes a fresh id).
 func UpdateID(ctx context.Context, name string) string {
 	k, ok := FromContext(ctx)
 	if !ok {
 		return ""
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00", k.Scope, k.Key)
+	fmt.Fprintf(h, "%s\x00%s\x00%d\x00", k.Scope, k.Key, k.Created.UnixMicro())
 	h.Write(k.RequestHash)
-	return name + ":" + hex.EncodeToString(h.Sum(nil))[:32]
+	return fmt.Sprintf("%s:%s:%d", name, hex.EncodeToString(h.Sum(nil))[:32], k.Generation)
 }

@@ -277,6 +277,27 @@ func (s *Service) RecentlyReactivated(ctx context.Context, since time.Time, grac
 	return out, nil
 }
 
+// ChargeableWith lists the customer's open card and direct-debit invoices that an
+// automatic charge would now take from the payment method paymentMethodID.
+func (s *Service) ChargeableWith(ctx context.Context, customerID, paymentMethodID string) ([]string, error) {
+	ids, err := store.New(s.pool).ListOpenInvoicesChargeableWith(ctx, store.ListOpenInvoicesChargeableWithParams{
+		CustomerID: customerID, PaymentMethodID: paymentMethodID})
+	if err != nil {
+		return nil, fmt.Errorf("open invoices chargeable with %s: %w", paymentMethodID, err)
+	}
+	return ids, nil
+}
+
+// RecordPaymentMethodTold records that the invoice's workflow was told of the payment
+// method (the sweeper does not tell it again).
+func (s *Service) RecordPaymentMethodTold(ctx context.Context, invoiceID, paymentMethodID string) error {
+	if err := store.New(s.pool).RecordPaymentMethodWakeup(ctx, store.RecordPaymentMethodWakeupParams{
+		InvoiceID: invoiceID, PaymentMethodID: paymentMethodID}); err != nil {
+		return fmt.Errorf("record payment method told: %w", err)
+	}
+	return nil
+}
+
 // MissedPaymentMethod is an open invoice whose workflow may have missed the signal of a
 // new default payment method (PaymentMethodID).
 type MissedPaymentMethod struct {
@@ -284,8 +305,9 @@ type MissedPaymentMethod struct {
 	PaymentMethodID string
 }
 
-// MissedPaymentMethods lists open invoices whose last charge failed on another payment
-// method than the customer's current default, saved more than grace ago.
+// MissedPaymentMethods lists open card and direct-debit invoices whose workflow was not
+// told of the payment method a charge of theirs would now use, saved after their last
+// failed charge (or the invoice) and more than grace ago.
 func (s *Service) MissedPaymentMethods(ctx context.Context, grace time.Duration, limit int) ([]MissedPaymentMethod, error) {
 	rows, err := store.New(s.pool).ListInvoicesMissingNewPaymentMethod(ctx, store.ListInvoicesMissingNewPaymentMethodParams{
 		GraceSeconds: grace.Seconds(), MaxRows: int32(limit)})
@@ -329,12 +351,10 @@ func (s *Service) ValidateReconcile(ctx context.Context, invoiceID string, b Rec
 		return decimal.Zero, "", apperr.InvalidParam("paid_at", "parameter_invalid", "paid_at is in the future")
 	}
 	// A reference counts once per invoice: sent again with the same amount it is the same
-	// reconciliation (the workflow returns the first outcome); with another amount it is
-	// a mistake.
-	key := reconcileTxnKey(invoiceID, ReconcileKey(b.Reference))
-	if prev, err := store.New(s.pool).GetInvoiceTransactionByKey(ctx, &key); err == nil && !prev.Amount.Equal(amount) {
-		return decimal.Zero, "", apperr.New(apperr.Conflict, "reference_already_reconciled",
-			fmt.Sprintf("reference %q was already reconciled on this invoice for %s", strings.TrimSpace(b.Reference), money.Format(prev.Amount, inv.Currency)))
+	// reconciliation (its first outcome); with another amount it is a mistake.
+	ref := strings.TrimSpace(b.Reference)
+	if prev, err := store.New(s.pool).GetReconciliationByReference(ctx, store.GetReconciliationByReferenceParams{InvoiceID: invoiceID, Reference: &ref}); err == nil && !prev.Amount.Equal(amount) {
+		return decimal.Zero, "", referenceReconciled(ref, prev.Amount, inv.Currency)
 	} else if err != nil && !store.IsNoRows(err) {
 		return decimal.Zero, "", fmt.Errorf("get reconciliation: %w", err)
 	}

@@ -190,15 +190,6 @@ func (s *Service) List(ctx context.Context, p ListParams) ([]Invoice, *int64, er
 	return out, next, nil
 }
 
-// OpenInvoiceIDs lists a customer's unpaid standard invoices (to_pay or error).
-func (s *Service) OpenInvoiceIDs(ctx context.Context, customerID string) ([]string, error) {
-	ids, err := store.New(s.pool).ListOpenInvoiceIDsForCustomer(ctx, customerID)
-	if err != nil {
-		return nil, fmt.Errorf("open invoices: %w", err)
-	}
-	return ids, nil
-}
-
 // OpenSubscriptionInvoiceIDs lists a subscription's unpaid standard invoices (to_pay or error).
 func (s *Service) OpenSubscriptionInvoiceIDs(ctx context.Context, subscriptionID string) ([]string, error) {
 	ids, err := store.New(s.pool).ListOpenInvoiceIDsForSubscription(ctx, &subscriptionID)

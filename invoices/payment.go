@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -559,6 +560,21 @@ func (s *Service) Reconcile(ctx context.Context, invoiceID string, in ReconcileI
 			out = TransactionFromRow(prev)
 			return nil
 		}
+		// A reference counts once per invoice, whatever request carries it (a unique index
+		// enforces it too): the same amount again is that reconciliation.
+		if ref := strings.TrimSpace(in.Reference); ref != "" {
+			prev, err := q.GetReconciliationByReference(ctx, store.GetReconciliationByReferenceParams{InvoiceID: invoiceID, Reference: &ref})
+			if err == nil {
+				if !prev.Amount.Equal(in.Amount) {
+					return referenceReconciled(ref, prev.Amount, inv.Currency)
+				}
+				out = TransactionFromRow(prev)
+				return nil
+			}
+			if !store.IsNoRows(err) {
+				return fmt.Errorf("get reconciliation %q: %w", ref, err)
+			}
+		}
 		if inv.Status != StatusToPay && inv.Status != StatusError {
 			return &ClosedError{Status: inv.Status}
 		}
@@ -576,7 +592,7 @@ func (s *Service) Reconcile(ctx context.Context, invoiceID string, in ReconcileI
 		row, err := q.InsertInvoiceTransaction(ctx, store.InsertInvoiceTransactionParams{
 			ID: ids.New(ids.Transaction), InvoiceID: inv.ID, Attempt: inv.AttemptCount, Method: method,
 			Amount: in.Amount, Currency: inv.Currency, Status: "settled", IdempotencyKey: &key,
-			Reference: nilIfEmpty(in.Reference), PaidAt: &paidAt,
+			Reference: nilIfEmpty(strings.TrimSpace(in.Reference)), PaidAt: &paidAt,
 		})
 		if err != nil {
 			return fmt.Errorf("insert reconciliation: %w", err)

@@ -3,9 +3,14 @@ package invoices
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"strings"
 
+	"github.com/shopspring/decimal"
+
+	"payorch/apperr"
 	"payorch/contracts"
+	"payorch/money"
 )
 
 // View is the transaction as the payment workflow reports it (contracts.TransactionView).
@@ -32,11 +37,19 @@ const (
 	KindWalletLoad = "wallet_load"
 )
 
-// ReconcileKey is the workflow Update id of the reconciliation of a bank reference: one
-// reference counts once per invoice (the Update id is also the transaction's key).
-func ReconcileKey(reference string) string {
-	sum := sha256.Sum256([]byte(strings.TrimSpace(reference)))
+// ReconcileKey is the workflow Update id of a reconciliation sent without an
+// Idempotency-Key: the same reference and amount sent twice at once attach to one Update.
+// (A reference counts once per invoice in any case: Reconcile enforces it.)
+func ReconcileKey(reference string, amount decimal.Decimal) string {
+	sum := sha256.Sum256([]byte(strings.TrimSpace(reference) + "\x00" + amount.String()))
 	return "reconcile:" + hex.EncodeToString(sum[:16])
+}
+
+// referenceReconciled is the refusal of a reference already reconciled on the invoice
+// for another amount.
+func referenceReconciled(reference string, amount decimal.Decimal, currency string) error {
+	return apperr.New(apperr.Conflict, contracts.ErrReferenceReconciled,
+		fmt.Sprintf("reference %q was already reconciled on this invoice for %s", reference, money.Format(amount, currency)))
 }
 
 // reconcileTxnKey is the idempotency key of the transaction a reconciliation Update (id

@@ -33,23 +33,62 @@ func (q *Queries) BindIdempotencyKey(ctx context.Context, arg BindIdempotencyKey
 	return err
 }
 
+const getReconciliationByReference = `-- name: GetReconciliationByReference :one
+SELECT id, seq, invoice_id, attempt, method, amount, currency, status, error_type, provider_code, decline_code, provider_message, provider_reference, payment_method_id, idempotency_key, reference, paid_at, created_at, updated_at, hard_decline FROM invoice_transactions WHERE invoice_id = $1 AND reference = $2
+`
+
+type GetReconciliationByReferenceParams struct {
+	InvoiceID string
+	Reference *string
+}
+
+func (q *Queries) GetReconciliationByReference(ctx context.Context, arg GetReconciliationByReferenceParams) (InvoiceTransaction, error) {
+	row := q.db.QueryRow(ctx, getReconciliationByReference, arg.InvoiceID, arg.Reference)
+	var i InvoiceTransaction
+	err := row.Scan(
+		&i.ID,
+		&i.Seq,
+		&i.InvoiceID,
+		&i.Attempt,
+		&i.Method,
+		&i.Amount,
+		&i.Currency,
+		&i.Status,
+		&i.ErrorType,
+		&i.ProviderCode,
+		&i.DeclineCode,
+		&i.ProviderMessage,
+		&i.ProviderReference,
+		&i.PaymentMethodID,
+		&i.IdempotencyKey,
+		&i.Reference,
+		&i.PaidAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.HardDecline,
+	)
+	return i, err
+}
+
 const listInvoicesMissingNewPaymentMethod = `-- name: ListInvoicesMissingNewPaymentMethod :many
 SELECT i.id AS invoice_id, pm.id AS payment_method_id
 FROM invoices i
 JOIN LATERAL (
-    SELECT t.status, t.payment_method_id, t.created_at FROM invoice_transactions t
-    WHERE t.invoice_id = i.id AND t.method IN ('card', 'direct_debit')
-    ORDER BY t.seq DESC LIMIT 1
-) last ON last.status = 'failed'
-JOIN LATERAL (
     SELECT p.id, p.created_at FROM payment_methods p
-    WHERE p.customer_id = i.customer_id AND p.status = 'active' AND p.is_default
-      AND p.type IN ('card', 'direct_debit')
-    ORDER BY p.seq DESC LIMIT 1
-) pm ON pm.id IS DISTINCT FROM last.payment_method_id
-WHERE i.kind = 'standard' AND i.status IN ('to_pay', 'error') AND i.payment_method <> 'bank_transfer'
-  AND pm.created_at > last.created_at
+    WHERE p.customer_id = i.customer_id AND p.status = 'active' AND p.type = i.payment_method
+    ORDER BY p.is_default DESC, p.seq DESC LIMIT 1
+) pm ON true
+LEFT JOIN LATERAL (
+    SELECT t.status, t.payment_method_id, t.created_at FROM invoice_transactions t
+    WHERE t.invoice_id = i.id AND t.method = i.payment_method
+    ORDER BY t.seq DESC LIMIT 1
+) last ON true
+WHERE i.kind = 'standard' AND i.status IN ('to_pay', 'error') AND i.payment_method IN ('card', 'direct_debit')
+  AND (last.status IS NULL OR last.status = 'failed')
+  AND pm.id IS DISTINCT FROM last.payment_method_id
+  AND pm.created_at > COALESCE(last.created_at, i.created_at)
   AND pm.created_at < now() - make_interval(secs => $1::float8)
+  AND NOT EXISTS (SELECT 1 FROM payment_method_wakeups w WHERE w.invoice_id = i.id AND w.payment_method_id = pm.id)
 ORDER BY i.seq
 LIMIT $2
 `
@@ -64,9 +103,10 @@ type ListInvoicesMissingNewPaymentMethodRow struct {
 	PaymentMethodID string
 }
 
-// Open card/direct-debit invoices whose last transaction failed on another payment method
-// than the one an automatic charge would now use, which was saved before the grace period:
-// their workflow may have missed the "payment method updated" signal.
+// Open card/direct-debit invoices whose workflow was not told of the payment method an
+// automatic charge of theirs would now use (as ChargeablePaymentMethod picks it), saved
+// after their last charge (or after the invoice, when it was never charged) and before
+// the grace period: their workflow may have missed the "payment method updated" signal.
 func (q *Queries) ListInvoicesMissingNewPaymentMethod(ctx context.Context, arg ListInvoicesMissingNewPaymentMethodParams) ([]ListInvoicesMissingNewPaymentMethodRow, error) {
 	rows, err := q.db.Query(ctx, listInvoicesMissingNewPaymentMethod, arg.GraceSeconds, arg.MaxRows)
 	if err != nil {
@@ -80,6 +120,44 @@ func (q *Queries) ListInvoicesMissingNewPaymentMethod(ctx context.Context, arg L
 			return nil, err
 		}
 		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listOpenInvoicesChargeableWith = `-- name: ListOpenInvoicesChargeableWith :many
+SELECT i.id FROM invoices i
+WHERE i.customer_id = $1 AND i.kind = 'standard' AND i.status IN ('to_pay', 'error')
+  AND i.payment_method IN ('card', 'direct_debit')
+  AND $2::text = (
+      SELECT p.id FROM payment_methods p
+      WHERE p.customer_id = i.customer_id AND p.status = 'active' AND p.type = i.payment_method
+      ORDER BY p.is_default DESC, p.seq DESC LIMIT 1)
+ORDER BY i.seq
+`
+
+type ListOpenInvoicesChargeableWithParams struct {
+	CustomerID      string
+	PaymentMethodID string
+}
+
+// The customer's open invoices that an automatic charge would now take from
+// @payment_method_id (it is the one ChargeablePaymentMethod picks for their method).
+func (q *Queries) ListOpenInvoicesChargeableWith(ctx context.Context, arg ListOpenInvoicesChargeableWithParams) ([]string, error) {
+	rows, err := q.db.Query(ctx, listOpenInvoicesChargeableWith, arg.CustomerID, arg.PaymentMethodID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -222,21 +300,43 @@ func (q *Queries) MarkCollectionStarted(ctx context.Context, id string) error {
 	return err
 }
 
+const recordPaymentMethodWakeup = `-- name: RecordPaymentMethodWakeup :exec
+INSERT INTO payment_method_wakeups (invoice_id, payment_method_id) VALUES ($1, $2) ON CONFLICT DO NOTHING
+`
+
+type RecordPaymentMethodWakeupParams struct {
+	InvoiceID       string
+	PaymentMethodID string
+}
+
+func (q *Queries) RecordPaymentMethodWakeup(ctx context.Context, arg RecordPaymentMethodWakeupParams) error {
+	_, err := q.db.Exec(ctx, recordPaymentMethodWakeup, arg.InvoiceID, arg.PaymentMethodID)
+	return err
+}
+
 const unlockIdempotencyKey = `-- name: UnlockIdempotencyKey :exec
 UPDATE idempotency_keys
-SET locked_at = '-infinity', provisional_body = COALESCE($1, provisional_body)
-WHERE scope = $2 AND key = $3 AND status_code IS NULL
+SET locked_at = '-infinity', provisional_body = COALESCE($1, provisional_body),
+    generation = generation + CASE WHEN $2::boolean THEN 1 ELSE 0 END
+WHERE scope = $3 AND key = $4 AND status_code IS NULL
 `
 
 type UnlockIdempotencyKeyParams struct {
 	ProvisionalBody []byte
+	Failed          bool
 	Scope           string
 	Key             string
 }
 
 // The request ended without a final answer (a 5xx, or 202 while work goes on): the key
-// keeps its request hash and binding, and the same request may run again at once.
+// keeps its request hash and binding, and the same request may run again at once. After
+// a failure (@failed) its generation moves on, so the rerun's Updates are fresh ones.
 func (q *Queries) UnlockIdempotencyKey(ctx context.Context, arg UnlockIdempotencyKeyParams) error {
-	_, err := q.db.Exec(ctx, unlockIdempotencyKey, arg.ProvisionalBody, arg.Scope, arg.Key)
+	_, err := q.db.Exec(ctx, unlockIdempotencyKey,
+		arg.ProvisionalBody,
+		arg.Failed,
+		arg.Scope,
+		arg.Key,
+	)
 	return err
 }

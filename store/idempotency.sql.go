@@ -7,6 +7,7 @@ package store
 
 import (
 	"context"
+	"time"
 )
 
 const claimIdempotencyKey = `-- name: ClaimIdempotencyKey :one
@@ -21,12 +22,14 @@ ON CONFLICT (scope, key) DO UPDATE
                            THEN NULL ELSE k.resource_id END,
         provisional_body = CASE WHEN k.created_at < now() - make_interval(secs => $6::float8)
                            THEN NULL ELSE k.provisional_body END,
+        generation = CASE WHEN k.created_at < now() - make_interval(secs => $6::float8)
+                          THEN 0 ELSE k.generation END,
         created_at = CASE WHEN k.created_at < now() - make_interval(secs => $6::float8)
                           THEN now() ELSE k.created_at END
     WHERE k.created_at < now() - make_interval(secs => $6::float8)
        OR (k.status_code IS NULL AND k.request_hash = EXCLUDED.request_hash
            AND k.locked_at < now() - make_interval(secs => $7::float8))
-RETURNING k.scope
+RETURNING k.generation, k.created_at
 `
 
 type ClaimIdempotencyKeyParams struct {
@@ -39,10 +42,15 @@ type ClaimIdempotencyKeyParams struct {
 	LockTimeoutSeconds float64
 }
 
+type ClaimIdempotencyKeyRow struct {
+	Generation int32
+	CreatedAt  time.Time
+}
+
 // Claims (scope, key) for a new request. A key whose first request was abandoned (no
 // response after the lock timeout) or that is older than the retention can be claimed
 // again. Returns no row when another request holds or completed the key.
-func (q *Queries) ClaimIdempotencyKey(ctx context.Context, arg ClaimIdempotencyKeyParams) (string, error) {
+func (q *Queries) ClaimIdempotencyKey(ctx context.Context, arg ClaimIdempotencyKeyParams) (ClaimIdempotencyKeyRow, error) {
 	row := q.db.QueryRow(ctx, claimIdempotencyKey,
 		arg.Scope,
 		arg.Key,
@@ -52,9 +60,9 @@ func (q *Queries) ClaimIdempotencyKey(ctx context.Context, arg ClaimIdempotencyK
 		arg.RetentionSeconds,
 		arg.LockTimeoutSeconds,
 	)
-	var scope string
-	err := row.Scan(&scope)
-	return scope, err
+	var i ClaimIdempotencyKeyRow
+	err := row.Scan(&i.Generation, &i.CreatedAt)
+	return i, err
 }
 
 const completeIdempotencyKey = `-- name: CompleteIdempotencyKey :exec
@@ -80,7 +88,7 @@ func (q *Queries) CompleteIdempotencyKey(ctx context.Context, arg CompleteIdempo
 }
 
 const getIdempotencyKey = `-- name: GetIdempotencyKey :one
-SELECT scope, key, method, path, request_hash, status_code, response_body, locked_at, created_at, resource_id, provisional_body FROM idempotency_keys WHERE scope = $1 AND key = $2
+SELECT scope, key, method, path, request_hash, status_code, response_body, locked_at, created_at, resource_id, provisional_body, generation FROM idempotency_keys WHERE scope = $1 AND key = $2
 `
 
 type GetIdempotencyKeyParams struct {
@@ -103,6 +111,7 @@ func (q *Queries) GetIdempotencyKey(ctx context.Context, arg GetIdempotencyKeyPa
 		&i.CreatedAt,
 		&i.ResourceID,
 		&i.ProvisionalBody,
+		&i.Generation,
 	)
 	return i, err
 }

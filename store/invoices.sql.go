@@ -736,32 +736,6 @@ func (q *Queries) ListInvoices(ctx context.Context, arg ListInvoicesParams) ([]I
 	return items, nil
 }
 
-const listOpenInvoiceIDsForCustomer = `-- name: ListOpenInvoiceIDsForCustomer :many
-SELECT id FROM invoices
-WHERE customer_id = $1 AND status IN ('to_pay', 'error') AND kind = 'standard'
-ORDER BY seq
-`
-
-func (q *Queries) ListOpenInvoiceIDsForCustomer(ctx context.Context, customerID string) ([]string, error) {
-	rows, err := q.db.Query(ctx, listOpenInvoiceIDsForCustomer, customerID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		items = append(items, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const listOpenInvoiceIDsForSubscription = `-- name: ListOpenInvoiceIDsForSubscription :many
 SELECT id FROM invoices
 WHERE subscription_id = $1 AND status IN ('to_pay', 'error') AND kind = 'standard'

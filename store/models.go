@@ -71,6 +71,7 @@ type IdempotencyKey struct {
 	CreatedAt       time.Time
 	ResourceID      *string
 	ProvisionalBody []byte
+	Generation      int32
 }
 
 type Invoice struct {
@@ -161,6 +162,12 @@ type PaymentMethod struct {
 	IsDefault  bool
 	Status     string
 	CreatedAt  time.Time
+}
+
+type PaymentMethodWakeup struct {
+	InvoiceID       string
+	PaymentMethodID string
+	ToldAt          time.Time
 }
 
 type PortalSession struct {

@@ -16,6 +16,7 @@ import (
 	"payorch/apperr"
 	"payorch/ids"
 	"payorch/money"
+	"payorch/idempotency"
 	"payorch/outbox"
 	"payorch/store"
 )
@@ -237,12 +238,22 @@ func (s *Service) transition(ctx context.Context, id, event string,
 	change func(*store.Queries, store.Subscription) (store.Subscription, error)) (Subscription, error) {
 	var out Subscription
 	err := store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
+		// A rerun of the request that made this transition (its answer was lost, or it
+		// answered 202) finds it made: the subscription as it is, not a conflict.
+		done, err := idempotency.Existing(ctx, q)
+		if err != nil {
+			return err
+		}
 		cur, err := q.LockSubscription(ctx, id)
 		if store.IsNoRows(err) {
 			return apperr.NotFoundf("subscription", id)
 		}
 		if err != nil {
 			return fmt.Errorf("lock subscription: %w", err)
+		}
+		if done == id {
+			out = View(cur)
+			return nil
 		}
 		row, err := change(q, cur)
 		if err != nil {
@@ -253,9 +264,11 @@ func (s *Service) transition(ctx context.Context, id, event string,
 			return fmt.Errorf("%s: %w", event, err)
 		}
 		out = View(row)
-		_, err = outbox.Emit(ctx, q, outbox.Event{Type: event, ResourceType: "subscription", ResourceID: row.ID,
-			CustomerID: row.CustomerID, Data: out})
-		return err
+		if _, err := outbox.Emit(ctx, q, outbox.Event{Type: event, ResourceType: "subscription", ResourceID: row.ID,
+			CustomerID: row.CustomerID, Data: out}); err != nil {
+			return err
+		}
+		return idempotency.Bind(ctx, q, row.ID, out)
 	})
 	return out, err
 }

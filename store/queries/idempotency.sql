@@ -13,12 +13,14 @@ ON CONFLICT (scope, key) DO UPDATE
                            THEN NULL ELSE k.resource_id END,
         provisional_body = CASE WHEN k.created_at < now() - make_interval(secs => @retention_seconds::float8)
                            THEN NULL ELSE k.provisional_body END,
+        generation = CASE WHEN k.created_at < now() - make_interval(secs => @retention_seconds::float8)
+                          THEN 0 ELSE k.generation END,
         created_at = CASE WHEN k.created_at < now() - make_interval(secs => @retention_seconds::float8)
                           THEN now() ELSE k.created_at END
     WHERE k.created_at < now() - make_interval(secs => @retention_seconds::float8)
        OR (k.status_code IS NULL AND k.request_hash = EXCLUDED.request_hash
            AND k.locked_at < now() - make_interval(secs => @lock_timeout_seconds::float8))
-RETURNING k.scope;
+RETURNING k.generation, k.created_at;
 
 -- name: GetIdempotencyKey :one
 SELECT * FROM idempotency_keys WHERE scope = $1 AND key = $2;

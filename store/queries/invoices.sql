@@ -30,11 +30,6 @@ WHERE (sqlc.narg(customer_id)::text IS NULL OR customer_id = sqlc.narg(customer_
 ORDER BY seq DESC
 LIMIT $1;
 
--- name: ListOpenInvoiceIDsForCustomer :many
-SELECT id FROM invoices
-WHERE customer_id = $1 AND status IN ('to_pay', 'error') AND kind = 'standard'
-ORDER BY seq;
-
 -- name: CountInvoiceEvents :one
 SELECT count(*) FROM events WHERE resource_id = $1 AND type = $2;
 
