@@ -17,6 +17,7 @@ import (
 	"payorch/apperr"
 	"payorch/collection"
 	"payorch/contracts"
+	"payorch/customers"
 	"payorch/invoices"
 )
 
@@ -434,4 +435,47 @@ func (h *invoiceHarness) workflowHold(invoiceID string) string {
 		return ""
 	}
 	return st.Hold
+}
+
+// TestReconcileAfterARefusalWithTheSameReference: a reference refused once (an amount
+// typed wrong) can be reconciled with the right amount, with or without a key; the
+// refusal is not the reference's outcome for good.
+func TestReconcileAfterARefusalWithTheSameReference(t *testing.T) {
+	h := newInvoiceHarness(t)
+	cust := h.customer("EUR")
+	id := h.invoice(cust, map[string]any{"payment_method": "bank_transfer"})["id"].(string)
+	h.waitInvoice(id, "awaiting transfer", func(map[string]any) bool { return h.workflowPaymentStatus(id) == contracts.PaymentAwaitingTransfer })
+	paidAt := time.Now().UTC().Format(time.RFC3339)
+	wrong := h.do("POST", "/v1/invoices/"+id+"/reconcile", supportKey, map[string]any{"amount": "300.00", "reference": "TRX-7", "paid_at": paidAt})
+	mustStatus(t, wrong, 422)
+	right := h.do("POST", "/v1/invoices/"+id+"/reconcile", supportKey, map[string]any{"amount": "30.00", "reference": "TRX-7", "paid_at": paidAt})
+	mustStatus(t, right, 200)
+	h.waitInvoice(id, "paid", func(m map[string]any) bool { return m["status"] == "paid" })
+}
+
+// TestNewPaymentMethodToldOnlyToInvoicesItWouldPay: a direct debit saved as the default
+// does not wake a card invoice (it would not be charged with it, and waking it would
+// charge the failed card again); a new card does.
+func TestNewPaymentMethodToldOnlyToInvoicesItWouldPay(t *testing.T) {
+	h := newInvoiceHarness(t)
+	cust := h.customer("EUR")
+	h.method(cust, "pm_card_chargeDeclinedInsufficientFunds")
+	id := h.invoice(cust, map[string]any{"payment_method": "card"})["id"].(string)
+	h.waitInvoice(id, "a failed attempt", failedAttempts(1))
+	dd := customers.PaymentMethod{ID: "", CustomerID: cust}
+	r := h.do("POST", "/v1/customers/"+cust+"/payment-methods", backendKey, map[string]any{"type": "direct_debit", "provider_id": "pm_sim_sepa_settle", "default": true})
+	mustStatus(t, r, 201)
+	dd.ID, dd.Type, dd.Default = r.JSON(t)["id"].(string), customers.TypeDirectDebit, true
+	if n, err := h.srv.collect.PaymentMethodSaved(context.Background(), dd); err != nil || n != 0 {
+		t.Fatalf("a direct debit woke %d card invoices (%v)", n, err)
+	}
+	if res, err := h.sweeper().Sweep(context.Background()); err != nil || res.Resent != 0 {
+		t.Fatalf("sweep: %+v, %v; want nothing to tell", res, err)
+	}
+	if n := len(txns(h.do("GET", "/v1/invoices/"+id, supportKey, nil).JSON(t))); n != 1 {
+		t.Fatalf("%d transactions after a direct debit was saved, want the 1 failed card charge", n)
+	}
+	mustStatus(t, h.do("POST", "/v1/customers/"+cust+"/payment-methods", backendKey, map[string]any{"type": "card", "provider_id": "pm_card_visa",
+		"exp_month": 12, "exp_year": time.Now().Year() + 1, "default": true}), 201)
+	h.waitInvoice(id, "paid with the new card", func(m map[string]any) bool { return m["status"] == "paid" })
 }
