@@ -19,6 +19,7 @@ import (
 	"payorch/contracts"
 	"payorch/customers"
 	"payorch/invoices"
+	"payorch/payments"
 )
 
 // faultyTemporal is the real Temporal client with faults at its boundary: the next
@@ -478,4 +479,36 @@ func TestNewPaymentMethodToldOnlyToInvoicesItWouldPay(t *testing.T) {
 	mustStatus(t, h.do("POST", "/v1/customers/"+cust+"/payment-methods", backendKey, map[string]any{"type": "card", "provider_id": "pm_card_visa",
 		"exp_month": 12, "exp_year": time.Now().Year() + 1, "default": true}), 201)
 	h.waitInvoice(id, "paid with the new card", func(m map[string]any) bool { return m["status"] == "paid" })
+}
+
+// TestPortalPaymentAppliedFromTheProviderEvent: a payment the customer authenticated in
+// the portal pays the invoice even when the page was closed before payorch heard back:
+// the provider's event (a Stripe webhook) applies it, once however often it comes.
+func TestPortalPaymentAppliedFromTheProviderEvent(t *testing.T) {
+	h := newInvoiceHarness(t)
+	cust := h.customer("EUR")
+	h.method(cust, "pm_card_authenticationRequired")
+	id := h.invoice(cust, nil)["id"].(string)
+	h.waitInvoice(id, "authentication required", func(m map[string]any) bool {
+		ts := txns(m)
+		return len(ts) == 1 && ts[0]["error_type"] == "authentication_required"
+	})
+	router := &collection.EventRouter{Collection: h.srv.collect}
+	ev := payments.Event{ID: "evt_auth_1", Provider: "stripe", Reference: "pi_auth_1", Status: payments.StatusSettled,
+		Metadata: map[string]string{"invoice_id": id, "customer_id": cust, "purpose": payments.PurposePortalAuthentication, "amount": "30.00"}}
+	for range 2 {
+		if err := router.HandleProviderEvent(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inv := h.waitInvoice(id, "paid", func(m map[string]any) bool { return m["status"] == "paid" })
+	on := 0
+	for _, tx := range txns(inv) {
+		if tx["method"] == invoices.MethodCardOnSession {
+			on++
+		}
+	}
+	if on != 1 {
+		t.Fatalf("%d on-session payments applied, want 1: %v", on, inv["transactions"])
+	}
 }

@@ -2,8 +2,11 @@ package collection
 
 import (
 	"context"
+	"time"
 
+	"payorch/apperr"
 	"payorch/contracts"
+	"payorch/invoices"
 	"payorch/payments"
 )
 
@@ -33,9 +36,28 @@ func (r *EventRouter) HandleProviderEvent(ctx context.Context, ev payments.Event
 		}
 		invoiceID = id
 	}
+	if ev.Metadata["purpose"] == payments.PurposePortalAuthentication {
+		return r.applyPortalPayment(ctx, invoiceID, ev)
+	}
 	// An invoice whose collection has ended (paid or voided) waits for nothing: not sent.
 	_, err := r.Collection.signal(ctx, invoiceID, contracts.SignalProviderEvent,
 		contracts.ProviderEvent{EventID: ev.ID, Reference: ev.Reference, Status: string(ev.Status), ErrorType: string(ev.ErrorType),
 			HardDecline: ev.HardDecline, ProviderCode: ev.ProviderCode, DeclineCode: ev.DeclineCode, Message: ev.Message})
+	return err
+}
+
+// applyPortalPayment applies the outcome of a payment the customer authenticated in the
+// portal, as the portal page does when it hears back first: a succeeded one is the
+// invoice's reconciliation under the payment's id (it counts once, whichever arrives
+// first); a failed one took nothing. An error asks the provider to deliver it again.
+func (r *EventRouter) applyPortalPayment(ctx context.Context, invoiceID string, ev payments.Event) error {
+	if ev.Status != payments.StatusSettled {
+		return nil
+	}
+	_, err := r.Collection.Reconcile(ctx, invoiceID, contracts.ReconcileRequest{
+		Amount: ev.Metadata["amount"], Reference: ev.Reference, PaidAt: time.Now().UTC(), Method: invoices.MethodCardOnSession})
+	if e, ok := apperr.As(err); ok && (e.Code == contracts.ErrInvoicePaid || e.Code == contracts.ErrReferenceReconciled) {
+		return nil // already applied (or the invoice was paid otherwise)
+	}
 	return err
 }

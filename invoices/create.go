@@ -362,7 +362,7 @@ func (s *Service) ValidateReconcile(ctx context.Context, invoiceID string, b Rec
 	if b.Method != nil {
 		// card_on_session is a card payment the customer authenticated in the portal (the
 		// portal sends it, with the provider's payment id as the reference).
-		if *b.Method != "bank_transfer" && *b.Method != "manual" && *b.Method != "card_on_session" {
+		if *b.Method != "bank_transfer" && *b.Method != "manual" && *b.Method != MethodCardOnSession {
 			return decimal.Zero, "", apperr.InvalidParam("method", "parameter_invalid", "method must be bank_transfer, manual or card_on_session")
 		}
 		method = *b.Method

@@ -28,6 +28,10 @@ func (t Transaction) View() contracts.TransactionView {
 	}
 }
 
+// MethodCardOnSession is the method of a reconciliation that is a payment the customer
+// authenticated on-session (3-D Secure) in the portal.
+const MethodCardOnSession = "card_on_session"
+
 // Invoice kinds.
 const (
 	// KindStandard is an invoice collected by its payment workflow.

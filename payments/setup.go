@@ -307,3 +307,8 @@ func stepError(err error) error {
 	}
 	return &ProviderError{Provider: StripeProviderName, Retryable: true, Err: err}
 }
+
+// PurposePortalAuthentication is the metadata "purpose" of an on-session payment a
+// customer authenticates in the portal for an invoice: its outcome, however it arrives
+// (the page, or the provider's webhook when the page was closed), pays that invoice.
+const PurposePortalAuthentication = "portal_authentication"

@@ -18,7 +18,7 @@ import (
 
 // MethodCardOnSession is the reconciliation method of a card payment the customer
 // authenticated in the portal (its reference is the provider's payment id).
-const MethodCardOnSession = "card_on_session"
+const MethodCardOnSession = invoices.MethodCardOnSession
 
 // Cards runs the portal's customer-present card steps over the provider's CardSteps:
 // saving a new card through the provider's own form, and paying an invoice whose charge
@@ -203,7 +203,7 @@ func (c *Cards) StartAuthentication(ctx context.Context, customerID, invoiceID s
 			Amount:           due,
 			Currency:         inv.Currency,
 			Description:      "Invoice " + inv.Number,
-			Metadata:         map[string]string{"invoice_id": inv.ID, "customer_id": customerID, "purpose": "portal_authentication"},
+			Metadata:         map[string]string{"invoice_id": inv.ID, "customer_id": customerID, "purpose": payments.PurposePortalAuthentication},
 		})
 		if err != nil {
 			return Authentication{}, stepError(err)
