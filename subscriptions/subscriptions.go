@@ -14,9 +14,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"payorch/apperr"
+	"payorch/idempotency"
 	"payorch/ids"
 	"payorch/money"
-	"payorch/idempotency"
 	"payorch/outbox"
 	"payorch/store"
 )
