@@ -340,17 +340,19 @@ func TestNewPaymentMethodWhenTheSignalFails(t *testing.T) {
 	}
 }
 
-// workflowPaymentStatus queries the invoice's workflow ("" when it does not answer).
-func (h *invoiceHarness) workflowPaymentStatus(invoiceID string) string {
-	v, err := env.Temporal.QueryWorkflow(context.Background(), contracts.InvoicePaymentWorkflowID(invoiceID), "", contracts.QueryState)
-	if err != nil {
-		return ""
-	}
+// workflowState queries the invoice's workflow (the zero state when it does not answer).
+func (h *invoiceHarness) workflowState(invoiceID string) contracts.PaymentState {
 	var st contracts.PaymentState
-	if err := v.Get(&st); err != nil {
-		return ""
+	v, err := env.Temporal.QueryWorkflow(context.Background(), contracts.InvoicePaymentWorkflowID(invoiceID), "", contracts.QueryState)
+	if err == nil {
+		_ = v.Get(&st)
 	}
-	return st.PaymentStatus
+	return st
+}
+
+// workflowPaymentStatus is the workflow's payment status ("" when it does not answer).
+func (h *invoiceHarness) workflowPaymentStatus(invoiceID string) string {
+	return h.workflowState(invoiceID).PaymentStatus
 }
 
 // TestReactivationResumesHeldInvoices: an invoice held because its subscription errored is
@@ -425,17 +427,9 @@ func TestUpdateDataErrorIsTyped(t *testing.T) {
 	h.waitInvoice(id, "paid", func(m map[string]any) bool { return m["status"] == "paid" })
 }
 
-// workflowHold queries the invoice's workflow for its hold ("" when none or no answer).
+// workflowHold is the workflow's hold ("" when none or no answer).
 func (h *invoiceHarness) workflowHold(invoiceID string) string {
-	v, err := env.Temporal.QueryWorkflow(context.Background(), contracts.InvoicePaymentWorkflowID(invoiceID), "", contracts.QueryState)
-	if err != nil {
-		return ""
-	}
-	var st contracts.PaymentState
-	if err := v.Get(&st); err != nil {
-		return ""
-	}
-	return st.Hold
+	return h.workflowState(invoiceID).Hold
 }
 
 // TestReconcileAfterARefusalWithTheSameReference: a reference refused once (an amount
