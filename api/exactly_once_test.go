@@ -221,6 +221,11 @@ func TestReconcileCountsAReferenceOnce(t *testing.T) {
 	inv := h.invoice(cust, map[string]any{"payment_method": "bank_transfer"})
 	id := inv["id"].(string)
 	h.waitInvoice(id, "awaiting transfer", func(map[string]any) bool { return h.workflowPaymentStatus(id) == contracts.PaymentAwaitingTransfer })
+	// The transfer instructions ask for the invoice's number as the reference, not its id.
+	var ref string
+	if err := h.pool.QueryRow(context.Background(), `SELECT data->>'reference' FROM events WHERE type = 'email.bank_transfer_instructions' AND resource_id = $1`, id).Scan(&ref); err != nil || ref != inv["number"] {
+		t.Fatalf("transfer reference %q (%v), want the invoice number %v", ref, err, inv["number"])
+	}
 	body := map[string]any{"amount": "10.00", "reference": "TRX-1", "paid_at": time.Now().UTC().Format(time.RFC3339)}
 	mustStatus(t, h.do("POST", "/v1/invoices/"+id+"/reconcile", supportKey, body), 200)
 	r := h.do("POST", "/v1/invoices/"+id+"/reconcile", supportKey, body)

@@ -662,7 +662,7 @@ func (s *Service) QueueBankTransferEmail(ctx context.Context, invoiceID string) 
 			return err
 		}
 		_, err = outbox.Emit(ctx, q, outbox.Event{Type: outbox.EmailBankTransferInstructions, ResourceType: "invoice",
-			ResourceID: inv.ID, CustomerID: inv.CustomerID, Data: BankTransferEmail{Invoice: v, Customer: customerContact(cust), Reference: inv.ID}})
+			ResourceID: inv.ID, CustomerID: inv.CustomerID, Data: BankTransferEmail{Invoice: v, Customer: customerContact(cust), Reference: inv.Number}})
 		queued = err == nil
 		return err
 	})
