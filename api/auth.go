@@ -15,6 +15,9 @@ const (
 	// ctxTransient marks an answer that holds only for now (see transientCodes): it is
 	// not stored as the Idempotency-Key's final answer.
 	ctxTransient = "payorch.transient"
+	// ctxFreshUpdate marks a failure that a workflow recorded as its Update's outcome: a
+	// rerun of the request must send a fresh Update (see idempotency.Unlock).
+	ctxFreshUpdate = "payorch.fresh_update"
 )
 
 // authorize checks the bearer key and that its role is one of roles.

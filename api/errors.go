@@ -54,6 +54,15 @@ var transientCodes = map[string]bool{
 	"idempotency_key_in_use":    true,
 }
 
+// freshUpdateCodes are failures a workflow records as an Update's outcome although they
+// may heal (a step that ran out of retries on an infrastructure error, a misconfiguration
+// an operator fixes): the same request again must send a fresh Update, not attach to the
+// failed one. Any other 5xx happened around the Update, which a rerun attaches to.
+var freshUpdateCodes = map[string]bool{
+	contracts.ErrTemporarilyUnavailable: true,
+	contracts.ErrMisconfigured:          true,
+}
+
 // fail writes err as the error envelope: typed errors with their status, a database
 // that gave up waiting as a retryable 503 (Retry-After), anything else as a 500 whose
 // cause is logged, never shown.
@@ -70,6 +79,9 @@ func (s *Server) fail(c *gin.Context, err error) {
 	}
 	if transientCodes[e.Code] {
 		c.Set(ctxTransient, true)
+	}
+	if freshUpdateCodes[e.Code] {
+		c.Set(ctxFreshUpdate, true)
 	}
 	status, ok := statusByKind[e.Kind]
 	if !ok {

@@ -112,13 +112,16 @@ func (s *Server) idempotent(c *gin.Context) {
 	defer cancel()
 	switch status := w.Status(); {
 	case status >= http.StatusInternalServerError:
-		err = idempotency.Unlock(bg, s.pool, k, true, nil)
+		// Reruns attach to the Updates this run sent, unless a workflow recorded the
+		// failure as an Update's outcome (then they send fresh ones).
+		err = idempotency.Unlock(bg, s.pool, k, c.GetBool(ctxFreshUpdate), nil)
 	case status == http.StatusAccepted:
 		err = idempotency.Unlock(bg, s.pool, k, false, w.body.Bytes())
 	case c.GetBool(ctxTransient):
-		// A refusal that holds only for now (a charge in flight): the same request may
-		// succeed later, so it is not the key's final answer.
-		err = idempotency.Unlock(bg, s.pool, k, true, nil)
+		// A refusal that holds only for now (a charge in flight, refused by a validator,
+		// which records nothing): the same request may succeed later, so it is not the
+		// key's final answer.
+		err = idempotency.Unlock(bg, s.pool, k, false, nil)
 	default:
 		err = idempotency.Complete(bg, s.pool, k, status, w.body.Bytes())
 	}

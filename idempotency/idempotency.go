@@ -141,9 +141,9 @@ func Complete(ctx context.Context, pool *pgxpool.Pool, k Key, status int, body [
 }
 
 // Unlock ends a run without a final answer: the key stays bound to its request and to
-// what the run created, and a retry runs it again at once. After a failure (a 5xx) the
-// key's generation moves on, so the rerun sends fresh Updates rather than attaching to
-// the failed ones; while work goes on (a 202) it keeps them, so the rerun attaches.
+// what the run created, and a retry runs it again at once, attaching to the Updates this
+// run sent. failed says a workflow recorded a failure as an Update's outcome that may
+// heal: the key's generation then moves on, so the rerun sends fresh Updates instead.
 // provisional, when not nil, replaces the resource shown with 202 meanwhile.
 func Unlock(ctx context.Context, pool *pgxpool.Pool, k Key, failed bool, provisional []byte) error {
 	return store.New(pool).UnlockIdempotencyKey(ctx, store.UnlockIdempotencyKeyParams{
