@@ -70,6 +70,26 @@ func (q *Queries) GetReconciliationByReference(ctx context.Context, arg GetRecon
 	return i, err
 }
 
+const getUsageRecord = `-- name: GetUsageRecord :one
+SELECT id, seq, subscription_id, amount, description, occurred_at, invoice_id, created_at FROM usage_records WHERE id = $1
+`
+
+func (q *Queries) GetUsageRecord(ctx context.Context, id string) (UsageRecord, error) {
+	row := q.db.QueryRow(ctx, getUsageRecord, id)
+	var i UsageRecord
+	err := row.Scan(
+		&i.ID,
+		&i.Seq,
+		&i.SubscriptionID,
+		&i.Amount,
+		&i.Description,
+		&i.OccurredAt,
+		&i.InvoiceID,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
 const listInvoicesMissingNewPaymentMethod = `-- name: ListInvoicesMissingNewPaymentMethod :many
 SELECT i.id AS invoice_id, pm.id AS payment_method_id
 FROM invoices i

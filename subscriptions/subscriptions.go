@@ -169,8 +169,8 @@ type UsageInput struct {
 // RecordUsage stores usage against a subscription, in its currency. A cancelled
 // subscription takes no more usage (422 subscription_cancelled).
 func (s *Service) RecordUsage(ctx context.Context, subscriptionID string, in UsageInput) (UsageRecord, error) {
-	q := store.New(s.pool)
-	sub, err := q.GetSubscription(ctx, subscriptionID)
+	q0 := store.New(s.pool)
+	sub, err := q0.GetSubscription(ctx, subscriptionID)
 	if store.IsNoRows(err) {
 		return UsageRecord{}, apperr.NotFoundf("subscription", subscriptionID)
 	}
@@ -192,17 +192,38 @@ func (s *Service) RecordUsage(ctx context.Context, subscriptionID string, in Usa
 	if sub.Status == StatusCancelled {
 		return UsageRecord{}, apperr.New(apperr.Rule, "subscription_cancelled", "subscription "+sub.ID+" is cancelled and takes no more usage")
 	}
-	row, err := q.CreateUsageRecord(ctx, store.CreateUsageRecordParams{
-		ID: ids.New(ids.Usage), SubscriptionID: sub.ID, Amount: amount, Description: desc, OccurredAt: at,
-	})
-	if err != nil {
-		return UsageRecord{}, fmt.Errorf("create usage record: %w", err)
+	view := func(row store.UsageRecord) UsageRecord {
+		return UsageRecord{
+			ID: row.ID, Object: "usage_record", SubscriptionID: row.SubscriptionID,
+			Amount: money.Format(row.Amount, sub.Currency), Currency: sub.Currency, Description: row.Description,
+			OccurredAt: row.OccurredAt.UTC(), InvoiceID: row.InvoiceID, CreatedAt: row.CreatedAt.UTC(),
+		}
 	}
-	return UsageRecord{
-		ID: row.ID, Object: "usage_record", SubscriptionID: row.SubscriptionID,
-		Amount: money.Format(row.Amount, sub.Currency), Currency: sub.Currency, Description: row.Description,
-		OccurredAt: row.OccurredAt.UTC(), InvoiceID: row.InvoiceID, CreatedAt: row.CreatedAt.UTC(),
-	}, nil
+	var out UsageRecord
+	err = store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
+		// Usage is billed: a rerun of the request that recorded it (its answer lost) gets
+		// that record, never a second one.
+		if id, err := idempotency.Existing(ctx, q); err != nil || id != "" {
+			if err != nil {
+				return err
+			}
+			row, err := q.GetUsageRecord(ctx, id)
+			if err != nil {
+				return fmt.Errorf("get usage record %s: %w", id, err)
+			}
+			out = view(row)
+			return nil
+		}
+		row, err := q.CreateUsageRecord(ctx, store.CreateUsageRecordParams{
+			ID: ids.New(ids.Usage), SubscriptionID: sub.ID, Amount: amount, Description: desc, OccurredAt: at,
+		})
+		if err != nil {
+			return fmt.Errorf("create usage record: %w", err)
+		}
+		out = view(row)
+		return idempotency.Bind(ctx, q, row.ID, out)
+	})
+	return out, err
 }
 
 // Reactivate puts an errored subscription back in service (subscription.reactivated): it

@@ -87,3 +87,6 @@ WHERE i.kind = 'standard' AND i.status IN ('to_pay', 'error')
   AND e.created_at < now() - make_interval(secs => @grace_seconds::float8)
 ORDER BY i.seq
 LIMIT @max_rows;
+
+-- name: GetUsageRecord :one
+SELECT * FROM usage_records WHERE id = $1;
