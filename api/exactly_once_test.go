@@ -513,16 +513,24 @@ func TestPortalPaymentAppliedFromTheProviderEvent(t *testing.T) {
 }
 
 // TestUsageRecordedOnceWhenItsAnswerWasNotRecorded: the process died between recording
-// usage and recording the request's answer (the key row is left open, as a crash leaves
+// usage (or creating a subscription) and recording the request's answer (the key row is left open, as a crash leaves
 // it); the retry with the same key gets the same usage record, not a second one billed.
 func TestUsageRecordedOnceWhenItsAnswerWasNotRecorded(t *testing.T) {
 	h := newHarness(t)
 	cr := h.do("POST", "/v1/customers", backendKey, map[string]any{"name": "U", "email": "u@example.com", "currency": "EUR"})
 	mustStatus(t, cr, 201)
 	now := time.Now().UTC()
-	sr := h.do("POST", "/v1/subscriptions", backendKey, map[string]any{"customer_id": cr.JSON(t)["id"], "amount": "30.00",
-		"current_period_start": now.Add(-time.Hour).Format(time.RFC3339), "current_period_end": now.Add(24 * time.Hour).Format(time.RFC3339)})
+	subBody := map[string]any{"customer_id": cr.JSON(t)["id"], "amount": "30.00",
+		"current_period_start": now.Add(-time.Hour).Format(time.RFC3339), "current_period_end": now.Add(24 * time.Hour).Format(time.RFC3339)}
+	sr := h.do("POST", "/v1/subscriptions", backendKey, subBody, "Idempotency-Key", "sub-1")
 	mustStatus(t, sr, 201)
+	// The subscription too (it is invoiced).
+	if _, err := h.pool.Exec(context.Background(), `UPDATE idempotency_keys SET status_code = NULL, response_body = NULL, locked_at = '-infinity' WHERE key = 'sub-1'`); err != nil {
+		t.Fatal(err)
+	}
+	if again := h.do("POST", "/v1/subscriptions", backendKey, subBody, "Idempotency-Key", "sub-1"); again.Status != 201 || again.JSON(t)["id"] != sr.JSON(t)["id"] || h.count("subscriptions") != 1 {
+		t.Fatalf("a second subscription: %s (%d subscriptions)", again.Body, h.count("subscriptions"))
+	}
 	path := "/v1/subscriptions/" + sr.JSON(t)["id"].(string) + "/usage"
 	body := map[string]any{"amount": "2.50", "description": "API calls", "occurred_at": now.Format(time.RFC3339)}
 	first := h.do("POST", path, backendKey, body, "Idempotency-Key", "usage-1")

@@ -111,18 +111,36 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Subscription, err
 	if err != nil {
 		return Subscription{}, err
 	}
-	row, err := q.CreateSubscription(ctx, store.CreateSubscriptionParams{
-		ID: ids.New(ids.Subscription), CustomerID: cust.ID, ExternalID: in.ExternalID, Currency: cust.Currency,
-		Amount: amount, CurrentPeriodStart: start, CurrentPeriodEnd: end,
+	var out Subscription
+	err = store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
+		// A subscription is invoiced: a rerun of the request that made it (its answer
+		// lost) gets that one, never a second.
+		if id, err := idempotency.Existing(ctx, q); err != nil || id != "" {
+			if err != nil {
+				return err
+			}
+			row, err := q.GetSubscription(ctx, id)
+			if err != nil {
+				return fmt.Errorf("get subscription %s: %w", id, err)
+			}
+			out = View(row)
+			return nil
+		}
+		row, err := q.CreateSubscription(ctx, store.CreateSubscriptionParams{
+			ID: ids.New(ids.Subscription), CustomerID: cust.ID, ExternalID: in.ExternalID, Currency: cust.Currency,
+			Amount: amount, CurrentPeriodStart: start, CurrentPeriodEnd: end,
+		})
+		if store.IsUniqueViolation(err, "subscriptions_external_id_key") {
+			return apperr.New(apperr.Conflict, "external_id_taken",
+				fmt.Sprintf("a subscription with external_id %q already exists", *in.ExternalID))
+		}
+		if err != nil {
+			return fmt.Errorf("create subscription: %w", err)
+		}
+		out = View(row)
+		return idempotency.Bind(ctx, q, row.ID, out)
 	})
-	if store.IsUniqueViolation(err, "subscriptions_external_id_key") {
-		return Subscription{}, apperr.New(apperr.Conflict, "external_id_taken",
-			fmt.Sprintf("a subscription with external_id %q already exists", *in.ExternalID))
-	}
-	if err != nil {
-		return Subscription{}, fmt.Errorf("create subscription: %w", err)
-	}
-	return View(row), nil
+	return out, err
 }
 
 // Get returns a subscription by id.
