@@ -94,46 +94,38 @@ func (a *Activities) SendCharge(ctx context.Context, in contracts.ChargeRef) (co
 // RecordProviderOutage fails charge n with provider_error after the provider stayed
 // unreachable for the activity's whole retry window.
 func (a *Activities) RecordProviderOutage(ctx context.Context, in contracts.ChargeRef) (contracts.ChargeOutcome, error) {
-	svc := a.invoiceService()
-	start, err := svc.StartCharge(ctx, in.InvoiceID, in.ChargeNumber)
-	if err != nil {
-		return contracts.ChargeOutcome{}, classify(err)
-	}
-	txn := start.Transaction
-	if txn.ID != "" && txn.Status == "pending" {
-		txn, err = svc.RecordChargeResult(ctx, txn.ID, payments.ChargeResult{Status: payments.StatusFailed,
-			ErrorType: payments.ErrProviderError, ProviderCode: "provider_unreachable",
-			Message: "the payment provider could not be reached during the whole retry window"})
-		if err != nil {
-			return contracts.ChargeOutcome{}, classify(err)
-		}
-	}
-	snap, err := a.snapshot(ctx, in.InvoiceID)
-	return contracts.ChargeOutcome{Transaction: txn.View(), Snapshot: snap}, err
+	return a.failWithProviderError(ctx, in.InvoiceID, in.ChargeNumber, "provider_unreachable",
+		"the payment provider could not be reached during the whole retry window")
 }
 
 // RecordProviderFailure fails charge n with provider_error after the provider refused it
 // in a way no retry can heal (revoked credentials, a misconfigured account): one failed
 // transaction, one invoice.transaction_failed; the workflow then waits for an operator.
 func (a *Activities) RecordProviderFailure(ctx context.Context, in contracts.ProviderFailureInput) (contracts.ChargeOutcome, error) {
+	code := in.Code
+	if code == "" {
+		code = "provider_refused"
+	}
+	return a.failWithProviderError(ctx, in.InvoiceID, in.ChargeNumber, code, in.Message)
+}
+
+// failWithProviderError records charge n, if still pending, as failed with provider_error
+// (once: a retried activity finds it decided).
+func (a *Activities) failWithProviderError(ctx context.Context, invoiceID string, n int, code, message string) (contracts.ChargeOutcome, error) {
 	svc := a.invoiceService()
-	start, err := svc.StartCharge(ctx, in.InvoiceID, in.ChargeNumber)
+	start, err := svc.StartCharge(ctx, invoiceID, n)
 	if err != nil {
 		return contracts.ChargeOutcome{}, classify(err)
 	}
 	txn := start.Transaction
 	if txn.ID != "" && txn.Status == "pending" {
-		code := in.Code
-		if code == "" {
-			code = "provider_refused"
-		}
 		txn, err = svc.RecordChargeResult(ctx, txn.ID, payments.ChargeResult{Status: payments.StatusFailed,
-			ErrorType: payments.ErrProviderError, ProviderCode: code, Message: in.Message})
+			ErrorType: payments.ErrProviderError, ProviderCode: code, Message: message})
 		if err != nil {
 			return contracts.ChargeOutcome{}, classify(err)
 		}
 	}
-	snap, err := a.snapshot(ctx, in.InvoiceID)
+	snap, err := a.snapshot(ctx, invoiceID)
 	return contracts.ChargeOutcome{Transaction: txn.View(), Snapshot: snap}, err
 }
 

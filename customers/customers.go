@@ -185,16 +185,13 @@ func (s *Service) AddPaymentMethod(ctx context.Context, customerID string, in Pa
 	var out PaymentMethod
 	err := store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
 		// A retry of the request that saved a payment method gets that one, not a second.
-		if id, err := idempotency.Existing(ctx, q); err != nil || id != "" {
-			if err != nil {
-				return err
-			}
+		prev, found, err := idempotency.Reuse(ctx, q, func(id string) (PaymentMethod, error) {
 			row, err := q.GetPaymentMethod(ctx, id)
-			if err != nil {
-				return fmt.Errorf("get payment method %s: %w", id, err)
-			}
-			out = PaymentMethodView(row)
-			return nil
+			return PaymentMethodView(row), err
+		})
+		if err != nil || found {
+			out = prev
+			return err
 		}
 		if _, err := q.LockCustomer(ctx, customerID); err != nil {
 			if store.IsNoRows(err) {

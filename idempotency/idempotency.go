@@ -171,6 +171,20 @@ func Existing(ctx context.Context, q *store.Queries) (string, error) {
 	return *id, nil
 }
 
+// Reuse returns what an earlier run of ctx's request created, read with get, and locks
+// the key until q's transaction ends (see Existing); found is false when there is none.
+// Call it first in the transaction that creates the resource, then Bind.
+func Reuse[T any](ctx context.Context, q *store.Queries, get func(id string) (T, error)) (out T, found bool, err error) {
+	id, err := Existing(ctx, q)
+	if err != nil || id == "" {
+		return out, false, err
+	}
+	if out, err = get(id); err != nil {
+		return out, false, fmt.Errorf("idempotency: read %s, made by an earlier run of this request: %w", id, err)
+	}
+	return out, true, nil
+}
+
 // Bind binds ctx's request key to the resource it created, in q's transaction (the one
 // that created it); shown is the resource as the API answers it (JSON), replayed with 202
 // to a duplicate while the request finishes. Without a key it does nothing.

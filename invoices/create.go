@@ -55,15 +55,15 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Invoice, error) {
 	var out Invoice
 	err := store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
 		// A retry of the request that created an invoice gets that invoice, not a second.
-		if id, err := idempotency.Existing(ctx, q); err != nil || id != "" {
-			if err != nil {
-				return err
-			}
+		prev, found, err := idempotency.Reuse(ctx, q, func(id string) (Invoice, error) {
 			row, err := q.GetInvoice(ctx, id)
 			if err != nil {
-				return fmt.Errorf("get invoice %s: %w", id, err)
+				return Invoice{}, err
 			}
-			out, err = view(ctx, q, row)
+			return view(ctx, q, row)
+		})
+		if err != nil || found {
+			out = prev
 			return err
 		}
 		cust, err := q.GetCustomer(ctx, in.CustomerID)

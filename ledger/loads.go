@@ -167,18 +167,17 @@ func (l *Ledger) requestLoad(ctx context.Context, walletID, amountStr, typ, sour
 	var out Load
 	err := l.inTx(ctx, func(q *store.Queries) error {
 		// A retry of the request that made a load gets that load, not a second one.
-		if id, err := idempotency.Existing(ctx, q); err != nil || id != "" {
-			if err != nil {
-				return err
-			}
+		prev, found, err := idempotency.Reuse(ctx, q, func(id string) (Load, error) {
 			row, err := q.GetWalletLoad(ctx, id)
 			if err != nil {
-				return fmt.Errorf("get load %s: %w", id, err)
+				return Load{}, err
 			}
-			out, err = l.loadWithDocuments(ctx, q, row)
+			return l.loadWithDocuments(ctx, q, row)
+		})
+		if err != nil || found {
+			out = prev
 			return err
 		}
-		var err error
 		if out, err = l.newLoad(ctx, q, walletID, amountStr, typ, source); err != nil {
 			return err
 		}

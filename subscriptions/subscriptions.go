@@ -115,16 +115,13 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Subscription, err
 	err = store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
 		// A subscription is invoiced: a rerun of the request that made it (its answer
 		// lost) gets that one, never a second.
-		if id, err := idempotency.Existing(ctx, q); err != nil || id != "" {
-			if err != nil {
-				return err
-			}
+		prev, found, err := idempotency.Reuse(ctx, q, func(id string) (Subscription, error) {
 			row, err := q.GetSubscription(ctx, id)
-			if err != nil {
-				return fmt.Errorf("get subscription %s: %w", id, err)
-			}
-			out = View(row)
-			return nil
+			return View(row), err
+		})
+		if err != nil || found {
+			out = prev
+			return err
 		}
 		row, err := q.CreateSubscription(ctx, store.CreateSubscriptionParams{
 			ID: ids.New(ids.Subscription), CustomerID: cust.ID, ExternalID: in.ExternalID, Currency: cust.Currency,
@@ -221,16 +218,13 @@ func (s *Service) RecordUsage(ctx context.Context, subscriptionID string, in Usa
 	err = store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
 		// Usage is billed: a rerun of the request that recorded it (its answer lost) gets
 		// that record, never a second one.
-		if id, err := idempotency.Existing(ctx, q); err != nil || id != "" {
-			if err != nil {
-				return err
-			}
+		prev, found, err := idempotency.Reuse(ctx, q, func(id string) (UsageRecord, error) {
 			row, err := q.GetUsageRecord(ctx, id)
-			if err != nil {
-				return fmt.Errorf("get usage record %s: %w", id, err)
-			}
-			out = view(row)
-			return nil
+			return view(row), err
+		})
+		if err != nil || found {
+			out = prev
+			return err
 		}
 		row, err := q.CreateUsageRecord(ctx, store.CreateUsageRecordParams{
 			ID: ids.New(ids.Usage), SubscriptionID: sub.ID, Amount: amount, Description: desc, OccurredAt: at,
