@@ -113,7 +113,8 @@ func New(d Deps) *Server {
 	if !d.PortalLimits.MaxLoad.IsZero() {
 		s.ledger.PortalLimits = d.PortalLimits
 	}
-	s.collect = &collection.Client{Temporal: d.Temporal, TaskQueue: d.TaskQueue, RetrySchedule: d.RetrySchedule, Invoices: s.invoices, UpdateWait: d.UpdateWait}
+	s.collect = &collection.Client{Temporal: d.Temporal, TaskQueue: d.TaskQueue, RetrySchedule: d.RetrySchedule, Invoices: s.invoices, UpdateWait: d.UpdateWait,
+		Ledger: s.ledger, Log: s.log}
 	s.cards = &portal.Cards{Steps: d.CardSteps, Customers: s.customers, Invoices: s.invoices, Collect: s.collect}
 	s.stripeKey = d.StripePublishableKey
 	if s.log == nil {

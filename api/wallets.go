@@ -2,17 +2,12 @@ package api
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
 
 	"payorch/apperr"
-	"payorch/contracts"
 	"payorch/ledger"
 )
 
@@ -106,50 +101,10 @@ func (s *Server) loadWallet(c *gin.Context) {
 	c.JSON(status, load)
 }
 
-// runWalletLoad starts the load's workflow and waits up to loadWait for its result. It
-// reports done when the workflow finished; the load is then re-read from the ledger.
+// runWalletLoad starts the load's workflow and waits up to loadWait for its outcome
+// (collection.Client.RunWalletLoad).
 func (s *Server) runWalletLoad(ctx context.Context, load ledger.Load) (ledger.Load, bool, error) {
-	// A retry of the request finds the load's workflow running (it is reused) or ended
-	// (the load is then read as it is).
-	run, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       contracts.WalletLoadWorkflowID(load.ID),
-		TaskQueue:                s.taskQueue,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		StaticSummary:            "wallet load " + load.ID + ": " + load.Amount + " " + load.Currency + " (" + load.Source + ") for " + load.CustomerID,
-	}, contracts.WalletLoadWorkflow, contracts.WalletLoadInput{LoadID: load.ID})
-	var ended *serviceerror.WorkflowExecutionAlreadyStarted
-	if errors.As(err, &ended) {
-		out, err := s.ledger.GetLoad(ctx, load.WalletID, load.ID)
-		return out, err == nil, err
-	}
-	if err != nil {
-		// Nothing was charged: the workflow's first step claims the load, and a load it
-		// has not claimed is failed here so it cannot be charged later.
-		// But the start may have happened with its answer lost: a load the workflow has
-		// claimed is not abandoned, and is answered 202 (it is being charged).
-		s.log.ErrorContext(ctx, "start wallet load workflow", "load_id", load.ID, "error", err)
-		if _, aerr := s.ledger.AbandonLoad(ctx, load.ID, "the load could not be started"); aerr != nil {
-			s.log.ErrorContext(ctx, "abandon wallet load", "load_id", load.ID, "error", aerr)
-		}
-		if cur, gerr := s.ledger.GetLoad(ctx, load.WalletID, load.ID); gerr == nil && cur.Status != ledger.LoadFailed {
-			return cur, cur.Status == ledger.LoadSettled, nil
-		}
-		return ledger.Load{}, false, &apperr.Error{Kind: apperr.Unavailable, Code: "workflow_start_failed",
-			Message: "the load could not be started; nothing was charged: try again with a new Idempotency-Key", Err: err}
-	}
-	wait, cancel := context.WithTimeout(ctx, loadWait)
-	defer cancel()
-	var res contracts.WalletLoadResult
-	werr := run.Get(wait, &res)
-	if werr != nil && !errors.Is(werr, context.DeadlineExceeded) && !errors.Is(werr, context.Canceled) {
-		s.log.WarnContext(ctx, "wallet load workflow failed", "load_id", load.ID, "error", werr)
-	}
-	out, err := s.ledger.GetLoad(ctx, load.WalletID, load.ID)
-	if err != nil {
-		return ledger.Load{}, false, err
-	}
-	return out, werr == nil, nil
+	return s.collect.RunWalletLoad(ctx, load, loadWait)
 }
 
 func (s *Server) getWalletLoad(c *gin.Context) {

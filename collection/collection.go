@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -24,6 +25,7 @@ import (
 	"payorch/customers"
 	"payorch/idempotency"
 	"payorch/invoices"
+	"payorch/ledger"
 )
 
 // Client starts and steers invoice payment workflows.
@@ -35,6 +37,17 @@ type Client struct {
 	// UpdateWait bounds the wait for an Update's outcome (0: DefaultUpdateWait); past it
 	// the Update may still run and the caller gets ErrStillRunning.
 	UpdateWait time.Duration
+	// Ledger holds the wallet loads RunWalletLoad runs (nil: no wallet loads).
+	Ledger *ledger.Ledger
+	// Log receives what goes wrong on the way (nil: slog's default).
+	Log *slog.Logger
+}
+
+func (c *Client) log() *slog.Logger {
+	if c.Log == nil {
+		return slog.Default()
+	}
+	return c.Log
 }
 
 // StartInvoice starts the payment workflow of an invoice (id invoice-payment/<id>) and

@@ -3,6 +3,7 @@ package app
 import (
 	"payorch/collection"
 	"payorch/invoices"
+	"payorch/ledger"
 )
 
 // Collection returns the client that starts and steers invoice payment workflows with the
@@ -10,7 +11,7 @@ import (
 func (a *App) Collection() *collection.Client {
 	return &collection.Client{
 		Temporal: a.Temporal, TaskQueue: a.Config.TaskQueue, RetrySchedule: a.Config.RetrySchedule,
-		Invoices: invoices.NewService(a.Pool),
+		Invoices: invoices.NewService(a.Pool), Ledger: ledger.New(a.Pool), Log: a.Log,
 	}
 }
 
