@@ -60,9 +60,6 @@ func WalletIdempotencyKey(invoiceID string, attempt int) string {
 // (Replayed) without looking at the wallet again; a unique index on the ledger refuses a
 // second debit for the same invoice and attempt whatever happens.
 func (l *Ledger) DebitForInvoice(ctx context.Context, invoiceID string, attempt int) (DebitResult, error) {
-	if attempt < 0 {
-		return DebitResult{}, apperr.InvalidParam("attempt", "parameter_invalid", "attempt must be >= 0")
-	}
 	out, err := l.debitOnce(ctx, invoiceID, attempt)
 	if store.IsUniqueViolation(err, "") {
 		// Lost a race the invoice lock should have prevented: the first call's outcome stands.
@@ -77,39 +74,53 @@ func (l *Ledger) DebitForInvoice(ctx context.Context, invoiceID string, attempt 
 func (l *Ledger) debitOnce(ctx context.Context, invoiceID string, attempt int) (DebitResult, error) {
 	var out DebitResult
 	err := l.inTx(ctx, func(q *store.Queries) error {
-		inv, err := q.LedgerLockInvoice(ctx, invoiceID)
-		if store.IsNoRows(err) {
-			return apperr.NotFoundf("invoice", invoiceID)
-		}
-		if err != nil {
-			return fmt.Errorf("lock invoice: %w", err)
-		}
-		a := int32(attempt)
-		prev, err := q.GetWalletDebitAttempt(ctx, store.GetWalletDebitAttemptParams{InvoiceID: invoiceID, Attempt: a})
-		if err == nil {
-			out = DebitResult{InvoiceID: invoiceID, Attempt: attempt, Amount: prev.Amount, Currency: inv.Currency,
-				WalletID: deref(prev.WalletID), WalletTransactionID: deref(prev.WalletTransactionID),
-				InvoiceTransactionID: deref(prev.InvoiceTransactionID), Skipped: deref(prev.Skipped), Replayed: true}
-			return nil
-		}
-		if !store.IsNoRows(err) {
-			return fmt.Errorf("get debit attempt: %w", err)
-		}
-		out, err = l.debitLocked(ctx, q, inv, attempt)
-		if err != nil {
-			return err
-		}
-		_, err = q.RecordWalletDebitAttempt(ctx, store.RecordWalletDebitAttemptParams{
-			InvoiceID: invoiceID, Attempt: a, WalletID: optional(out.WalletID), Amount: out.Amount,
-			WalletTransactionID: optional(out.WalletTransactionID), InvoiceTransactionID: optional(out.InvoiceTransactionID),
-			Skipped: optional(out.Skipped),
-		})
-		if err != nil {
-			return fmt.Errorf("record debit attempt: %w", err)
-		}
-		return nil
+		var err error
+		out, err = l.DebitTx(ctx, q, invoiceID, attempt)
+		return err
 	})
 	return out, err
+}
+
+// DebitTx is DebitForInvoice inside the caller's transaction q (the invoice collection's
+// first step runs it with the charge's preparation, in one transaction). It locks the
+// invoice row, then the wallet's; the caller must not hold other wallet or invoice locks
+// taken in another order. A unique violation (a concurrent call won) leaves the
+// transaction aborted: the caller rolls back and calls again, and gets the recorded
+// outcome.
+func (l *Ledger) DebitTx(ctx context.Context, q *store.Queries, invoiceID string, attempt int) (DebitResult, error) {
+	if attempt < 0 {
+		return DebitResult{}, apperr.InvalidParam("attempt", "parameter_invalid", "attempt must be >= 0")
+	}
+	inv, err := q.LedgerLockInvoice(ctx, invoiceID)
+	if store.IsNoRows(err) {
+		return DebitResult{}, apperr.NotFoundf("invoice", invoiceID)
+	}
+	if err != nil {
+		return DebitResult{}, fmt.Errorf("lock invoice: %w", err)
+	}
+	a := int32(attempt)
+	prev, err := q.GetWalletDebitAttempt(ctx, store.GetWalletDebitAttemptParams{InvoiceID: invoiceID, Attempt: a})
+	if err == nil {
+		return DebitResult{InvoiceID: invoiceID, Attempt: attempt, Amount: prev.Amount, Currency: inv.Currency,
+			WalletID: deref(prev.WalletID), WalletTransactionID: deref(prev.WalletTransactionID),
+			InvoiceTransactionID: deref(prev.InvoiceTransactionID), Skipped: deref(prev.Skipped), Replayed: true}, nil
+	}
+	if !store.IsNoRows(err) {
+		return DebitResult{}, fmt.Errorf("get debit attempt: %w", err)
+	}
+	out, err := l.debitLocked(ctx, q, inv, attempt)
+	if err != nil {
+		return DebitResult{}, err
+	}
+	_, err = q.RecordWalletDebitAttempt(ctx, store.RecordWalletDebitAttemptParams{
+		InvoiceID: invoiceID, Attempt: a, WalletID: optional(out.WalletID), Amount: out.Amount,
+		WalletTransactionID: optional(out.WalletTransactionID), InvoiceTransactionID: optional(out.InvoiceTransactionID),
+		Skipped: optional(out.Skipped),
+	})
+	if err != nil {
+		return DebitResult{}, fmt.Errorf("record debit attempt: %w", err)
+	}
+	return out, nil
 }
 
 // debitLocked decides and writes the debit of one attempt; the invoice row is locked.
