@@ -1,0 +1,143 @@
+// Package dunning holds the retry rule of a failed invoice charge — "2 h, 12 h, 24 h; hard
+// declines wait for a new payment method until the schedule ends; fraud is never retried;
+// provider errors are bounded like attempts but use none of the customer's" — as one pure
+// function, Next. The invoice payment workflow asks it after every failed charge and holds
+// no retry arithmetic of its own. What each error type means (hard, never retried, which
+// budget it uses) is the one decline policy of package declines.
+package dunning
+
+import (
+	"fmt"
+	"time"
+
+	"payorch/declines"
+)
+
+// State is what the rule needs to know about a payment before a failed charge is counted.
+type State struct {
+	// Schedule is the delay before each automatic retry (the seeds' 2h, 12h, 24h by
+	// default); fixed when the workflow starts. Attempts allowed: len(Schedule)+1.
+	Schedule []time.Duration
+	// FailedAttempts and ProviderOutages are the counts so far (before this failure).
+	FailedAttempts  int
+	ProviderOutages int
+	// Deadline ends the schedule (first attempt + the sum of Schedule); nil before the first attempt.
+	Deadline *time.Time
+	// Errored is true when the invoice is already in error (a manual retry or a new
+	// payment method failed again): it stays errored, with no automatic retry.
+	Errored bool
+	// Now is the workflow's time of the failure.
+	Now time.Time
+}
+
+// Outcome is a failed charge as the provider (or a local check) decided it.
+type Outcome struct {
+	// ErrorType is the normalized error type (declines.Type).
+	ErrorType string
+	// HardDecline is the transaction's stored verdict (declines.For with the provider's codes).
+	HardDecline bool
+}
+
+// Action is what the workflow does next.
+type Action string
+
+// The actions of a Decision.
+const (
+	// RetryAt: an automatic retry at Decision.At.
+	RetryAt Action = "retry_at"
+	// WaitForPaymentMethod: a hard decline; wait for a new payment method until the
+	// schedule's deadline, then Errored.
+	WaitForPaymentMethod Action = "wait_for_payment_method"
+	// MarkErrored: the invoice goes to error and its subscription to errored.
+	MarkErrored Action = "mark_errored"
+	// StayErrored: the invoice already is in error; it waits for a person again.
+	StayErrored Action = "stay_errored"
+	// HoldForOperator: the provider kept failing and the schedule allows no more; an
+	// operator's retry decides.
+	HoldForOperator Action = "hold_for_operator"
+)
+
+// Decision is the rule's answer: the action, the new counts, and why in words (for the
+// Web UI's summary and the logs).
+type Decision struct {
+	Action Action
+	// At is the retry time (RetryAt) or the deadline of the wait (WaitForPaymentMethod).
+	At *time.Time
+	// FailedAttempts and ProviderOutages are the counts after this failure.
+	FailedAttempts  int
+	ProviderOutages int
+	// Why says what applied, e.g. "attempt 2 of 4 at … (last error: declined)".
+	Why string
+}
+
+// MaxAttempts is the number of attempts a schedule allows: the first and one per retry.
+func MaxAttempts(schedule []time.Duration) int { return len(schedule) + 1 }
+
+// Deadline is when a schedule that starts at first ends.
+func Deadline(first time.Time, schedule []time.Duration) time.Time {
+	for _, d := range schedule {
+		first = first.Add(d)
+	}
+	return first
+}
+
+// Next decides what follows a failed charge. It is pure: the same state and outcome
+// always give the same decision (the workflow's replay depends on it).
+func Next(s State, o Outcome) Decision {
+	pol := declines.Of(declines.Type(o.ErrorType))
+	d := Decision{FailedAttempts: s.FailedAttempts, ProviderOutages: s.ProviderOutages}
+	switch pol.Budget {
+	case declines.BudgetAttempts:
+		d.FailedAttempts++
+	case declines.BudgetProviderOutages:
+		d.ProviderOutages++
+	}
+	max := MaxAttempts(s.Schedule)
+	switch {
+	case s.Errored:
+		d.Action, d.Why = StayErrored, fmt.Sprintf("a manual retry, a new payment method, a reconciliation or a void (last error: %s)", o.ErrorType)
+	case pol.NeverRetried:
+		d.Action, d.Why = MarkErrored, o.ErrorType+": never retried"
+	case d.FailedAttempts >= max:
+		d.Action, d.Why = MarkErrored, fmt.Sprintf("all %d attempts failed", max)
+	case o.HardDecline:
+		if s.Deadline != nil && !s.Now.Before(*s.Deadline) {
+			d.Action, d.Why = MarkErrored, "hard decline after the retry deadline"
+			break
+		}
+		d.Action, d.At = WaitForPaymentMethod, s.Deadline
+		d.Why = fmt.Sprintf("a new payment method (%s) until %s", o.ErrorType, formatTime(s.Deadline))
+	case pol.Budget == declines.BudgetProviderOutages:
+		// Not the customer's failure: it uses none of their attempts, but it is bounded like
+		// them and by the schedule's deadline; then an operator decides.
+		next := s.Now.Add(delay(s.Schedule, d.ProviderOutages-1))
+		if d.ProviderOutages >= max || (s.Deadline != nil && next.After(*s.Deadline)) {
+			d.Action = HoldForOperator
+			d.Why = fmt.Sprintf("an operator's retry: the payment provider could not be reached for %d charge(s), each retried for an hour, and the schedule allows no more", d.ProviderOutages)
+			break
+		}
+		d.Action, d.At = RetryAt, &next
+		d.Why = fmt.Sprintf("retry at %s after provider outage %d of at most %d (failed attempts: %d of %d)",
+			next.UTC().Format(time.RFC3339), d.ProviderOutages, max, d.FailedAttempts, max)
+	default:
+		next := s.Now.Add(delay(s.Schedule, d.FailedAttempts-1))
+		d.Action, d.At = RetryAt, &next
+		d.Why = fmt.Sprintf("attempt %d of %d at %s (last error: %s)", d.FailedAttempts+1, max, next.UTC().Format(time.RFC3339), o.ErrorType)
+	}
+	return d
+}
+
+// delay is the schedule's i-th delay, clamped to its ends (an empty schedule retries at once).
+func delay(schedule []time.Duration, i int) time.Duration {
+	if len(schedule) == 0 {
+		return 0
+	}
+	return schedule[min(max(i, 0), len(schedule)-1)]
+}
+
+func formatTime(t *time.Time) string {
+	if t == nil {
+		return "the end of the schedule"
+	}
+	return t.UTC().Format(time.RFC3339)
+}

@@ -1,0 +1,99 @@
+package dunning
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+var (
+	t0       = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	seeds    = []time.Duration{2 * time.Hour, 12 * time.Hour, 24 * time.Hour}
+	deadline = Deadline(t0, seeds) // t0 + 38h
+)
+
+func at(d time.Duration) *time.Time { t := t0.Add(d); return &t }
+
+func TestNext(t *testing.T) {
+	tests := []struct {
+		name   string
+		s      State
+		o      Outcome
+		action Action
+		at     *time.Time
+		failed int
+		outage int
+		why    string
+	}{
+		{"first decline: retry in 2h", State{Schedule: seeds, Deadline: &deadline, Now: t0},
+			Outcome{ErrorType: "declined"}, RetryAt, at(2 * time.Hour), 1, 0, "attempt 2 of 4"},
+		{"second decline: retry in 12h", State{Schedule: seeds, FailedAttempts: 1, Deadline: &deadline, Now: t0.Add(2 * time.Hour)},
+			Outcome{ErrorType: "payment_method_declined"}, RetryAt, at(14 * time.Hour), 2, 0, "attempt 3 of 4"},
+		{"third decline: retry in 24h", State{Schedule: seeds, FailedAttempts: 2, Deadline: &deadline, Now: t0.Add(14 * time.Hour)},
+			Outcome{ErrorType: "processing_error"}, RetryAt, at(38 * time.Hour), 3, 0, "attempt 4 of 4"},
+		{"fourth decline: all attempts failed", State{Schedule: seeds, FailedAttempts: 3, Deadline: &deadline, Now: t0.Add(38 * time.Hour)},
+			Outcome{ErrorType: "declined"}, MarkErrored, nil, 4, 0, "all 4 attempts failed"},
+		{"unknown type counts as an attempt", State{Schedule: seeds, Deadline: &deadline, Now: t0},
+			Outcome{ErrorType: "something_new"}, RetryAt, at(2 * time.Hour), 1, 0, "last error: something_new"},
+		{"hard decline waits until the deadline", State{Schedule: seeds, Deadline: &deadline, Now: t0},
+			Outcome{ErrorType: "payment_method_expired", HardDecline: true}, WaitForPaymentMethod, &deadline, 1, 0, "a new payment method"},
+		{"hard decline code on a soft type waits too", State{Schedule: seeds, Deadline: &deadline, Now: t0},
+			Outcome{ErrorType: "declined", HardDecline: true}, WaitForPaymentMethod, &deadline, 1, 0, "until 2026-11-03T23:00:00Z"},
+		{"hard decline after the deadline errors", State{Schedule: seeds, FailedAttempts: 1, Deadline: &deadline, Now: deadline},
+			Outcome{ErrorType: "payment_method_invalid", HardDecline: true}, MarkErrored, nil, 2, 0, "after the retry deadline"},
+		{"hard decline on the last attempt errors", State{Schedule: seeds, FailedAttempts: 3, Deadline: &deadline, Now: t0.Add(time.Hour)},
+			Outcome{ErrorType: "payment_method_expired", HardDecline: true}, MarkErrored, nil, 4, 0, "all 4 attempts failed"},
+		{"fraud is never retried", State{Schedule: seeds, Deadline: &deadline, Now: t0},
+			Outcome{ErrorType: "fraud", HardDecline: true}, MarkErrored, nil, 1, 0, "fraud: never retried"},
+		{"provider outage uses no attempt", State{Schedule: seeds, FailedAttempts: 1, Deadline: &deadline, Now: t0.Add(3 * time.Hour)},
+			Outcome{ErrorType: "provider_error"}, RetryAt, at(5 * time.Hour), 1, 1, "provider outage 1 of at most 4 (failed attempts: 1 of 4)"},
+		{"second provider outage waits the second delay", State{Schedule: seeds, ProviderOutages: 1, Deadline: &deadline, Now: t0.Add(3 * time.Hour)},
+			Outcome{ErrorType: "provider_error"}, RetryAt, at(15 * time.Hour), 0, 2, "provider outage 2"},
+		{"provider outage past the deadline holds for an operator", State{Schedule: seeds, ProviderOutages: 2, Deadline: &deadline, Now: t0.Add(20 * time.Hour)},
+			Outcome{ErrorType: "provider_error"}, HoldForOperator, nil, 0, 3, "could not be reached for 3 charge(s)"},
+		{"provider outages bounded like attempts", State{Schedule: seeds, ProviderOutages: 3, Now: t0},
+			Outcome{ErrorType: "provider_error"}, HoldForOperator, nil, 0, 4, "an operator's retry"},
+		{"already errored stays errored", State{Schedule: seeds, FailedAttempts: 4, Errored: true, Deadline: &deadline, Now: t0.Add(100 * time.Hour)},
+			Outcome{ErrorType: "declined"}, StayErrored, nil, 5, 0, "last error: declined"},
+		{"already errored: fraud stays errored too", State{Schedule: seeds, FailedAttempts: 4, Errored: true, Now: t0},
+			Outcome{ErrorType: "fraud"}, StayErrored, nil, 5, 0, "a manual retry"},
+		{"no schedule: one attempt", State{Now: t0},
+			Outcome{ErrorType: "declined"}, MarkErrored, nil, 1, 0, "all 1 attempts failed"},
+		{"no schedule: provider outage holds", State{Now: t0},
+			Outcome{ErrorType: "provider_error"}, HoldForOperator, nil, 0, 1, "an operator's retry"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Next(tt.s, tt.o)
+			if d.Action != tt.action {
+				t.Fatalf("action %s, want %s (%s)", d.Action, tt.action, d.Why)
+			}
+			if (d.At == nil) != (tt.at == nil) || (d.At != nil && !d.At.Equal(*tt.at)) {
+				t.Errorf("at %v, want %v", d.At, tt.at)
+			}
+			if d.FailedAttempts != tt.failed || d.ProviderOutages != tt.outage {
+				t.Errorf("counts %d/%d, want %d/%d", d.FailedAttempts, d.ProviderOutages, tt.failed, tt.outage)
+			}
+			if !strings.Contains(d.Why, tt.why) {
+				t.Errorf("why %q, want it to contain %q", d.Why, tt.why)
+			}
+		})
+	}
+}
+
+func TestNextIsPure(t *testing.T) {
+	s := State{Schedule: seeds, FailedAttempts: 1, Deadline: &deadline, Now: t0}
+	a, b := Next(s, Outcome{ErrorType: "declined"}), Next(s, Outcome{ErrorType: "declined"})
+	if a.Action != b.Action || !a.At.Equal(*b.At) || a.Why != b.Why || s.FailedAttempts != 1 {
+		t.Fatalf("Next changed its input or answered differently: %+v %+v %+v", a, b, s)
+	}
+}
+
+func TestDeadline(t *testing.T) {
+	if got := Deadline(t0, seeds); !got.Equal(t0.Add(38 * time.Hour)) {
+		t.Fatalf("deadline %s", got)
+	}
+	if MaxAttempts(seeds) != 4 || MaxAttempts(nil) != 1 {
+		t.Fatal("max attempts")
+	}
+}
