@@ -30,6 +30,10 @@ func (a *Activities) snapshot(ctx context.Context, invoiceID string) (contracts.
 	if err != nil {
 		return contracts.InvoiceSnapshot{}, classify(err)
 	}
+	return snapshotView(snap), nil
+}
+
+func snapshotView(snap invoices.Snapshot) contracts.InvoiceSnapshot {
 	out := contracts.InvoiceSnapshot{
 		InvoiceID: snap.InvoiceID, CustomerID: snap.CustomerID, SubscriptionID: snap.SubscriptionID,
 		Status: snap.Status, Currency: snap.Currency, Total: snap.Total, AmountPaid: snap.AmountPaid,
@@ -40,7 +44,82 @@ func (a *Activities) snapshot(ctx context.Context, invoiceID string) (contracts.
 	for i, t := range snap.Transactions {
 		out.Transactions[i] = t.View()
 	}
+	return out
+}
+
+func preparedView(start invoices.ChargeStart) contracts.PreparedCharge {
+	return contracts.PreparedCharge{Transaction: start.Transaction.View(), Method: start.Method, Last4: start.Last4,
+		NothingDue: start.NothingDue, Hold: start.Hold, HoldReason: start.HoldReason}
+}
+
+// StartAttempt is the first step of collection attempt n, as a local activity: the wallet
+// first, then what follows from it, in one transaction (invoices.BeginAttempt) — the
+// invoice marked paid when the wallet covered it, a bank transfer's instructions queued,
+// or the pending charge of the rest prepared for ChargeAttempt. Idempotent per (invoice, n).
+func (a *Activities) StartAttempt(ctx context.Context, in contracts.StartAttemptInput) (contracts.AttemptStart, error) {
+	st, err := a.invoiceService().BeginAttempt(ctx, in.InvoiceID, in.Attempt, in.Manual)
+	if err != nil {
+		return contracts.AttemptStart{}, classify(err)
+	}
+	out := contracts.AttemptStart{Snapshot: snapshotView(st.Snapshot), Closed: st.Closed, Hold: st.Hold, HoldReason: st.HoldReason,
+		WalletPaid: st.Wallet.Amount.String(), BankTransfer: st.BankTransfer, Charge: preparedView(st.Charge)}
+	if st.Paid != nil {
+		paid := contracts.ClosingResult(*st.Paid)
+		out.Paid = &paid
+	}
 	return out, nil
+}
+
+// ChargeAttempt sends charge n to the provider with the idempotency key
+// <invoice_id>:attempt:<n> and records the answer — and, when it paid what was due, the
+// invoice's paid status — in one transaction (invoices.RecordChargeOutcome). An
+// infrastructure failure is returned as a retryable error (the same key is resent, so the
+// customer is never charged twice); a decline is a result.
+func (a *Activities) ChargeAttempt(ctx context.Context, in contracts.ChargeRef) (contracts.ChargeOutcome, error) {
+	svc := a.invoiceService()
+	start, err := svc.StartCharge(ctx, in.InvoiceID, in.ChargeNumber)
+	if err != nil {
+		return contracts.ChargeOutcome{}, classify(err)
+	}
+	if start.Hold != "" || start.NothingDue || start.Transaction.Status != "pending" || start.Request.IdempotencyKey == "" {
+		// Decided before (a retried activity whose first run recorded the answer).
+		snap, err := a.snapshot(ctx, in.InvoiceID)
+		return contracts.ChargeOutcome{Transaction: start.Transaction.View(), Snapshot: snap}, err
+	}
+	res, err := a.charge(ctx, start.Request)
+	if err != nil {
+		return contracts.ChargeOutcome{}, err
+	}
+	rec, err := svc.RecordChargeOutcome(ctx, in.InvoiceID, start.Transaction.ID, res)
+	if err != nil {
+		return contracts.ChargeOutcome{}, classify(err)
+	}
+	out := contracts.ChargeOutcome{Transaction: rec.Transaction.View(), Snapshot: snapshotView(rec.Snapshot)}
+	if rec.Paid != nil {
+		paid := contracts.ClosingResult(*rec.Paid)
+		out.Paid = &paid
+	}
+	return out, nil
+}
+
+// charge sends a charge request to the provider; its failures become the activity errors
+// the workflow understands (ErrProviderMisconfig: no retry heals it; ErrProviderUnavailable:
+// retryable).
+func (a *Activities) charge(ctx context.Context, req payments.ChargeRequest) (payments.ChargeResult, error) {
+	if a.Provider == nil {
+		return payments.ChargeResult{}, temporal.NewNonRetryableApplicationError("no payment provider is configured", contracts.ErrProviderMisconfig, nil)
+	}
+	res, err := a.Provider.Charge(ctx, req)
+	if err != nil {
+		var pe *payments.ProviderError
+		if errors.As(err, &pe) && !pe.Retryable {
+			return res, temporal.NewNonRetryableApplicationError(
+				"the payment provider refused the request: "+err.Error(), contracts.ErrProviderMisconfig, err)
+		}
+		return res, temporal.NewApplicationErrorWithCause(
+			fmt.Sprintf("charge %s: %v", req.IdempotencyKey, err), contracts.ErrProviderUnavailable, err)
+	}
+	return res, nil
 }
 
 // PrepareCharge creates (once) the pending transaction of charge n, so the workflow can
@@ -50,8 +129,7 @@ func (a *Activities) PrepareCharge(ctx context.Context, in contracts.ChargeRef) 
 	if err != nil {
 		return contracts.PreparedCharge{}, classify(err)
 	}
-	return contracts.PreparedCharge{Transaction: start.Transaction.View(), Method: start.Method, Last4: start.Last4,
-		NothingDue: start.NothingDue, Hold: start.Hold, HoldReason: start.HoldReason}, nil
+	return preparedView(start), nil
 }
 
 // SendCharge sends charge n to the provider with the idempotency key
@@ -59,9 +137,6 @@ func (a *Activities) PrepareCharge(ctx context.Context, in contracts.ChargeRef) 
 // as a retryable error (the activity's retry policy backs off; the same key is resent, so
 // the customer is never charged twice); a decline is a result.
 func (a *Activities) SendCharge(ctx context.Context, in contracts.ChargeRef) (contracts.ChargeOutcome, error) {
-	if a.Provider == nil {
-		return contracts.ChargeOutcome{}, temporal.NewNonRetryableApplicationError("no payment provider is configured", contracts.ErrProviderMisconfig, nil)
-	}
 	svc := a.invoiceService()
 	start, err := svc.StartCharge(ctx, in.InvoiceID, in.ChargeNumber)
 	if err != nil {
@@ -69,15 +144,9 @@ func (a *Activities) SendCharge(ctx context.Context, in contracts.ChargeRef) (co
 	}
 	txn := start.Transaction
 	if start.Hold == "" && !start.NothingDue && txn.Status == "pending" && start.Request.IdempotencyKey != "" {
-		res, err := a.Provider.Charge(ctx, start.Request)
+		res, err := a.charge(ctx, start.Request)
 		if err != nil {
-			var pe *payments.ProviderError
-			if errors.As(err, &pe) && !pe.Retryable {
-				return contracts.ChargeOutcome{}, temporal.NewNonRetryableApplicationError(
-					"the payment provider refused the request: "+err.Error(), contracts.ErrProviderMisconfig, err)
-			}
-			return contracts.ChargeOutcome{}, temporal.NewApplicationErrorWithCause(
-				fmt.Sprintf("charge %s: %v", start.Request.IdempotencyKey, err), contracts.ErrProviderUnavailable, err)
+			return contracts.ChargeOutcome{}, err
 		}
 		txn, err = svc.RecordChargeResult(ctx, txn.ID, res)
 		if err != nil {

@@ -101,23 +101,17 @@ func (a *Activities) ResolveWalletLoadCharge(ctx context.Context, ev payments.Ev
 // payment workflow through contracts).
 type DebitWalletInput = contracts.DebitWalletInput
 
-// DebitWalletResult is what the wallet paid for the attempt (zero when nothing).
-type DebitWalletResult = ledger.DebitResult
-
 // DebitWallet takes min(balance, amount_due) from the customer's wallet for the attempt
 // (ledger.DebitForInvoice): idempotent per (invoice, attempt), it never changes the
 // invoice's status.
-func (a *Activities) DebitWallet(ctx context.Context, in DebitWalletInput) (DebitWalletResult, error) {
+func (a *Activities) DebitWallet(ctx context.Context, in DebitWalletInput) (contracts.WalletDebit, error) {
 	r, err := a.ledger().DebitForInvoice(ctx, in.InvoiceID, in.Attempt)
-	return r, ledgerError(err)
+	return contracts.WalletDebit{Amount: r.Amount.String(), WalletTransactionID: r.WalletTransactionID, Skipped: r.Skipped, Replayed: r.Replayed}, ledgerError(err)
 }
-
-// RefundWalletDebitsResult is what a voided invoice gave back to the wallet.
-type RefundWalletDebitsResult = ledger.CreditBackResult
 
 // RefundWalletDebits gives a voided invoice's wallet debits back to the wallet
 // (ledger.CreditBackInvoiceDebits), once per invoice.
-func (a *Activities) RefundWalletDebits(ctx context.Context, in contracts.InvoiceRef) (RefundWalletDebitsResult, error) {
+func (a *Activities) RefundWalletDebits(ctx context.Context, in contracts.InvoiceRef) (contracts.WalletRefund, error) {
 	r, err := a.ledger().CreditBackInvoiceDebits(ctx, in.InvoiceID)
-	return r, ledgerError(err)
+	return contracts.WalletRefund{Amount: r.Amount.String(), WalletTransactionID: r.WalletTransactionID}, ledgerError(err)
 }

@@ -13,6 +13,9 @@ type InvoicePaymentInput struct {
 	RetrySchedule []time.Duration `json:"retry_schedule"`
 	// Carry is the state handed over by continue-as-new; nil on the first run.
 	Carry *PaymentState `json:"carry,omitempty"`
+	// HistoryLimit continues the workflow as new once its history has more events than
+	// this (0: 8000), even before the server suggests it; tests lower it.
+	HistoryLimit int `json:"history_limit,omitempty"`
 }
 
 // InvoicePaymentResult is the workflow's result when collection ends (paid or voided).
@@ -145,24 +148,6 @@ type PaymentState struct {
 	Transactions []TransactionView `json:"transactions"`
 }
 
-// Activity names of the invoice payment workflow (registered from activities.Activities).
-const (
-	ActivityLoadInvoice            = "LoadInvoice"
-	ActivityDebitWallet            = "DebitWallet"
-	ActivityPrepareCharge          = "PrepareCharge"
-	ActivitySendCharge             = "SendCharge"
-	ActivityRecordProviderOutage   = "RecordProviderOutage"
-	ActivityApplyProviderEvent     = "ApplyProviderEvent"
-	ActivityMarkInvoicePaid        = "MarkInvoicePaid"
-	ActivityMarkInvoiceErrored     = "MarkInvoiceErrored"
-	ActivityReconcileInvoice       = "ReconcileInvoice"
-	ActivityVoidInvoice            = "VoidInvoice"
-	ActivityRecordProviderFailure  = "RecordProviderFailure"
-	ActivityRefundWalletDebits     = "RefundWalletDebits"
-	ActivitySetInvoiceSchedule     = "SetInvoiceSchedule"
-	ActivityQueueBankTransferEmail = "QueueBankTransferEmail"
-)
-
 // InvoiceSnapshot is the invoice as the workflow sees it after an activity.
 type InvoiceSnapshot struct {
 	InvoiceID      string `json:"invoice_id"`
@@ -193,6 +178,22 @@ type DebitWalletInput struct {
 	Attempt   int    `json:"attempt"`
 }
 
+// WalletDebit is what the wallet paid for an attempt (DebitWallet).
+type WalletDebit struct {
+	Amount              string `json:"amount"`
+	WalletTransactionID string `json:"wallet_transaction_id,omitempty"`
+	// Skipped says why nothing was taken (ledger.Skip*).
+	Skipped string `json:"skipped,omitempty"`
+	// Replayed is true when the attempt's debit had been decided by an earlier call.
+	Replayed bool `json:"replayed,omitempty"`
+}
+
+// WalletRefund is what a voided invoice gave back to the wallet (RefundWalletDebits).
+type WalletRefund struct {
+	Amount              string `json:"amount"`
+	WalletTransactionID string `json:"wallet_transaction_id,omitempty"`
+}
+
 // ChargeRef names charge n of an invoice.
 type ChargeRef struct {
 	InvoiceID    string `json:"invoice_id"`
@@ -219,6 +220,10 @@ type VoidInput struct {
 	Reason    string `json:"reason,omitempty"`
 }
 
+// ProviderRefusedCode is the provider_code of a charge the provider refused for good (its
+// credentials revoked, the account misconfigured): an operator decides what follows.
+const ProviderRefusedCode = "provider_refused"
+
 // ProviderFailureInput fails charge n with provider_error: the provider refused it for
 // good (Code, Message say how) and no retry can heal it.
 type ProviderFailureInput struct {
@@ -232,6 +237,36 @@ type ProviderFailureInput struct {
 type ChargeOutcome struct {
 	Transaction TransactionView `json:"transaction"`
 	Snapshot    InvoiceSnapshot `json:"snapshot"`
+	// Paid is set (ChargeAttempt) when the charge paid what was due and the invoice was
+	// marked paid in the same transaction.
+	Paid *ClosingResult `json:"paid,omitempty"`
+}
+
+// StartAttemptInput names collection attempt n of an invoice; Manual is an operator's
+// retry (it charges a held invoice anyway).
+type StartAttemptInput struct {
+	InvoiceID string `json:"invoice_id"`
+	Attempt   int    `json:"attempt"`
+	Manual    bool   `json:"manual,omitempty"`
+}
+
+// AttemptStart is what StartAttempt did in one transaction (invoices.AttemptStart):
+// exactly one of Closed, Hold, Paid, BankTransfer, or Charge says what follows.
+type AttemptStart struct {
+	Snapshot InvoiceSnapshot `json:"snapshot"`
+	// Closed: the invoice was paid or voided before the attempt; nothing was done.
+	Closed bool `json:"closed,omitempty"`
+	// Hold (HoldSubscriptionErrored): an automatic attempt must wait; nothing was done.
+	Hold       string `json:"hold,omitempty"`
+	HoldReason string `json:"hold_reason,omitempty"`
+	// WalletPaid is what the wallet paid in this attempt ("0" when nothing).
+	WalletPaid string `json:"wallet_paid"`
+	// Paid: the wallet covered what was due and the invoice is marked paid.
+	Paid *ClosingResult `json:"paid,omitempty"`
+	// BankTransfer: the instructions are queued; the invoice waits for a reconciliation.
+	BankTransfer bool `json:"bank_transfer,omitempty"`
+	// Charge is the charge of the rest (to send when its transaction is pending).
+	Charge PreparedCharge `json:"charge"`
 }
 
 // ProviderEventInput applies an asynchronous provider outcome to an invoice.

@@ -36,6 +36,11 @@ type Outcome struct {
 	ErrorType string
 	// HardDecline is the transaction's stored verdict (declines.For with the provider's codes).
 	HardDecline bool
+	// ProviderRefused is a provider_error the provider gave for good (revoked
+	// credentials, a misconfigured account): no retry on a schedule heals it, and it is
+	// not an outage of the provider. Message is what the provider said.
+	ProviderRefused bool
+	Message         string
 }
 
 // Action is what the workflow does next.
@@ -86,6 +91,11 @@ func Deadline(first time.Time, schedule []time.Duration) time.Time {
 func Next(s State, o Outcome) Decision {
 	pol := declines.Of(declines.Type(o.ErrorType))
 	d := Decision{FailedAttempts: s.FailedAttempts, ProviderOutages: s.ProviderOutages}
+	if o.ProviderRefused {
+		d.Action = HoldForOperator
+		d.Why = "an operator's retry once the payment provider accepts our requests again: " + o.Message
+		return d
+	}
 	switch pol.Budget {
 	case declines.BudgetAttempts:
 		d.FailedAttempts++

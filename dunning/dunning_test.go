@@ -53,6 +53,8 @@ func TestNext(t *testing.T) {
 			Outcome{ErrorType: "provider_error"}, HoldForOperator, nil, 0, 3, "could not be reached for 3 charge(s)"},
 		{"provider outages bounded like attempts", State{Schedule: seeds, ProviderOutages: 3, Now: t0},
 			Outcome{ErrorType: "provider_error"}, HoldForOperator, nil, 0, 4, "an operator's retry"},
+		{"provider refusal for good holds for an operator, counting nothing", State{Schedule: seeds, FailedAttempts: 1, Deadline: &deadline, Now: t0},
+			Outcome{ErrorType: "provider_error", ProviderRefused: true, Message: "api key revoked"}, HoldForOperator, nil, 1, 0, "accepts our requests again: api key revoked"},
 		{"already errored stays errored", State{Schedule: seeds, FailedAttempts: 4, Errored: true, Deadline: &deadline, Now: t0.Add(100 * time.Hour)},
 			Outcome{ErrorType: "declined"}, StayErrored, nil, 5, 0, "last error: declined"},
 		{"already errored: fraud stays errored too", State{Schedule: seeds, FailedAttempts: 4, Errored: true, Now: t0},

@@ -71,13 +71,18 @@ type Snapshot struct {
 // errored the subscription (status error) is not held: its manual retry, a new payment
 // method or a reconciliation may pay it and reactivate the subscription.
 func (s *Service) GetSnapshot(ctx context.Context, id string) (Snapshot, error) {
-	inv, err := s.Get(ctx, id)
+	return snapshotTx(ctx, store.New(s.pool), id)
+}
+
+// snapshotTx is GetSnapshot inside the caller's transaction q.
+func snapshotTx(ctx context.Context, q *store.Queries, id string) (Snapshot, error) {
+	inv, err := load(ctx, q, id)
 	if err != nil {
 		return Snapshot{}, err
 	}
 	snap := snapshotOf(inv)
 	if inv.SubscriptionID != nil && inv.Status == StatusToPay {
-		sub, err := store.New(s.pool).GetInvoiceSubscription(ctx, *inv.SubscriptionID)
+		sub, err := q.GetInvoiceSubscription(ctx, *inv.SubscriptionID)
 		if err != nil {
 			return Snapshot{}, fmt.Errorf("get subscription: %w", err)
 		}
@@ -126,9 +131,20 @@ func ChargeKey(invoiceID string, n int) string { return fmt.Sprintf("%s:attempt:
 // idempotency key. Without such a method nothing is created and the result is held
 // (HoldPaymentMethodMissing); an expired card gets a failed transaction (hard decline).
 func (s *Service) StartCharge(ctx context.Context, invoiceID string, n int) (ChargeStart, error) {
-	key := ChargeKey(invoiceID, n)
 	var out ChargeStart
 	err := store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
+		var err error
+		out, err = s.startChargeTx(ctx, q, invoiceID, n)
+		return err
+	})
+	return out, err
+}
+
+// startChargeTx is StartCharge inside the caller's transaction q.
+func (s *Service) startChargeTx(ctx context.Context, q *store.Queries, invoiceID string, n int) (ChargeStart, error) {
+	key := ChargeKey(invoiceID, n)
+	var out ChargeStart
+	err := func() error {
 		inv, err := q.LockInvoice(ctx, invoiceID)
 		if store.IsNoRows(err) {
 			return notFound(invoiceID)
@@ -188,7 +204,7 @@ func (s *Service) StartCharge(ctx context.Context, invoiceID string, n int) (Cha
 			return err
 		}
 		return s.describeCharge(ctx, q, inv, cust, row, &out)
-	})
+	}()
 	return out, err
 }
 
@@ -242,6 +258,17 @@ func (s *Service) describeCharge(ctx context.Context, q *store.Queries, inv stor
 func (s *Service) RecordChargeResult(ctx context.Context, txnID string, res payments.ChargeResult) (Transaction, error) {
 	var out Transaction
 	err := store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
+		var err error
+		out, err = s.recordChargeResultTx(ctx, q, txnID, res)
+		return err
+	})
+	return out, err
+}
+
+// recordChargeResultTx is RecordChargeResult inside the caller's transaction q.
+func (s *Service) recordChargeResultTx(ctx context.Context, q *store.Queries, txnID string, res payments.ChargeResult) (Transaction, error) {
+	var out Transaction
+	err := func() error {
 		txn, err := q.GetInvoiceTransaction(ctx, txnID)
 		if err != nil {
 			return fmt.Errorf("get transaction %s: %w", txnID, err)
@@ -260,7 +287,7 @@ func (s *Service) RecordChargeResult(ctx context.Context, txnID string, res paym
 		row, err := q.GetInvoiceTransaction(ctx, txnID)
 		out = TransactionFromRow(row)
 		return err
-	})
+	}()
 	return out, err
 }
 
@@ -415,6 +442,17 @@ type Closing struct {
 func (s *Service) MarkPaid(ctx context.Context, invoiceID string, now time.Time) (Closing, error) {
 	var out Closing
 	err := store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
+		var err error
+		out, err = s.markPaidTx(ctx, q, invoiceID, now)
+		return err
+	})
+	return out, err
+}
+
+// markPaidTx is MarkPaid inside the caller's transaction q.
+func (s *Service) markPaidTx(ctx context.Context, q *store.Queries, invoiceID string, now time.Time) (Closing, error) {
+	var out Closing
+	err := func() error {
 		inv, err := q.MarkInvoicePaid(ctx, invoiceID)
 		if store.IsNoRows(err) {
 			cur, err := q.GetInvoice(ctx, invoiceID)
@@ -445,7 +483,7 @@ func (s *Service) MarkPaid(ctx context.Context, invoiceID string, now time.Time)
 			}
 		}
 		return s.paidSubscription(ctx, q, inv, &out)
-	})
+	}()
 	return out, err
 }
 
@@ -645,6 +683,17 @@ func (s *Service) SetSchedule(ctx context.Context, invoiceID string, attempts in
 func (s *Service) QueueBankTransferEmail(ctx context.Context, invoiceID string) (bool, error) {
 	queued := false
 	err := store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
+		var err error
+		queued, err = queueBankTransferEmailTx(ctx, q, invoiceID)
+		return err
+	})
+	return queued, err
+}
+
+// queueBankTransferEmailTx is QueueBankTransferEmail inside the caller's transaction q.
+func queueBankTransferEmailTx(ctx context.Context, q *store.Queries, invoiceID string) (bool, error) {
+	queued := false
+	err := func() error {
 		inv, err := q.LockInvoice(ctx, invoiceID)
 		if err != nil {
 			return fmt.Errorf("lock invoice: %w", err)
@@ -665,7 +714,7 @@ func (s *Service) QueueBankTransferEmail(ctx context.Context, invoiceID string) 
 			ResourceID: inv.ID, CustomerID: inv.CustomerID, Data: BankTransferEmail{Invoice: v, Customer: customerContact(cust), Reference: inv.Number}})
 		queued = err == nil
 		return err
-	})
+	}()
 	return queued, err
 }
 

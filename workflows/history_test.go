@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -32,8 +33,8 @@ import (
 const recordEnv = "PAYORCH_RECORD_HISTORIES"
 
 // currentShape names the testdata folder of the histories the current code records.
-// v1: the first release; v2: the change "exactly-once-at-the-edges".
-const currentShape = "v2"
+// v1: the first release; v2: the change "exactly-once-at-the-edges"; v3: "lean-attempt".
+const currentShape = "v3"
 
 // recordHistory writes a recorded history into the current shape's folder, refusing to
 // overwrite a released one.
@@ -101,14 +102,16 @@ func TestHistoriesOnDevServer(t *testing.T) {
 		must(t, err)
 		return inv
 	}
-	startWF := func(inv invoices.Invoice) client.WorkflowRun {
+	startWithLimit := func(inv invoices.Invoice, historyLimit int) client.WorkflowRun {
 		run, err := env.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 			ID: c.InvoicePaymentWorkflowID(inv.ID), TaskQueue: queue,
 			WorkflowExecutionTimeout: 2 * time.Minute,
-		}, InvoicePayment, c.InvoicePaymentInput{InvoiceID: inv.ID, CustomerID: inv.CustomerID, Method: inv.PaymentMethod, RetrySchedule: sched})
+		}, InvoicePayment, c.InvoicePaymentInput{InvoiceID: inv.ID, CustomerID: inv.CustomerID, Method: inv.PaymentMethod,
+			RetrySchedule: sched, HistoryLimit: historyLimit})
 		must(t, err)
 		return run
 	}
+	startWF := func(inv invoices.Invoice) client.WorkflowRun { return startWithLimit(inv, 0) }
 	update := func(inv invoices.Invoice, name string, arg any) c.UpdateOutcome {
 		h, err := env.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: c.InvoicePaymentWorkflowID(inv.ID),
 			UpdateName: name, Args: []any{arg}, WaitForStage: client.WorkflowUpdateStageCompleted})
@@ -162,10 +165,8 @@ func TestHistoriesOnDevServer(t *testing.T) {
 		{"continued_as_new_then_manual_retry", func() (client.WorkflowRun, string) {
 			// A long history (here: a lowered limit) continues the workflow as new with its
 			// state; the later run still errors on schedule and takes the manual retry.
-			historyLimit = 60
-			defer func() { historyLimit = 8000 }()
 			inv := newInvoice("pm_sim_fail4_then_settle", "")
-			run := startWF(inv)
+			run := startWithLimit(inv, 20)
 			waitStatus(inv, c.PaymentErrored)
 			first, err := env.Temporal.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
 			must(t, err)
@@ -213,18 +214,32 @@ func TestHistoriesOnDevServer(t *testing.T) {
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
 			run, want := sc.run()
+			firstRun := run.GetRunID() // Get follows continue-as-new and moves GetRunID on
 			var res c.InvoicePaymentResult
 			must(t, run.Get(ctx, &res))
 			if res.Status != want {
 				t.Fatalf("result %+v, want %s", res, want)
 			}
-			hist := fetchHistory(t, run.GetID(), run.GetRunID())
-			r := newReplayer()
-			if err := r.ReplayWorkflowHistory(nil, hist); err != nil {
-				t.Fatalf("replay against the current code: %v", err)
+			// Every run of the execution: a continued-as-new payment has two or more.
+			runs := []string{firstRun}
+			last, err := env.Temporal.DescribeWorkflowExecution(ctx, run.GetID(), "")
+			must(t, err)
+			if id := last.WorkflowExecutionInfo.Execution.RunId; id != firstRun {
+				runs = append(runs, id)
 			}
-			if os.Getenv(recordEnv) == "1" {
-				recordHistory(t, "invoice_payment_"+sc.name, hist)
+			for i, runID := range runs {
+				hist := fetchHistory(t, run.GetID(), runID)
+				r := newReplayer()
+				if err := r.ReplayWorkflowHistory(nil, hist); err != nil {
+					t.Fatalf("replay of run %d against the current code: %v", i+1, err)
+				}
+				if os.Getenv(recordEnv) == "1" {
+					name := "invoice_payment_" + sc.name
+					if i > 0 {
+						name += fmt.Sprintf("_run%d", i+1)
+					}
+					recordHistory(t, name, hist)
+				}
 			}
 		})
 	}

@@ -84,7 +84,7 @@ func TestNonRetryableStepParksForOperator(t *testing.T) {
 	var retry *updateResult
 	f.at(10*time.Hour, func() {
 		parked = f.state()
-		prepares = f.starts(c.ActivityPrepareCharge)
+		prepares = f.starts("StartAttempt")
 		_, err := f.pool.Exec(ctx, `ALTER TABLE invoices DROP CONSTRAINT test_refuse_attempts`)
 		must(t, err)
 		retry = f.update(c.UpdateRetry, c.RetryRequest{RequestedBy: "operator"})
@@ -285,7 +285,7 @@ func TestPendingChargeWithoutOutcomeBecomesActionable(t *testing.T) {
 		t.Errorf("a retry while the charge may still settle must be refused: %+v", retry)
 	}
 	f.expect("transactions", f.txnSummary(), []string{"direct_debit:settled"})
-	f.expect("charges sent", f.starts(c.ActivitySendCharge), 1)
+	f.expect("charges sent", f.starts("ChargeAttempt"), 1)
 	f.expect("invoice", f.invoice().Status, "paid")
 }
 
@@ -311,10 +311,13 @@ func TestStepOutOfRetriesResumesByItself(t *testing.T) {
 	must(t, f.tenv.GetWorkflowError())
 	f.expect("parked status", parked.PaymentStatus, c.PaymentAwaitingAction)
 	f.expect("parked hold", parked.Hold, c.HoldStepFailed)
-	if parked.ResumeStepAt == nil || !strings.Contains(parked.HoldReason, "55P03") || !strings.Contains(parked.HoldReason, "runs again by itself") {
+	// The reason names the failure: the database's code, or (the test environment runs a
+	// local activity's retries against its skipping clock) their deadline.
+	if parked.ResumeStepAt == nil || !(strings.Contains(parked.HoldReason, "55P03") || strings.Contains(parked.HoldReason, "deadline exceeded")) ||
+		!strings.Contains(parked.HoldReason, "runs again by itself") {
 		t.Errorf("parked without a resume time or a reason: %+v", parked)
 	}
-	f.expect("prepare tries (bounded)", f.starts(c.ActivityPrepareCharge) >= 10 && f.starts(c.ActivityPrepareCharge) <= 12, true)
+	f.expect("attempt-step tries (bounded)", f.starts("StartAttempt") >= 2 && f.starts("StartAttempt") <= 12, true)
 	f.expect("invoice", f.invoice().Status, "paid")
 	f.expect("transactions", f.txnSummary(), []string{"card:settled"})
 }

@@ -93,14 +93,20 @@ func newFixture(t *testing.T, s setup) *fixture {
 			return nil
 		}).Maybe()
 	f.started = map[string]int{}
-	f.tenv.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+	onStart := func(name string) {
 		f.mu.Lock()
-		f.started[info.ActivityType.Name]++
+		f.started[name]++
 		hook := f.onStart
 		f.mu.Unlock()
 		if hook != nil {
-			hook(info.ActivityType.Name)
+			hook(name)
 		}
+	}
+	f.tenv.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		onStart(info.ActivityType.Name)
+	})
+	f.tenv.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []any) {
+		onStart(info.ActivityType.Name)
 	})
 	ctx := context.Background()
 
@@ -414,7 +420,7 @@ func TestRetryRejectedWhenPaid(t *testing.T) {
 	// marked paid): it is accepted, queued, and must then be refused as paid — never void
 	// a paid invoice.
 	f.onStart = func(activityType string) {
-		if activityType == c.ActivityMarkInvoicePaid && paid == nil {
+		if activityType == "MarkInvoicePaid" && paid == nil {
 			paid = f.update(c.UpdateVoid, c.VoidRequest{Reason: "too late"})
 		}
 	}
@@ -618,10 +624,10 @@ func TestDuplicateSignalsIgnored(t *testing.T) {
 	f.at(3*time.Hour, func() { f.deliverSEPA("settled", "evt_2") })
 	f.tenv.ExecuteWorkflow(InvoicePayment, f.input(""))
 	must(t, f.tenv.GetWorkflowError())
-	f.expect("provider events applied", f.starts(c.ActivityApplyProviderEvent), 2)
+	f.expect("provider events applied", f.starts("ApplyProviderEvent"), 2)
 	f.expect("failed attempts after the duplicate", afterDup.FailedAttempts, 1)
 	f.expect("seen events", afterDup.SeenEvents, []string{"evt_dup"})
-	f.expect("charges sent", f.starts(c.ActivitySendCharge), 2)
+	f.expect("charges sent", f.starts("ChargeAttempt"), 2)
 	f.expect("transactions", f.txnSummary(), []string{"direct_debit:failed:payment_method_declined", "direct_debit:settled"})
 	f.expect("invoice", f.invoice().Status, "paid")
 }

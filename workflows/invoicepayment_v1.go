@@ -370,7 +370,7 @@ func (p *paymentV1) execute(ctx workflow.Context, cmd commandV1) (c.UpdateOutcom
 		p.running = true
 		defer func() { p.running = false }()
 		var out c.ChargeOutcome
-		err := p.activity(ctx, dbActivityV1, c.ActivityReconcileInvoice, "reconcile "+cmd.reconcile.Amount+" ("+cmd.reconcile.Reference+")",
+		err := p.activity(ctx, dbActivityV1, "ReconcileInvoice", "reconcile "+cmd.reconcile.Amount+" ("+cmd.reconcile.Reference+")",
 			c.ReconcileInput{InvoiceID: p.in.InvoiceID, Key: cmd.id, Request: cmd.reconcile}, &out)
 		if err != nil {
 			return c.UpdateOutcome{}, err
@@ -387,11 +387,11 @@ func (p *paymentV1) execute(ctx workflow.Context, cmd commandV1) (c.UpdateOutcom
 		p.running = true
 		defer func() { p.running = false }()
 		var closing c.ClosingResult
-		if err := p.activity(ctx, dbActivityV1, c.ActivityVoidInvoice, "void invoice", c.InvoiceRef{InvoiceID: p.in.InvoiceID}, &closing); err != nil {
+		if err := p.activity(ctx, dbActivityV1, "VoidInvoice", "void invoice", c.InvoiceRef{InvoiceID: p.in.InvoiceID}, &closing); err != nil {
 			return c.UpdateOutcome{}, err
 		}
 		var refunded any
-		if err := p.activity(ctx, dbActivityV1, c.ActivityRefundWalletDebits, "give wallet debits back", c.InvoiceRef{InvoiceID: p.in.InvoiceID}, &refunded); err != nil {
+		if err := p.activity(ctx, dbActivityV1, "RefundWalletDebits", "give wallet debits back", c.InvoiceRef{InvoiceID: p.in.InvoiceID}, &refunded); err != nil {
 			return c.UpdateOutcome{}, err
 		}
 		if _, err := p.load(ctx); err != nil {
@@ -442,7 +442,7 @@ func (p *paymentV1) attempt(ctx workflow.Context) error {
 	p.setStatus(ctx, c.PaymentCollecting, fmt.Sprintf("attempt %d: taking the wallet, then charging the rest", n))
 
 	var debited any
-	if err := p.activity(ctx, dbActivityV1, c.ActivityDebitWallet, fmt.Sprintf("wallet debit, attempt %d", n),
+	if err := p.activity(ctx, dbActivityV1, "DebitWallet", fmt.Sprintf("wallet debit, attempt %d", n),
 		c.DebitWalletInput{InvoiceID: p.in.InvoiceID, Attempt: n}, &debited); err != nil {
 		return err
 	}
@@ -456,7 +456,7 @@ func (p *paymentV1) attempt(ctx workflow.Context) error {
 	}
 	if p.in.Method == "bank_transfer" {
 		var queued bool
-		if err := p.activity(ctx, dbActivityV1, c.ActivityQueueBankTransferEmail, "email bank transfer instructions",
+		if err := p.activity(ctx, dbActivityV1, "QueueBankTransferEmail", "email bank transfer instructions",
 			c.InvoiceRef{InvoiceID: p.in.InvoiceID}, &queued); err != nil {
 			return err
 		}
@@ -467,7 +467,7 @@ func (p *paymentV1) attempt(ctx workflow.Context) error {
 	}
 
 	var prep c.PreparedCharge
-	if err := p.activity(ctx, dbActivityV1, c.ActivityPrepareCharge, fmt.Sprintf("prepare charge attempt %d", n),
+	if err := p.activity(ctx, dbActivityV1, "PrepareCharge", fmt.Sprintf("prepare charge attempt %d", n),
 		c.ChargeRef{InvoiceID: p.in.InvoiceID, ChargeNumber: n}, &prep); err != nil {
 		return err
 	}
@@ -488,14 +488,14 @@ func (p *paymentV1) attempt(ctx workflow.Context) error {
 		if prep.Last4 != "" {
 			label += " •••• " + prep.Last4
 		}
-		err := p.activity(ctx, chargeActivityV1, c.ActivitySendCharge, fmt.Sprintf("charge attempt %d (%s)", n, label),
+		err := p.activity(ctx, chargeActivityV1, "SendCharge", fmt.Sprintf("charge attempt %d (%s)", n, label),
 			c.ChargeRef{InvoiceID: p.in.InvoiceID, ChargeNumber: n}, &out)
 		var appErr *temporal.ApplicationError
 		switch {
 		case err == nil:
 		case temporal.IsTimeoutError(err) || (errors.As(err, &appErr) && appErr.Type() == c.ErrProviderMisconfig):
 			workflow.GetLogger(ctx).Warn("provider unreachable for the whole retry window", "error", err)
-			if err := p.activity(ctx, dbActivityV1, c.ActivityRecordProviderOutage, fmt.Sprintf("record provider outage, attempt %d", n),
+			if err := p.activity(ctx, dbActivityV1, "RecordProviderOutage", fmt.Sprintf("record provider outage, attempt %d", n),
 				c.ChargeRef{InvoiceID: p.in.InvoiceID, ChargeNumber: n}, &out); err != nil {
 				return err
 			}
@@ -577,7 +577,7 @@ func (p *paymentV1) onFailure(ctx workflow.Context, t c.TransactionView) error {
 
 func (p *paymentV1) errored(ctx workflow.Context, why string) error {
 	var closing c.ClosingResult
-	if err := p.activity(ctx, dbActivityV1, c.ActivityMarkInvoiceErrored, "mark invoice error", c.InvoiceRef{InvoiceID: p.in.InvoiceID}, &closing); err != nil {
+	if err := p.activity(ctx, dbActivityV1, "MarkInvoiceErrored", "mark invoice error", c.InvoiceRef{InvoiceID: p.in.InvoiceID}, &closing); err != nil {
 		return err
 	}
 	p.s.InvoiceStatus = closing.InvoiceStatus
@@ -588,7 +588,7 @@ func (p *paymentV1) errored(ctx workflow.Context, why string) error {
 
 func (p *paymentV1) markPaid(ctx workflow.Context) error {
 	var closing c.ClosingResult
-	if err := p.activity(ctx, dbActivityV1, c.ActivityMarkInvoicePaid, "mark invoice paid", c.InvoiceRef{InvoiceID: p.in.InvoiceID}, &closing); err != nil {
+	if err := p.activity(ctx, dbActivityV1, "MarkInvoicePaid", "mark invoice paid", c.InvoiceRef{InvoiceID: p.in.InvoiceID}, &closing); err != nil {
 		return err
 	}
 	p.s.InvoiceStatus = closing.InvoiceStatus
@@ -603,7 +603,7 @@ func (p *paymentV1) applyEvent(ctx workflow.Context, ev c.ProviderEvent) error {
 	p.running = true
 	defer func() { p.running = false }()
 	var out c.ChargeOutcome
-	if err := p.activity(ctx, dbActivityV1, c.ActivityApplyProviderEvent, "apply provider event "+ev.EventID+" ("+ev.Status+")",
+	if err := p.activity(ctx, dbActivityV1, "ApplyProviderEvent", "apply provider event "+ev.EventID+" ("+ev.Status+")",
 		c.ProviderEventInput{InvoiceID: p.in.InvoiceID, Event: ev}, &out); err != nil {
 		return err
 	}
@@ -617,7 +617,7 @@ func (p *paymentV1) applyEvent(ctx workflow.Context, ev c.ProviderEvent) error {
 
 func (p *paymentV1) load(ctx workflow.Context) (c.InvoiceSnapshot, error) {
 	var snap c.InvoiceSnapshot
-	if err := p.activity(ctx, dbActivityV1, c.ActivityLoadInvoice, "load invoice", c.InvoiceRef{InvoiceID: p.in.InvoiceID}, &snap); err != nil {
+	if err := p.activity(ctx, dbActivityV1, "LoadInvoice", "load invoice", c.InvoiceRef{InvoiceID: p.in.InvoiceID}, &snap); err != nil {
 		return snap, err
 	}
 	p.absorb(snap)
@@ -633,7 +633,7 @@ func (p *paymentV1) absorb(snap c.InvoiceSnapshot) {
 }
 
 func (p *paymentV1) saveSchedule(ctx workflow.Context) error {
-	return p.activity(ctx, dbActivityV1, c.ActivitySetInvoiceSchedule, "record schedule",
+	return p.activity(ctx, dbActivityV1, "SetInvoiceSchedule", "record schedule",
 		c.ScheduleInput{InvoiceID: p.in.InvoiceID, Attempts: p.s.ChargeNumber, NextRetryAt: p.s.NextRetryAt}, nil)
 }
 

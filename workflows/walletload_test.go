@@ -268,7 +268,7 @@ func TestLedgerActivities(t *testing.T) {
 	must(t, err)
 	again, err := f.acts.DebitWallet(ctx, c.DebitWalletInput{InvoiceID: inv, Attempt: 1})
 	must(t, err)
-	if r.Amount.String() != "25" || !again.Replayed || again.WalletTransactionID != r.WalletTransactionID || f.balance() != "15.00" {
+	if r.Amount != "25" || !again.Replayed || again.WalletTransactionID != r.WalletTransactionID || f.balance() != "15.00" {
 		t.Fatalf("debit %+v / %+v, balance %s", r, again, f.balance())
 	}
 	must(t, func() error {
@@ -277,7 +277,7 @@ func TestLedgerActivities(t *testing.T) {
 	}())
 	back, err := f.acts.RefundWalletDebits(ctx, c.InvoiceRef{InvoiceID: inv})
 	must(t, err)
-	if back.Amount.String() != "25" || f.balance() != "40.00" {
+	if back.Amount != "25" || f.balance() != "40.00" {
 		t.Fatalf("refund %+v, balance %s", back, f.balance())
 	}
 	_, err = f.acts.DebitWallet(ctx, c.DebitWalletInput{InvoiceID: "inv_missing", Attempt: 1})
