@@ -76,19 +76,25 @@ func TestReplayFailsOnAnUnversionedChange(t *testing.T) {
 
 // addTimerBeforeCharge changes the workflow's commands the way an unversioned edit would:
 // a timer before the ChargeAttempt activity.
-type addTimerBeforeCharge struct{ interceptor.WorkerInterceptorBase }
+type addTimerBeforeCharge struct {
+	interceptor.WorkerInterceptorBase
+}
 
 func (i *addTimerBeforeCharge) InterceptWorkflow(ctx workflow.Context, next interceptor.WorkflowInboundInterceptor) interceptor.WorkflowInboundInterceptor {
 	return &timerInbound{WorkflowInboundInterceptorBase: interceptor.WorkflowInboundInterceptorBase{Next: next}}
 }
 
-type timerInbound struct{ interceptor.WorkflowInboundInterceptorBase }
+type timerInbound struct {
+	interceptor.WorkflowInboundInterceptorBase
+}
 
 func (i *timerInbound) Init(outbound interceptor.WorkflowOutboundInterceptor) error {
 	return i.Next.Init(&timerOutbound{WorkflowOutboundInterceptorBase: interceptor.WorkflowOutboundInterceptorBase{Next: outbound}})
 }
 
-type timerOutbound struct{ interceptor.WorkflowOutboundInterceptorBase }
+type timerOutbound struct {
+	interceptor.WorkflowOutboundInterceptorBase
+}
 
 func (o *timerOutbound) ExecuteActivity(ctx workflow.Context, activityType string, args ...any) workflow.Future {
 	if activityType == "ChargeAttempt" {
