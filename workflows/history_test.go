@@ -224,6 +224,7 @@ func TestHistoriesOnDevServer(t *testing.T) {
 			runs := []string{firstRun}
 			last, err := env.Temporal.DescribeWorkflowExecution(ctx, run.GetID(), "")
 			must(t, err)
+			t.Logf("%s: %d state transitions in the last run", sc.name, last.WorkflowExecutionInfo.StateTransitionCount)
 			if id := last.WorkflowExecutionInfo.Execution.RunId; id != firstRun {
 				runs = append(runs, id)
 			}
