@@ -1,0 +1,90 @@
+package invoices
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"payorch/apperr"
+	"payorch/ids"
+	"payorch/money"
+	"payorch/store"
+)
+
+// ReconcileInput is a payment received outside the PSP.
+type ReconcileInput struct {
+	// Key makes the reconciliation idempotent (the Update's id).
+	Key       string
+	Amount    decimal.Decimal
+	Reference string
+	PaidAt    time.Time
+	// Method is bank_transfer or manual.
+	Method string
+}
+
+// Reconcile records a manual payment (partial allowed): a settled transaction and the
+// amount added to amount_paid, refused beyond the amount due. Idempotent per Key.
+func (s *Service) Reconcile(ctx context.Context, invoiceID string, in ReconcileInput) (Transaction, error) {
+	key := reconcileTxnKey(invoiceID, in.Key)
+	var out Transaction
+	err := store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
+		inv, err := q.LockInvoice(ctx, invoiceID)
+		if store.IsNoRows(err) {
+			return notFound(invoiceID)
+		}
+		if err != nil {
+			return fmt.Errorf("lock invoice: %w", err)
+		}
+		if prev, err := q.GetInvoiceTransactionByKey(ctx, &key); err == nil {
+			out = TransactionFromRow(prev)
+			return nil
+		}
+		// A reference counts once per invoice, whatever request carries it (a unique index
+		// enforces it too): the same amount again is that reconciliation.
+		if ref := strings.TrimSpace(in.Reference); ref != "" {
+			prev, err := q.GetReconciliationByReference(ctx, store.GetReconciliationByReferenceParams{InvoiceID: invoiceID, Reference: &ref})
+			if err == nil {
+				if !prev.Amount.Equal(in.Amount) {
+					return referenceReconciled(ref, prev.Amount, inv.Currency)
+				}
+				out = TransactionFromRow(prev)
+				return nil
+			}
+			if !store.IsNoRows(err) {
+				return fmt.Errorf("get reconciliation %q: %w", ref, err)
+			}
+		}
+		if inv.Status != StatusToPay && inv.Status != StatusError {
+			return &ClosedError{Status: inv.Status}
+		}
+		if err := money.CheckScale(in.Amount, inv.Currency); err != nil || !in.Amount.IsPositive() {
+			return apperr.InvalidParam("amount", "amount_invalid", "the amount must be positive with the currency's decimals")
+		}
+		if in.Amount.GreaterThan(amountDue(inv)) {
+			return fmt.Errorf("%w: %s > %s", ErrOverpayment, money.Format(in.Amount, inv.Currency), money.Format(amountDue(inv), inv.Currency))
+		}
+		method := in.Method
+		if method == "" {
+			method = "bank_transfer"
+		}
+		paidAt := in.PaidAt
+		row, err := q.InsertInvoiceTransaction(ctx, store.InsertInvoiceTransactionParams{
+			ID: ids.New(ids.Transaction), InvoiceID: inv.ID, Attempt: inv.AttemptCount, Method: method,
+			Amount: in.Amount, Currency: inv.Currency, Status: "settled", IdempotencyKey: &key,
+			Reference: nilIfEmpty(strings.TrimSpace(in.Reference)), PaidAt: &paidAt,
+		})
+		if err != nil {
+			return fmt.Errorf("insert reconciliation: %w", err)
+		}
+		if _, err := q.AddInvoiceAmountPaid(ctx, store.AddInvoiceAmountPaidParams{ID: inv.ID, Amount: in.Amount}); err != nil {
+			return fmt.Errorf("add amount paid: %w", err)
+		}
+		out = TransactionFromRow(row)
+		return nil
+	})
+	return out, err
+}
