@@ -12,6 +12,7 @@ import (
 	"payorch/contracts"
 	"payorch/invoices"
 	"payorch/payments"
+	"payorch/steps"
 )
 
 func (a *Activities) invoiceService() *invoices.Service {
@@ -21,20 +22,20 @@ func (a *Activities) invoiceService() *invoices.Service {
 }
 
 // LoadInvoice returns the invoice's payment snapshot.
-func (a *Activities) LoadInvoice(ctx context.Context, in contracts.InvoiceRef) (contracts.InvoiceSnapshot, error) {
+func (a *Activities) LoadInvoice(ctx context.Context, in steps.InvoiceRef) (steps.InvoiceSnapshot, error) {
 	return a.snapshot(ctx, in.InvoiceID)
 }
 
-func (a *Activities) snapshot(ctx context.Context, invoiceID string) (contracts.InvoiceSnapshot, error) {
+func (a *Activities) snapshot(ctx context.Context, invoiceID string) (steps.InvoiceSnapshot, error) {
 	snap, err := a.invoiceService().GetSnapshot(ctx, invoiceID)
 	if err != nil {
-		return contracts.InvoiceSnapshot{}, classify(err)
+		return steps.InvoiceSnapshot{}, classify(err)
 	}
 	return snapshotView(snap), nil
 }
 
-func snapshotView(snap invoices.Snapshot) contracts.InvoiceSnapshot {
-	out := contracts.InvoiceSnapshot{
+func snapshotView(snap invoices.Snapshot) steps.InvoiceSnapshot {
+	out := steps.InvoiceSnapshot{
 		InvoiceID: snap.InvoiceID, CustomerID: snap.CustomerID, SubscriptionID: snap.SubscriptionID,
 		Status: snap.Status, Currency: snap.Currency, Total: snap.Total, AmountPaid: snap.AmountPaid,
 		AmountDue: snap.AmountDue, Settled: decimal.RequireFromString(snap.AmountDue).IsZero(),
@@ -47,8 +48,8 @@ func snapshotView(snap invoices.Snapshot) contracts.InvoiceSnapshot {
 	return out
 }
 
-func preparedView(start invoices.ChargeStart) contracts.PreparedCharge {
-	return contracts.PreparedCharge{Transaction: start.Transaction.View(), Method: start.Method, Last4: start.Last4,
+func preparedView(start invoices.ChargeStart) steps.PreparedCharge {
+	return steps.PreparedCharge{Transaction: start.Transaction.View(), Method: start.Method, Last4: start.Last4,
 		NothingDue: start.NothingDue, Hold: start.Hold, HoldReason: start.HoldReason}
 }
 
@@ -56,15 +57,15 @@ func preparedView(start invoices.ChargeStart) contracts.PreparedCharge {
 // first, then what follows from it, in one transaction (invoices.BeginAttempt) — the
 // invoice marked paid when the wallet covered it, a bank transfer's instructions queued,
 // or the pending charge of the rest prepared for ChargeAttempt. Idempotent per (invoice, n).
-func (a *Activities) StartAttempt(ctx context.Context, in contracts.StartAttemptInput) (contracts.AttemptStart, error) {
+func (a *Activities) StartAttempt(ctx context.Context, in steps.StartAttemptInput) (steps.AttemptStart, error) {
 	st, err := a.invoiceService().BeginAttempt(ctx, in.InvoiceID, in.Attempt, in.Manual)
 	if err != nil {
-		return contracts.AttemptStart{}, classify(err)
+		return steps.AttemptStart{}, classify(err)
 	}
-	out := contracts.AttemptStart{Snapshot: snapshotView(st.Snapshot), Closed: st.Closed, Hold: st.Hold, HoldReason: st.HoldReason,
+	out := steps.AttemptStart{Snapshot: snapshotView(st.Snapshot), Closed: st.Closed, Hold: st.Hold, HoldReason: st.HoldReason,
 		WalletPaid: st.Wallet.Amount.String(), BankTransfer: st.BankTransfer, Charge: preparedView(st.Charge)}
 	if st.Paid != nil {
-		paid := contracts.ClosingResult(*st.Paid)
+		paid := steps.ClosingResult(*st.Paid)
 		out.Paid = &paid
 	}
 	return out, nil
@@ -75,28 +76,28 @@ func (a *Activities) StartAttempt(ctx context.Context, in contracts.StartAttempt
 // invoice's paid status — in one transaction (invoices.RecordChargeOutcome). An
 // infrastructure failure is returned as a retryable error (the same key is resent, so the
 // customer is never charged twice); a decline is a result.
-func (a *Activities) ChargeAttempt(ctx context.Context, in contracts.ChargeRef) (contracts.ChargeOutcome, error) {
+func (a *Activities) ChargeAttempt(ctx context.Context, in steps.ChargeRef) (steps.ChargeOutcome, error) {
 	svc := a.invoiceService()
 	start, err := svc.StartCharge(ctx, in.InvoiceID, in.ChargeNumber)
 	if err != nil {
-		return contracts.ChargeOutcome{}, classify(err)
+		return steps.ChargeOutcome{}, classify(err)
 	}
 	if start.Hold != "" || start.NothingDue || start.Transaction.Status != "pending" || start.Request.IdempotencyKey == "" {
 		// Decided before (a retried activity whose first run recorded the answer).
 		snap, err := a.snapshot(ctx, in.InvoiceID)
-		return contracts.ChargeOutcome{Transaction: start.Transaction.View(), Snapshot: snap}, err
+		return steps.ChargeOutcome{Transaction: start.Transaction.View(), Snapshot: snap}, err
 	}
 	res, err := a.charge(ctx, start.Request)
 	if err != nil {
-		return contracts.ChargeOutcome{}, err
+		return steps.ChargeOutcome{}, err
 	}
 	rec, err := svc.RecordChargeOutcome(ctx, in.InvoiceID, start.Transaction.ID, res)
 	if err != nil {
-		return contracts.ChargeOutcome{}, classify(err)
+		return steps.ChargeOutcome{}, classify(err)
 	}
-	out := contracts.ChargeOutcome{Transaction: rec.Transaction.View(), Snapshot: snapshotView(rec.Snapshot)}
+	out := steps.ChargeOutcome{Transaction: rec.Transaction.View(), Snapshot: snapshotView(rec.Snapshot)}
 	if rec.Paid != nil {
-		paid := contracts.ClosingResult(*rec.Paid)
+		paid := steps.ClosingResult(*rec.Paid)
 		out.Paid = &paid
 	}
 	return out, nil
@@ -124,10 +125,10 @@ func (a *Activities) charge(ctx context.Context, req payments.ChargeRequest) (pa
 
 // PrepareCharge creates (once) the pending transaction of charge n, so the workflow can
 // label the charge (method, last 4 digits) before the provider is called.
-func (a *Activities) PrepareCharge(ctx context.Context, in contracts.ChargeRef) (contracts.PreparedCharge, error) {
+func (a *Activities) PrepareCharge(ctx context.Context, in steps.ChargeRef) (steps.PreparedCharge, error) {
 	start, err := a.invoiceService().StartCharge(ctx, in.InvoiceID, in.ChargeNumber)
 	if err != nil {
-		return contracts.PreparedCharge{}, classify(err)
+		return steps.PreparedCharge{}, classify(err)
 	}
 	return preparedView(start), nil
 }
@@ -136,33 +137,33 @@ func (a *Activities) PrepareCharge(ctx context.Context, in contracts.ChargeRef) 
 // <invoice_id>:attempt:<n> and records the answer. An infrastructure failure is returned
 // as a retryable error (the activity's retry policy backs off; the same key is resent, so
 // the customer is never charged twice); a decline is a result.
-func (a *Activities) SendCharge(ctx context.Context, in contracts.ChargeRef) (contracts.ChargeOutcome, error) {
+func (a *Activities) SendCharge(ctx context.Context, in steps.ChargeRef) (steps.ChargeOutcome, error) {
 	svc := a.invoiceService()
 	start, err := svc.StartCharge(ctx, in.InvoiceID, in.ChargeNumber)
 	if err != nil {
-		return contracts.ChargeOutcome{}, classify(err)
+		return steps.ChargeOutcome{}, classify(err)
 	}
 	txn := start.Transaction
 	if start.Hold == "" && !start.NothingDue && txn.Status == "pending" && start.Request.IdempotencyKey != "" {
 		res, err := a.charge(ctx, start.Request)
 		if err != nil {
-			return contracts.ChargeOutcome{}, err
+			return steps.ChargeOutcome{}, err
 		}
 		txn, err = svc.RecordChargeResult(ctx, txn.ID, res)
 		if err != nil {
-			return contracts.ChargeOutcome{}, classify(err)
+			return steps.ChargeOutcome{}, classify(err)
 		}
 	}
 	snap, err := a.snapshot(ctx, in.InvoiceID)
 	if err != nil {
-		return contracts.ChargeOutcome{}, err
+		return steps.ChargeOutcome{}, err
 	}
-	return contracts.ChargeOutcome{Transaction: txn.View(), Snapshot: snap}, nil
+	return steps.ChargeOutcome{Transaction: txn.View(), Snapshot: snap}, nil
 }
 
 // RecordProviderOutage fails charge n with provider_error after the provider stayed
 // unreachable for the activity's whole retry window.
-func (a *Activities) RecordProviderOutage(ctx context.Context, in contracts.ChargeRef) (contracts.ChargeOutcome, error) {
+func (a *Activities) RecordProviderOutage(ctx context.Context, in steps.ChargeRef) (steps.ChargeOutcome, error) {
 	return a.failWithProviderError(ctx, in.InvoiceID, in.ChargeNumber, "provider_unreachable",
 		"the payment provider could not be reached during the whole retry window")
 }
@@ -170,7 +171,7 @@ func (a *Activities) RecordProviderOutage(ctx context.Context, in contracts.Char
 // RecordProviderFailure fails charge n with provider_error after the provider refused it
 // in a way no retry can heal (revoked credentials, a misconfigured account): one failed
 // transaction, one invoice.transaction_failed; the workflow then waits for an operator.
-func (a *Activities) RecordProviderFailure(ctx context.Context, in contracts.ProviderFailureInput) (contracts.ChargeOutcome, error) {
+func (a *Activities) RecordProviderFailure(ctx context.Context, in steps.ProviderFailureInput) (steps.ChargeOutcome, error) {
 	code := in.Code
 	if code == "" {
 		code = "provider_refused"
@@ -180,39 +181,39 @@ func (a *Activities) RecordProviderFailure(ctx context.Context, in contracts.Pro
 
 // failWithProviderError records charge n, if still pending, as failed with provider_error
 // (once: a retried activity finds it decided).
-func (a *Activities) failWithProviderError(ctx context.Context, invoiceID string, n int, code, message string) (contracts.ChargeOutcome, error) {
+func (a *Activities) failWithProviderError(ctx context.Context, invoiceID string, n int, code, message string) (steps.ChargeOutcome, error) {
 	svc := a.invoiceService()
 	start, err := svc.StartCharge(ctx, invoiceID, n)
 	if err != nil {
-		return contracts.ChargeOutcome{}, classify(err)
+		return steps.ChargeOutcome{}, classify(err)
 	}
 	txn := start.Transaction
 	if txn.ID != "" && txn.Status == "pending" {
 		txn, err = svc.RecordChargeResult(ctx, txn.ID, payments.ChargeResult{Status: payments.StatusFailed,
 			ErrorType: payments.ErrProviderError, ProviderCode: code, Message: message})
 		if err != nil {
-			return contracts.ChargeOutcome{}, classify(err)
+			return steps.ChargeOutcome{}, classify(err)
 		}
 	}
 	snap, err := a.snapshot(ctx, invoiceID)
-	return contracts.ChargeOutcome{Transaction: txn.View(), Snapshot: snap}, err
+	return steps.ChargeOutcome{Transaction: txn.View(), Snapshot: snap}, err
 }
 
 // ApplyProviderEvent applies an asynchronous provider outcome (SEPA settled or failed).
-func (a *Activities) ApplyProviderEvent(ctx context.Context, in contracts.ProviderEventInput) (contracts.ChargeOutcome, error) {
+func (a *Activities) ApplyProviderEvent(ctx context.Context, in steps.ProviderEventInput) (steps.ChargeOutcome, error) {
 	ev := in.Event
 	res := payments.ChargeResult{Status: payments.ChargeStatus(ev.Status), Reference: ev.Reference,
 		ErrorType: payments.ErrorType(ev.ErrorType), HardDecline: ev.HardDecline, ProviderCode: ev.ProviderCode,
 		DeclineCode: ev.DeclineCode, Message: ev.Message}
 	txn, found, err := a.invoiceService().ApplyProviderEvent(ctx, ev.Reference, res)
 	if err != nil {
-		return contracts.ChargeOutcome{}, classify(err)
+		return steps.ChargeOutcome{}, classify(err)
 	}
 	snap, err := a.snapshot(ctx, in.InvoiceID)
 	if err != nil {
-		return contracts.ChargeOutcome{}, err
+		return steps.ChargeOutcome{}, err
 	}
-	out := contracts.ChargeOutcome{Snapshot: snap}
+	out := steps.ChargeOutcome{Snapshot: snap}
 	if found {
 		out.Transaction = txn.View()
 	}
@@ -220,45 +221,45 @@ func (a *Activities) ApplyProviderEvent(ctx context.Context, in contracts.Provid
 }
 
 // MarkInvoicePaid marks the invoice paid (and reactivates its subscription inside its period).
-func (a *Activities) MarkInvoicePaid(ctx context.Context, in contracts.InvoiceRef) (contracts.ClosingResult, error) {
+func (a *Activities) MarkInvoicePaid(ctx context.Context, in steps.InvoiceRef) (steps.ClosingResult, error) {
 	c, err := a.invoiceService().MarkPaid(ctx, in.InvoiceID, a.now())
-	return contracts.ClosingResult(c), classify(err)
+	return steps.ClosingResult(c), classify(err)
 }
 
 // MarkInvoiceErrored marks the invoice error and its subscription errored.
-func (a *Activities) MarkInvoiceErrored(ctx context.Context, in contracts.InvoiceRef) (contracts.ClosingResult, error) {
+func (a *Activities) MarkInvoiceErrored(ctx context.Context, in steps.InvoiceRef) (steps.ClosingResult, error) {
 	c, err := a.invoiceService().MarkErrored(ctx, in.InvoiceID)
-	return contracts.ClosingResult(c), classify(err)
+	return steps.ClosingResult(c), classify(err)
 }
 
 // ReconcileInvoice records a manual payment (idempotent per key).
-func (a *Activities) ReconcileInvoice(ctx context.Context, in contracts.ReconcileInput) (contracts.ChargeOutcome, error) {
+func (a *Activities) ReconcileInvoice(ctx context.Context, in steps.ReconcileInput) (steps.ChargeOutcome, error) {
 	amount, err := decimal.NewFromString(in.Request.Amount)
 	if err != nil {
-		return contracts.ChargeOutcome{}, temporal.NewNonRetryableApplicationError("amount is not a decimal", contracts.ErrInvalidReconcile, err)
+		return steps.ChargeOutcome{}, temporal.NewNonRetryableApplicationError("amount is not a decimal", contracts.ErrInvalidReconcile, err)
 	}
 	txn, err := a.invoiceService().Reconcile(ctx, in.InvoiceID, invoices.ReconcileInput{
 		Key: in.Key, Amount: amount, Reference: in.Request.Reference, PaidAt: in.Request.PaidAt, Method: in.Request.Method})
 	if err != nil {
-		return contracts.ChargeOutcome{}, classify(err)
+		return steps.ChargeOutcome{}, classify(err)
 	}
 	snap, err := a.snapshot(ctx, in.InvoiceID)
-	return contracts.ChargeOutcome{Transaction: txn.View(), Snapshot: snap}, err
+	return steps.ChargeOutcome{Transaction: txn.View(), Snapshot: snap}, err
 }
 
 // VoidInvoice closes the invoice as voided and records why.
-func (a *Activities) VoidInvoice(ctx context.Context, in contracts.VoidInput) (contracts.ClosingResult, error) {
+func (a *Activities) VoidInvoice(ctx context.Context, in steps.VoidInput) (steps.ClosingResult, error) {
 	c, err := a.invoiceService().Void(ctx, in.InvoiceID, in.Reason)
-	return contracts.ClosingResult(c), classify(err)
+	return steps.ClosingResult(c), classify(err)
 }
 
 // SetInvoiceSchedule records the attempt count and next retry on the invoice.
-func (a *Activities) SetInvoiceSchedule(ctx context.Context, in contracts.ScheduleInput) error {
+func (a *Activities) SetInvoiceSchedule(ctx context.Context, in steps.ScheduleInput) error {
 	return classify(a.invoiceService().SetSchedule(ctx, in.InvoiceID, in.Attempts, in.NextRetryAt))
 }
 
 // QueueBankTransferEmail queues (once) the email with bank transfer instructions.
-func (a *Activities) QueueBankTransferEmail(ctx context.Context, in contracts.InvoiceRef) (bool, error) {
+func (a *Activities) QueueBankTransferEmail(ctx context.Context, in steps.InvoiceRef) (bool, error) {
 	ok, err := a.invoiceService().QueueBankTransferEmail(ctx, in.InvoiceID)
 	return ok, classify(err)
 }

@@ -10,6 +10,7 @@ import (
 	"payorch/contracts"
 	"payorch/ledger"
 	"payorch/payments"
+	"payorch/steps"
 )
 
 // Error types of the ledger activities' non-retryable failures.
@@ -99,19 +100,19 @@ func (a *Activities) ResolveWalletLoadCharge(ctx context.Context, ev payments.Ev
 
 // DebitWalletInput names one collection attempt of an invoice (shared with the invoice
 // payment workflow through contracts).
-type DebitWalletInput = contracts.DebitWalletInput
+type DebitWalletInput = steps.DebitWalletInput
 
 // DebitWallet takes min(balance, amount_due) from the customer's wallet for the attempt
 // (ledger.DebitForInvoice): idempotent per (invoice, attempt), it never changes the
 // invoice's status.
-func (a *Activities) DebitWallet(ctx context.Context, in DebitWalletInput) (contracts.WalletDebit, error) {
+func (a *Activities) DebitWallet(ctx context.Context, in DebitWalletInput) (steps.WalletDebit, error) {
 	r, err := a.ledger().DebitForInvoice(ctx, in.InvoiceID, in.Attempt)
-	return contracts.WalletDebit{Amount: r.Amount.String(), WalletTransactionID: r.WalletTransactionID, Skipped: r.Skipped, Replayed: r.Replayed}, ledgerError(err)
+	return steps.WalletDebit{Amount: r.Amount.String(), WalletTransactionID: r.WalletTransactionID, Skipped: r.Skipped, Replayed: r.Replayed}, ledgerError(err)
 }
 
 // RefundWalletDebits gives a voided invoice's wallet debits back to the wallet
 // (ledger.CreditBackInvoiceDebits), once per invoice.
-func (a *Activities) RefundWalletDebits(ctx context.Context, in contracts.InvoiceRef) (contracts.WalletRefund, error) {
+func (a *Activities) RefundWalletDebits(ctx context.Context, in steps.InvoiceRef) (steps.WalletRefund, error) {
 	r, err := a.ledger().CreditBackInvoiceDebits(ctx, in.InvoiceID)
-	return contracts.WalletRefund{Amount: r.Amount.String(), WalletTransactionID: r.WalletTransactionID}, ledgerError(err)
+	return steps.WalletRefund{Amount: r.Amount.String(), WalletTransactionID: r.WalletTransactionID}, ledgerError(err)
 }

@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	c "payorch/contracts"
+	"payorch/steps"
 )
 
 // acts lists the activities the invoice payment workflow runs, typed: each method is a
@@ -26,82 +27,82 @@ func notRegistered(name string) error {
 }
 
 // StartAttempt: the wallet, then what follows from it, in one transaction (local).
-func (*acts) StartAttempt(context.Context, c.StartAttemptInput) (c.AttemptStart, error) {
-	return c.AttemptStart{}, notRegistered("StartAttempt")
+func (*acts) StartAttempt(context.Context, steps.StartAttemptInput) (steps.AttemptStart, error) {
+	return steps.AttemptStart{}, notRegistered("StartAttempt")
 }
 
 // ChargeAttempt: the provider call of a prepared charge, and its outcome recorded.
-func (*acts) ChargeAttempt(context.Context, c.ChargeRef) (c.ChargeOutcome, error) {
-	return c.ChargeOutcome{}, notRegistered("ChargeAttempt")
+func (*acts) ChargeAttempt(context.Context, steps.ChargeRef) (steps.ChargeOutcome, error) {
+	return steps.ChargeOutcome{}, notRegistered("ChargeAttempt")
 }
 
 // LoadInvoice reads the invoice's payment snapshot.
-func (*acts) LoadInvoice(context.Context, c.InvoiceRef) (c.InvoiceSnapshot, error) {
-	return c.InvoiceSnapshot{}, notRegistered("LoadInvoice")
+func (*acts) LoadInvoice(context.Context, steps.InvoiceRef) (steps.InvoiceSnapshot, error) {
+	return steps.InvoiceSnapshot{}, notRegistered("LoadInvoice")
 }
 
 // DebitWallet takes what the wallet can pay for an attempt (shape v2).
-func (*acts) DebitWallet(context.Context, c.DebitWalletInput) (c.WalletDebit, error) {
-	return c.WalletDebit{}, notRegistered("DebitWallet")
+func (*acts) DebitWallet(context.Context, steps.DebitWalletInput) (steps.WalletDebit, error) {
+	return steps.WalletDebit{}, notRegistered("DebitWallet")
 }
 
 // PrepareCharge creates the pending transaction of a charge (shape v2).
-func (*acts) PrepareCharge(context.Context, c.ChargeRef) (c.PreparedCharge, error) {
-	return c.PreparedCharge{}, notRegistered("PrepareCharge")
+func (*acts) PrepareCharge(context.Context, steps.ChargeRef) (steps.PreparedCharge, error) {
+	return steps.PreparedCharge{}, notRegistered("PrepareCharge")
 }
 
 // SendCharge sends a prepared charge and records the answer (shape v2).
-func (*acts) SendCharge(context.Context, c.ChargeRef) (c.ChargeOutcome, error) {
-	return c.ChargeOutcome{}, notRegistered("SendCharge")
+func (*acts) SendCharge(context.Context, steps.ChargeRef) (steps.ChargeOutcome, error) {
+	return steps.ChargeOutcome{}, notRegistered("SendCharge")
 }
 
 // RecordProviderOutage fails a charge the provider never answered with provider_error.
-func (*acts) RecordProviderOutage(context.Context, c.ChargeRef) (c.ChargeOutcome, error) {
-	return c.ChargeOutcome{}, notRegistered("RecordProviderOutage")
+func (*acts) RecordProviderOutage(context.Context, steps.ChargeRef) (steps.ChargeOutcome, error) {
+	return steps.ChargeOutcome{}, notRegistered("RecordProviderOutage")
 }
 
 // RecordProviderFailure fails a charge the provider refused for good with provider_error.
-func (*acts) RecordProviderFailure(context.Context, c.ProviderFailureInput) (c.ChargeOutcome, error) {
-	return c.ChargeOutcome{}, notRegistered("RecordProviderFailure")
+func (*acts) RecordProviderFailure(context.Context, steps.ProviderFailureInput) (steps.ChargeOutcome, error) {
+	return steps.ChargeOutcome{}, notRegistered("RecordProviderFailure")
 }
 
 // ApplyProviderEvent applies an asynchronous provider outcome.
-func (*acts) ApplyProviderEvent(context.Context, c.ProviderEventInput) (c.ChargeOutcome, error) {
-	return c.ChargeOutcome{}, notRegistered("ApplyProviderEvent")
+func (*acts) ApplyProviderEvent(context.Context, steps.ProviderEventInput) (steps.ChargeOutcome, error) {
+	return steps.ChargeOutcome{}, notRegistered("ApplyProviderEvent")
 }
 
 // MarkInvoicePaid marks the invoice paid (and reactivates its subscription).
-func (*acts) MarkInvoicePaid(context.Context, c.InvoiceRef) (c.ClosingResult, error) {
-	return c.ClosingResult{}, notRegistered("MarkInvoicePaid")
+func (*acts) MarkInvoicePaid(context.Context, steps.InvoiceRef) (steps.ClosingResult, error) {
+	return steps.ClosingResult{}, notRegistered("MarkInvoicePaid")
 }
 
 // MarkInvoiceErrored marks the invoice error and its subscription errored.
-func (*acts) MarkInvoiceErrored(context.Context, c.InvoiceRef) (c.ClosingResult, error) {
-	return c.ClosingResult{}, notRegistered("MarkInvoiceErrored")
+func (*acts) MarkInvoiceErrored(context.Context, steps.InvoiceRef) (steps.ClosingResult, error) {
+	return steps.ClosingResult{}, notRegistered("MarkInvoiceErrored")
 }
 
 // ReconcileInvoice records a payment received outside the provider.
-func (*acts) ReconcileInvoice(context.Context, c.ReconcileInput) (c.ChargeOutcome, error) {
-	return c.ChargeOutcome{}, notRegistered("ReconcileInvoice")
+func (*acts) ReconcileInvoice(context.Context, steps.ReconcileInput) (steps.ChargeOutcome, error) {
+	return steps.ChargeOutcome{}, notRegistered("ReconcileInvoice")
 }
 
 // VoidInvoice closes the invoice as voided.
-func (*acts) VoidInvoice(context.Context, c.VoidInput) (c.ClosingResult, error) {
-	return c.ClosingResult{}, notRegistered("VoidInvoice")
+func (*acts) VoidInvoice(context.Context, steps.VoidInput) (steps.ClosingResult, error) {
+	return steps.ClosingResult{}, notRegistered("VoidInvoice")
 }
 
 // RefundWalletDebits gives a voided invoice's wallet debits back.
-func (*acts) RefundWalletDebits(context.Context, c.InvoiceRef) (c.WalletRefund, error) {
-	return c.WalletRefund{}, notRegistered("RefundWalletDebits")
+func (*acts) RefundWalletDebits(context.Context, steps.InvoiceRef) (steps.WalletRefund, error) {
+	return steps.WalletRefund{}, notRegistered("RefundWalletDebits")
 }
 
 // SetInvoiceSchedule records the attempt count and next retry on the invoice.
-func (*acts) SetInvoiceSchedule(context.Context, c.ScheduleInput) error {
+func (*acts) SetInvoiceSchedule(context.Context, steps.ScheduleInput) error {
 	return notRegistered("SetInvoiceSchedule")
 }
 
 // QueueBankTransferEmail queues the bank-transfer instructions (shape v2).
-func (*acts) QueueBankTransferEmail(context.Context, c.InvoiceRef) (bool, error) {
+func (*acts) QueueBankTransferEmail(context.Context, steps.InvoiceRef) (bool, error) {
 	return false, notRegistered("QueueBankTransferEmail")
 }
 
@@ -162,10 +163,10 @@ func dbFuture(ctx workflow.Context, p *payment, fn any, summary string, in any) 
 
 // chargeStep runs a provider call (a regular activity: it may take long and is retried
 // for an hour).
-func chargeStep[In any](ctx workflow.Context, fn func(context.Context, In) (c.ChargeOutcome, error), summary string, in In) (c.ChargeOutcome, error) {
+func chargeStep[In any](ctx workflow.Context, fn func(context.Context, In) (steps.ChargeOutcome, error), summary string, in In) (steps.ChargeOutcome, error) {
 	opts := chargeActivity
 	opts.Summary = summary
-	var out c.ChargeOutcome
+	var out steps.ChargeOutcome
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), fn, in).Get(ctx, &out)
 	return out, err
 }

@@ -11,6 +11,7 @@ import (
 	c "payorch/contracts"
 	"payorch/declines"
 	"payorch/dunning"
+	"payorch/steps"
 )
 
 // attempt is one payment attempt: the wallet first, then a charge of the rest on the
@@ -32,12 +33,12 @@ func (p *payment) attempt(ctx workflow.Context, manual bool) error {
 	p.s.NextRetryAt = nil
 	p.setStatus(ctx, c.PaymentCollecting, fmt.Sprintf("attempt %d: taking the wallet, then charging the rest", n))
 
-	var st c.AttemptStart
-	var out c.ChargeOutcome
+	var st steps.AttemptStart
+	var out steps.ChargeOutcome
 	charged := false
 	err := p.guarded(func() (err error) {
 		st, err = dbStep(ctx, p, a.StartAttempt, fmt.Sprintf("attempt %d: wallet, then the charge prepared", n),
-			c.StartAttemptInput{InvoiceID: p.in.InvoiceID, Attempt: n, Manual: manual})
+			steps.StartAttemptInput{InvoiceID: p.in.InvoiceID, Attempt: n, Manual: manual})
 		if err != nil {
 			return err
 		}
@@ -48,7 +49,7 @@ func (p *payment) attempt(ctx workflow.Context, manual bool) error {
 		charged = true
 		if st.Charge.Transaction.Status != "pending" {
 			// Decided locally (an expired card).
-			out = c.ChargeOutcome{Transaction: st.Charge.Transaction, Snapshot: st.Snapshot}
+			out = steps.ChargeOutcome{Transaction: st.Charge.Transaction, Snapshot: st.Snapshot}
 			return nil
 		}
 		out, err = p.charge(ctx, n, st.Charge)
@@ -105,12 +106,12 @@ func (p *payment) closedMeanwhile(ctx workflow.Context) error {
 // stays unreachable for the activity's whole retry window, fails the charge with
 // provider_error (one failed transaction, recorded once); the dunning policy decides what
 // follows.
-func (p *payment) charge(ctx workflow.Context, n int, prep c.PreparedCharge) (c.ChargeOutcome, error) {
+func (p *payment) charge(ctx workflow.Context, n int, prep steps.PreparedCharge) (steps.ChargeOutcome, error) {
 	label := prep.Method
 	if prep.Last4 != "" {
 		label += " •••• " + prep.Last4
 	}
-	ref := c.ChargeRef{InvoiceID: p.in.InvoiceID, ChargeNumber: n}
+	ref := steps.ChargeRef{InvoiceID: p.in.InvoiceID, ChargeNumber: n}
 	out, err := chargeStep(ctx, a.ChargeAttempt, fmt.Sprintf("charge attempt %d (%s)", n, label), ref)
 	var appErr *temporal.ApplicationError
 	switch {
@@ -121,7 +122,7 @@ func (p *payment) charge(ctx workflow.Context, n int, prep c.PreparedCharge) (c.
 		// transaction, then wait for an operator (no new failure every retry).
 		workflow.GetLogger(ctx).Error("the provider refused the charge for good", "error", err)
 		out, err := dbStep(ctx, p, a.RecordProviderFailure, fmt.Sprintf("record provider failure, attempt %d", n),
-			c.ProviderFailureInput{InvoiceID: p.in.InvoiceID, ChargeNumber: n, Code: c.ProviderRefusedCode, Message: appErr.Message()})
+			steps.ProviderFailureInput{InvoiceID: p.in.InvoiceID, ChargeNumber: n, Code: steps.ProviderRefusedCode, Message: appErr.Message()})
 		return out, err
 	case temporal.IsTimeoutError(err) || (errors.As(err, &appErr) && appErr.Type() == c.ErrProviderUnavailable):
 		// The retry window ran out while the provider was unreachable (or kept
@@ -134,7 +135,7 @@ func (p *payment) charge(ctx workflow.Context, n int, prep c.PreparedCharge) (c.
 
 // onChargeOutcome moves the workflow on after a charge's answer (any earlier hold, e.g.
 // an overdue outcome, is over).
-func (p *payment) onChargeOutcome(ctx workflow.Context, out c.ChargeOutcome) error {
+func (p *payment) onChargeOutcome(ctx workflow.Context, out steps.ChargeOutcome) error {
 	p.absorb(out.Snapshot)
 	p.clearHold()
 	t := out.Transaction
@@ -165,7 +166,7 @@ func (p *payment) onFailure(ctx workflow.Context, t c.TransactionView) error {
 	d := dunning.Next(dunning.State{Schedule: p.in.RetrySchedule, FailedAttempts: p.s.FailedAttempts,
 		ProviderOutages: p.s.ProviderOutages, Deadline: p.s.Deadline, Errored: p.s.InvoiceStatus == "error", Now: workflow.Now(ctx)},
 		dunning.Outcome{ErrorType: t.ErrorType, HardDecline: t.HardDecline,
-			ProviderRefused: t.ErrorType == string(declines.ProviderError) && t.ProviderCode == c.ProviderRefusedCode, Message: t.Message})
+			ProviderRefused: t.ErrorType == string(declines.ProviderError) && t.ProviderCode == steps.ProviderRefusedCode, Message: t.Message})
 	p.s.FailedAttempts, p.s.ProviderOutages = d.FailedAttempts, d.ProviderOutages
 	p.s.LastErrorType = t.ErrorType
 	switch d.Action {
@@ -187,7 +188,7 @@ func (p *payment) onFailure(ctx workflow.Context, t c.TransactionView) error {
 }
 
 func (p *payment) errored(ctx workflow.Context, why string) error {
-	closing, err := dbStep(ctx, p, a.MarkInvoiceErrored, "mark invoice error", c.InvoiceRef{InvoiceID: p.in.InvoiceID})
+	closing, err := dbStep(ctx, p, a.MarkInvoiceErrored, "mark invoice error", steps.InvoiceRef{InvoiceID: p.in.InvoiceID})
 	if err != nil {
 		return err
 	}
@@ -200,7 +201,7 @@ func (p *payment) errored(ctx workflow.Context, why string) error {
 
 // markPaid marks a fully paid invoice paid (when no step did it already).
 func (p *payment) markPaid(ctx workflow.Context) error {
-	closing, err := dbStep(ctx, p, a.MarkInvoicePaid, "mark invoice paid", c.InvoiceRef{InvoiceID: p.in.InvoiceID})
+	closing, err := dbStep(ctx, p, a.MarkInvoicePaid, "mark invoice paid", steps.InvoiceRef{InvoiceID: p.in.InvoiceID})
 	if err != nil {
 		return err
 	}
@@ -211,7 +212,7 @@ func (p *payment) markPaid(ctx workflow.Context) error {
 // paid records that the invoice is paid. The payment may have put an errored
 // subscription back in service: its other open invoices, held meanwhile, are collected
 // again (one that was not held ignores the signal).
-func (p *payment) paid(ctx workflow.Context, closing c.ClosingResult) {
+func (p *payment) paid(ctx workflow.Context, closing steps.ClosingResult) {
 	p.s.InvoiceStatus = closing.InvoiceStatus
 	p.s.NextRetryAt = nil
 	p.s.InFlight, p.s.InFlightSince = "", nil
@@ -228,10 +229,10 @@ func (p *payment) paid(ctx workflow.Context, closing c.ClosingResult) {
 
 // applyEvent applies a provider event (SEPA outcome) to the charge it is about.
 func (p *payment) applyEvent(ctx workflow.Context, ev c.ProviderEvent) error {
-	var out c.ChargeOutcome
+	var out steps.ChargeOutcome
 	err := p.guarded(func() (err error) {
 		out, err = dbStep(ctx, p, a.ApplyProviderEvent, "apply provider event "+ev.EventID+" ("+ev.Status+")",
-			c.ProviderEventInput{InvoiceID: p.in.InvoiceID, Event: ev})
+			steps.ProviderEventInput{InvoiceID: p.in.InvoiceID, Event: ev})
 		return err
 	})
 	if err != nil {

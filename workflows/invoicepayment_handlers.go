@@ -5,6 +5,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	c "payorch/contracts"
+	"payorch/steps"
 )
 
 // register installs the query, the signal readers and the Updates. Signals only record
@@ -222,10 +223,10 @@ func (p *payment) manualRetry(ctx workflow.Context) (c.UpdateOutcome, error) {
 }
 
 func (p *payment) reconcile(ctx workflow.Context, cmd command) (c.UpdateOutcome, error) {
-	var out c.ChargeOutcome
+	var out steps.ChargeOutcome
 	err := p.guarded(func() (err error) {
 		out, err = dbStep(ctx, p, a.ReconcileInvoice, "reconcile "+cmd.reconcile.Amount+" ("+cmd.reconcile.Reference+")",
-			c.ReconcileInput{InvoiceID: p.in.InvoiceID, Key: cmd.id, Request: cmd.reconcile})
+			steps.ReconcileInput{InvoiceID: p.in.InvoiceID, Key: cmd.id, Request: cmd.reconcile})
 		if err != nil {
 			return err
 		}
@@ -244,10 +245,10 @@ func (p *payment) reconcile(ctx workflow.Context, cmd command) (c.UpdateOutcome,
 
 func (p *payment) voidInvoice(ctx workflow.Context, req c.VoidRequest) (c.UpdateOutcome, error) {
 	err := p.guarded(func() error {
-		if _, err := dbStep(ctx, p, a.VoidInvoice, "void invoice", c.VoidInput{InvoiceID: p.in.InvoiceID, Reason: req.Reason}); err != nil {
+		if _, err := dbStep(ctx, p, a.VoidInvoice, "void invoice", steps.VoidInput{InvoiceID: p.in.InvoiceID, Reason: req.Reason}); err != nil {
 			return err
 		}
-		if _, err := dbStep(ctx, p, a.RefundWalletDebits, "give wallet debits back", c.InvoiceRef{InvoiceID: p.in.InvoiceID}); err != nil {
+		if _, err := dbStep(ctx, p, a.RefundWalletDebits, "give wallet debits back", steps.InvoiceRef{InvoiceID: p.in.InvoiceID}); err != nil {
 			return err
 		}
 		_, err := p.load(ctx)

@@ -8,11 +8,12 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	c "payorch/contracts"
+	"payorch/steps"
 )
 
 // load reads the invoice and takes what the workflow reports from it.
-func (p *payment) load(ctx workflow.Context) (c.InvoiceSnapshot, error) {
-	snap, err := dbStep(ctx, p, a.LoadInvoice, "load invoice", c.InvoiceRef{InvoiceID: p.in.InvoiceID})
+func (p *payment) load(ctx workflow.Context) (steps.InvoiceSnapshot, error) {
+	snap, err := dbStep(ctx, p, a.LoadInvoice, "load invoice", steps.InvoiceRef{InvoiceID: p.in.InvoiceID})
 	if err != nil {
 		return snap, err
 	}
@@ -22,7 +23,7 @@ func (p *payment) load(ctx workflow.Context) (c.InvoiceSnapshot, error) {
 
 // absorb takes the invoice's amounts and transactions from a step's snapshot (what the
 // step knew: nothing is read again).
-func (p *payment) absorb(snap c.InvoiceSnapshot) {
+func (p *payment) absorb(snap steps.InvoiceSnapshot) {
 	if snap.InvoiceID == "" {
 		return
 	}
@@ -34,7 +35,7 @@ func (p *payment) absorb(snap c.InvoiceSnapshot) {
 // shows them).
 func (p *payment) saveSchedule(ctx workflow.Context) error {
 	return dbStepNoResult(ctx, p, a.SetInvoiceSchedule, "record schedule",
-		c.ScheduleInput{InvoiceID: p.in.InvoiceID, Attempts: p.s.ChargeNumber, NextRetryAt: p.s.NextRetryAt})
+		steps.ScheduleInput{InvoiceID: p.in.InvoiceID, Attempts: p.s.ChargeNumber, NextRetryAt: p.s.NextRetryAt})
 }
 
 // setStatus records the payment status, keeps the search attributes current and tells the

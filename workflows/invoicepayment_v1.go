@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	c "payorch/contracts"
+	"payorch/steps"
 )
 
 // Error types of the payment-provider failures the workflow reasons about.
@@ -369,9 +370,9 @@ func (p *paymentV1) execute(ctx workflow.Context, cmd commandV1) (c.UpdateOutcom
 	case c.UpdateReconcile:
 		p.running = true
 		defer func() { p.running = false }()
-		var out c.ChargeOutcome
+		var out steps.ChargeOutcome
 		err := p.activity(ctx, dbActivityV1, "ReconcileInvoice", "reconcile "+cmd.reconcile.Amount+" ("+cmd.reconcile.Reference+")",
-			c.ReconcileInput{InvoiceID: p.in.InvoiceID, Key: cmd.id, Request: cmd.reconcile}, &out)
+			steps.ReconcileInput{InvoiceID: p.in.InvoiceID, Key: cmd.id, Request: cmd.reconcile}, &out)
 		if err != nil {
 			return c.UpdateOutcome{}, err
 		}
@@ -386,12 +387,12 @@ func (p *paymentV1) execute(ctx workflow.Context, cmd commandV1) (c.UpdateOutcom
 	case c.UpdateVoid:
 		p.running = true
 		defer func() { p.running = false }()
-		var closing c.ClosingResult
-		if err := p.activity(ctx, dbActivityV1, "VoidInvoice", "void invoice", c.InvoiceRef{InvoiceID: p.in.InvoiceID}, &closing); err != nil {
+		var closing steps.ClosingResult
+		if err := p.activity(ctx, dbActivityV1, "VoidInvoice", "void invoice", steps.InvoiceRef{InvoiceID: p.in.InvoiceID}, &closing); err != nil {
 			return c.UpdateOutcome{}, err
 		}
 		var refunded any
-		if err := p.activity(ctx, dbActivityV1, "RefundWalletDebits", "give wallet debits back", c.InvoiceRef{InvoiceID: p.in.InvoiceID}, &refunded); err != nil {
+		if err := p.activity(ctx, dbActivityV1, "RefundWalletDebits", "give wallet debits back", steps.InvoiceRef{InvoiceID: p.in.InvoiceID}, &refunded); err != nil {
 			return c.UpdateOutcome{}, err
 		}
 		if _, err := p.load(ctx); err != nil {
@@ -443,7 +444,7 @@ func (p *paymentV1) attempt(ctx workflow.Context) error {
 
 	var debited any
 	if err := p.activity(ctx, dbActivityV1, "DebitWallet", fmt.Sprintf("wallet debit, attempt %d", n),
-		c.DebitWalletInput{InvoiceID: p.in.InvoiceID, Attempt: n}, &debited); err != nil {
+		steps.DebitWalletInput{InvoiceID: p.in.InvoiceID, Attempt: n}, &debited); err != nil {
 		return err
 	}
 	snap, err := p.load(ctx)
@@ -457,7 +458,7 @@ func (p *paymentV1) attempt(ctx workflow.Context) error {
 	if p.in.Method == "bank_transfer" {
 		var queued bool
 		if err := p.activity(ctx, dbActivityV1, "QueueBankTransferEmail", "email bank transfer instructions",
-			c.InvoiceRef{InvoiceID: p.in.InvoiceID}, &queued); err != nil {
+			steps.InvoiceRef{InvoiceID: p.in.InvoiceID}, &queued); err != nil {
 			return err
 		}
 		p.s.Deadline = nil
@@ -466,9 +467,9 @@ func (p *paymentV1) attempt(ctx workflow.Context) error {
 		return p.saveSchedule(ctx)
 	}
 
-	var prep c.PreparedCharge
+	var prep steps.PreparedCharge
 	if err := p.activity(ctx, dbActivityV1, "PrepareCharge", fmt.Sprintf("prepare charge attempt %d", n),
-		c.ChargeRef{InvoiceID: p.in.InvoiceID, ChargeNumber: n}, &prep); err != nil {
+		steps.ChargeRef{InvoiceID: p.in.InvoiceID, ChargeNumber: n}, &prep); err != nil {
 		return err
 	}
 	if prep.NothingDue {
@@ -482,21 +483,21 @@ func (p *paymentV1) attempt(ctx workflow.Context) error {
 		}
 		return nil
 	}
-	var out c.ChargeOutcome
+	var out steps.ChargeOutcome
 	if prep.Transaction.Status == "pending" {
 		label := prep.Method
 		if prep.Last4 != "" {
 			label += " •••• " + prep.Last4
 		}
 		err := p.activity(ctx, chargeActivityV1, "SendCharge", fmt.Sprintf("charge attempt %d (%s)", n, label),
-			c.ChargeRef{InvoiceID: p.in.InvoiceID, ChargeNumber: n}, &out)
+			steps.ChargeRef{InvoiceID: p.in.InvoiceID, ChargeNumber: n}, &out)
 		var appErr *temporal.ApplicationError
 		switch {
 		case err == nil:
 		case temporal.IsTimeoutError(err) || (errors.As(err, &appErr) && appErr.Type() == c.ErrProviderMisconfig):
 			workflow.GetLogger(ctx).Warn("provider unreachable for the whole retry window", "error", err)
 			if err := p.activity(ctx, dbActivityV1, "RecordProviderOutage", fmt.Sprintf("record provider outage, attempt %d", n),
-				c.ChargeRef{InvoiceID: p.in.InvoiceID, ChargeNumber: n}, &out); err != nil {
+				steps.ChargeRef{InvoiceID: p.in.InvoiceID, ChargeNumber: n}, &out); err != nil {
 				return err
 			}
 		default:
@@ -508,7 +509,7 @@ func (p *paymentV1) attempt(ctx workflow.Context) error {
 		if err != nil {
 			return err
 		}
-		out = c.ChargeOutcome{Transaction: prep.Transaction, Snapshot: snap}
+		out = steps.ChargeOutcome{Transaction: prep.Transaction, Snapshot: snap}
 	}
 	// The charge is decided: a manual retry may queue behind the bookkeeping that follows
 	// (a pending charge is refused by rejectPendingCharge instead).
@@ -517,7 +518,7 @@ func (p *paymentV1) attempt(ctx workflow.Context) error {
 }
 
 // onChargeOutcome moves the workflow on after a charge's answer.
-func (p *paymentV1) onChargeOutcome(ctx workflow.Context, out c.ChargeOutcome) error {
+func (p *paymentV1) onChargeOutcome(ctx workflow.Context, out steps.ChargeOutcome) error {
 	p.absorb(out.Snapshot)
 	t := out.Transaction
 	switch t.Status {
@@ -576,8 +577,8 @@ func (p *paymentV1) onFailure(ctx workflow.Context, t c.TransactionView) error {
 }
 
 func (p *paymentV1) errored(ctx workflow.Context, why string) error {
-	var closing c.ClosingResult
-	if err := p.activity(ctx, dbActivityV1, "MarkInvoiceErrored", "mark invoice error", c.InvoiceRef{InvoiceID: p.in.InvoiceID}, &closing); err != nil {
+	var closing steps.ClosingResult
+	if err := p.activity(ctx, dbActivityV1, "MarkInvoiceErrored", "mark invoice error", steps.InvoiceRef{InvoiceID: p.in.InvoiceID}, &closing); err != nil {
 		return err
 	}
 	p.s.InvoiceStatus = closing.InvoiceStatus
@@ -587,8 +588,8 @@ func (p *paymentV1) errored(ctx workflow.Context, why string) error {
 }
 
 func (p *paymentV1) markPaid(ctx workflow.Context) error {
-	var closing c.ClosingResult
-	if err := p.activity(ctx, dbActivityV1, "MarkInvoicePaid", "mark invoice paid", c.InvoiceRef{InvoiceID: p.in.InvoiceID}, &closing); err != nil {
+	var closing steps.ClosingResult
+	if err := p.activity(ctx, dbActivityV1, "MarkInvoicePaid", "mark invoice paid", steps.InvoiceRef{InvoiceID: p.in.InvoiceID}, &closing); err != nil {
 		return err
 	}
 	p.s.InvoiceStatus = closing.InvoiceStatus
@@ -602,9 +603,9 @@ func (p *paymentV1) markPaid(ctx workflow.Context) error {
 func (p *paymentV1) applyEvent(ctx workflow.Context, ev c.ProviderEvent) error {
 	p.running = true
 	defer func() { p.running = false }()
-	var out c.ChargeOutcome
+	var out steps.ChargeOutcome
 	if err := p.activity(ctx, dbActivityV1, "ApplyProviderEvent", "apply provider event "+ev.EventID+" ("+ev.Status+")",
-		c.ProviderEventInput{InvoiceID: p.in.InvoiceID, Event: ev}, &out); err != nil {
+		steps.ProviderEventInput{InvoiceID: p.in.InvoiceID, Event: ev}, &out); err != nil {
 		return err
 	}
 	if out.Transaction.ID == "" || ev.Reference != p.s.InFlight {
@@ -615,16 +616,16 @@ func (p *paymentV1) applyEvent(ctx workflow.Context, ev c.ProviderEvent) error {
 	return p.onChargeOutcome(ctx, out)
 }
 
-func (p *paymentV1) load(ctx workflow.Context) (c.InvoiceSnapshot, error) {
-	var snap c.InvoiceSnapshot
-	if err := p.activity(ctx, dbActivityV1, "LoadInvoice", "load invoice", c.InvoiceRef{InvoiceID: p.in.InvoiceID}, &snap); err != nil {
+func (p *paymentV1) load(ctx workflow.Context) (steps.InvoiceSnapshot, error) {
+	var snap steps.InvoiceSnapshot
+	if err := p.activity(ctx, dbActivityV1, "LoadInvoice", "load invoice", steps.InvoiceRef{InvoiceID: p.in.InvoiceID}, &snap); err != nil {
 		return snap, err
 	}
 	p.absorb(snap)
 	return snap, nil
 }
 
-func (p *paymentV1) absorb(snap c.InvoiceSnapshot) {
+func (p *paymentV1) absorb(snap steps.InvoiceSnapshot) {
 	if snap.InvoiceID == "" {
 		return
 	}
@@ -634,7 +635,7 @@ func (p *paymentV1) absorb(snap c.InvoiceSnapshot) {
 
 func (p *paymentV1) saveSchedule(ctx workflow.Context) error {
 	return p.activity(ctx, dbActivityV1, "SetInvoiceSchedule", "record schedule",
-		c.ScheduleInput{InvoiceID: p.in.InvoiceID, Attempts: p.s.ChargeNumber, NextRetryAt: p.s.NextRetryAt}, nil)
+		steps.ScheduleInput{InvoiceID: p.in.InvoiceID, Attempts: p.s.ChargeNumber, NextRetryAt: p.s.NextRetryAt}, nil)
 }
 
 func (p *paymentV1) activity(ctx workflow.Context, opts workflow.ActivityOptions, name, summary string, in, out any) error {

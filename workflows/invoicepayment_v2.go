@@ -10,6 +10,7 @@ import (
 
 	c "payorch/contracts"
 	"payorch/declines"
+	"payorch/steps"
 )
 
 // attemptV2 is the attempt of shape v2 (histories without the changeLeanAttempt marker),
@@ -45,7 +46,7 @@ func (p *payment) attemptV2Steps(ctx workflow.Context, manual bool) error {
 	p.setStatus(ctx, c.PaymentCollecting, fmt.Sprintf("attempt %d: taking the wallet, then charging the rest", n))
 
 	if _, err := dbStep(ctx, p, a.DebitWallet, fmt.Sprintf("wallet debit, attempt %d", n),
-		c.DebitWalletInput{InvoiceID: p.in.InvoiceID, Attempt: n}); err != nil {
+		steps.DebitWalletInput{InvoiceID: p.in.InvoiceID, Attempt: n}); err != nil {
 		return err
 	}
 	snap, err = p.load(ctx)
@@ -57,7 +58,7 @@ func (p *payment) attemptV2Steps(ctx workflow.Context, manual bool) error {
 	}
 	if p.in.Method == "bank_transfer" {
 		if _, err := dbStep(ctx, p, a.QueueBankTransferEmail, "email bank transfer instructions",
-			c.InvoiceRef{InvoiceID: p.in.InvoiceID}); err != nil {
+			steps.InvoiceRef{InvoiceID: p.in.InvoiceID}); err != nil {
 			return err
 		}
 		p.s.Deadline = nil
@@ -66,7 +67,7 @@ func (p *payment) attemptV2Steps(ctx workflow.Context, manual bool) error {
 	}
 
 	prep, err := dbStep(ctx, p, a.PrepareCharge, fmt.Sprintf("prepare charge attempt %d", n),
-		c.ChargeRef{InvoiceID: p.in.InvoiceID, ChargeNumber: n})
+		steps.ChargeRef{InvoiceID: p.in.InvoiceID, ChargeNumber: n})
 	if err != nil {
 		return err
 	}
@@ -85,7 +86,7 @@ func (p *payment) attemptV2Steps(ctx workflow.Context, manual bool) error {
 		}
 		return nil
 	}
-	var out c.ChargeOutcome
+	var out steps.ChargeOutcome
 	if prep.Transaction.Status == "pending" {
 		label := prep.Method
 		if prep.Last4 != "" {
@@ -93,7 +94,7 @@ func (p *payment) attemptV2Steps(ctx workflow.Context, manual bool) error {
 		}
 		var err error
 		out, err = chargeStep(ctx, a.SendCharge, fmt.Sprintf("charge attempt %d (%s)", n, label),
-			c.ChargeRef{InvoiceID: p.in.InvoiceID, ChargeNumber: n})
+			steps.ChargeRef{InvoiceID: p.in.InvoiceID, ChargeNumber: n})
 		var appErr *temporal.ApplicationError
 		switch {
 		case err == nil:
@@ -102,7 +103,7 @@ func (p *payment) attemptV2Steps(ctx workflow.Context, manual bool) error {
 			// transaction, then wait for an operator (no new failure every retry).
 			workflow.GetLogger(ctx).Error("the provider refused the charge for good", "error", err)
 			if out, err = dbStep(ctx, p, a.RecordProviderFailure, fmt.Sprintf("record provider failure, attempt %d", n),
-				c.ProviderFailureInput{InvoiceID: p.in.InvoiceID, ChargeNumber: n, Code: c.ProviderRefusedCode, Message: appErr.Message()}); err != nil {
+				steps.ProviderFailureInput{InvoiceID: p.in.InvoiceID, ChargeNumber: n, Code: steps.ProviderRefusedCode, Message: appErr.Message()}); err != nil {
 				return err
 			}
 			p.absorb(out.Snapshot)
@@ -114,7 +115,7 @@ func (p *payment) attemptV2Steps(ctx workflow.Context, manual bool) error {
 			// answering 5xx/429): nothing was captured under this key.
 			workflow.GetLogger(ctx).Warn("provider unreachable for the whole retry window", "error", err)
 			if out, err = dbStep(ctx, p, a.RecordProviderOutage, fmt.Sprintf("record provider outage, attempt %d", n),
-				c.ChargeRef{InvoiceID: p.in.InvoiceID, ChargeNumber: n}); err != nil {
+				steps.ChargeRef{InvoiceID: p.in.InvoiceID, ChargeNumber: n}); err != nil {
 				return err
 			}
 		default:
@@ -126,7 +127,7 @@ func (p *payment) attemptV2Steps(ctx workflow.Context, manual bool) error {
 		if err != nil {
 			return err
 		}
-		out = c.ChargeOutcome{Transaction: prep.Transaction, Snapshot: snap}
+		out = steps.ChargeOutcome{Transaction: prep.Transaction, Snapshot: snap}
 	}
 	// The charge is decided: a manual retry may queue behind the bookkeeping that follows
 	// (a pending charge is refused by rejectPendingCharge instead).

@@ -21,6 +21,7 @@ import (
 	"payorch/ledger"
 	"payorch/ledger/ledgertest"
 	"payorch/payments"
+	"payorch/steps"
 )
 
 // registerOtherWorkflowsForReplay registers the workflows besides InvoicePayment whose
@@ -264,9 +265,9 @@ func TestLedgerActivities(t *testing.T) {
 	var cust string
 	must(t, f.pool.QueryRow(ctx, "SELECT customer_id FROM wallets WHERE id = $1", f.wallet).Scan(&cust))
 	inv := ledgertest.Invoice(t, f.pool, cust, "25.00")
-	r, err := f.acts.DebitWallet(ctx, c.DebitWalletInput{InvoiceID: inv, Attempt: 1})
+	r, err := f.acts.DebitWallet(ctx, steps.DebitWalletInput{InvoiceID: inv, Attempt: 1})
 	must(t, err)
-	again, err := f.acts.DebitWallet(ctx, c.DebitWalletInput{InvoiceID: inv, Attempt: 1})
+	again, err := f.acts.DebitWallet(ctx, steps.DebitWalletInput{InvoiceID: inv, Attempt: 1})
 	must(t, err)
 	if r.Amount != "25" || !again.Replayed || again.WalletTransactionID != r.WalletTransactionID || f.balance() != "15.00" {
 		t.Fatalf("debit %+v / %+v, balance %s", r, again, f.balance())
@@ -275,12 +276,12 @@ func TestLedgerActivities(t *testing.T) {
 		_, err := f.pool.Exec(ctx, "UPDATE invoices SET status = 'voided' WHERE id = $1", inv)
 		return err
 	}())
-	back, err := f.acts.RefundWalletDebits(ctx, c.InvoiceRef{InvoiceID: inv})
+	back, err := f.acts.RefundWalletDebits(ctx, steps.InvoiceRef{InvoiceID: inv})
 	must(t, err)
 	if back.Amount != "25" || f.balance() != "40.00" {
 		t.Fatalf("refund %+v, balance %s", back, f.balance())
 	}
-	_, err = f.acts.DebitWallet(ctx, c.DebitWalletInput{InvoiceID: "inv_missing", Attempt: 1})
+	_, err = f.acts.DebitWallet(ctx, steps.DebitWalletInput{InvoiceID: "inv_missing", Attempt: 1})
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) || !appErr.NonRetryable() || appErr.Type() != activities.ErrLedgerNotFound {
 		t.Fatalf("missing invoice: %v", err)
