@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"payorch/ids"
+	"payorch/metrics"
 	"payorch/store"
 )
 
@@ -184,6 +185,7 @@ func (d *Dispatcher) FanOut(ctx context.Context) (int, error) {
 }
 
 func (d *Dispatcher) fanOutBatch(ctx context.Context) (created int, more bool, err error) {
+	var observed []store.ListEventsForMetricsRow
 	err = store.InTx(ctx, d.Pool, func(q *store.Queries, _ pgx.Tx) error {
 		locked, err := q.TryLockWebhookFanout(ctx)
 		if err != nil || !locked {
@@ -223,11 +225,19 @@ func (d *Dispatcher) fanOutBatch(ctx context.Context) (created int, more bool, e
 		if err := q.DeleteWebhookFanout(ctx, eventIDs); err != nil {
 			return err
 		}
+		// The events leave the queue in this transaction: counted once it commits, each
+		// event is counted once across every worker (metrics.ObserveEvent).
+		if observed, err = q.ListEventsForMetrics(ctx, eventIDs); err != nil {
+			return err
+		}
 		created, more = len(p.Ids), len(events) == int(d.BatchSize)
 		return nil
 	})
 	if err != nil {
 		return 0, false, fmt.Errorf("webhook fan-out: %w", err)
+	}
+	for _, ev := range observed {
+		metrics.ObserveEvent(ev.Type, ev.Data)
 	}
 	return created, more, nil
 }
@@ -382,6 +392,13 @@ func (d *Dispatcher) record(ctx context.Context, c store.ClaimDueWebhookDeliveri
 		}
 		return err
 	})
+	if err == nil {
+		result := map[string]string{DeliveryDelivered: "delivered", DeliveryFailed: "failed"}[outcome]
+		if result == "" {
+			result = "retrying"
+		}
+		metrics.ObserveDelivery(result, c.EventCreatedAt, now)
+	}
 	switch {
 	case err != nil:
 	case outcome == DeliveryFailed:

@@ -12,11 +12,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/sdk/worker"
 
 	"payorch/internal/app"
 	"payorch/mail"
+	"payorch/metrics"
 	"payorch/payments"
 	"payorch/webhooks"
 )
@@ -31,7 +31,7 @@ func main() {
 func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a, err := app.Boot(ctx, app.Options{Migrate: true, Temporal: true})
+	a, err := app.Boot(ctx, app.Options{Migrate: true, Temporal: true, TemporalMetrics: true})
 	if err != nil {
 		return err
 	}
@@ -64,7 +64,7 @@ func run() error {
 	senders.Go(func() { a.Sweeper().Run(sendCtx, a.Config.Worker.SweepInterval) })
 	if addr := a.Config.Worker.MetricsAddr; addr != "" {
 		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", promhttp.Handler())
+		mux.Handle("GET /metrics", metrics.Handler())
 		srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
 		go func() {
 			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -6,6 +6,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	tlog "go.temporal.io/sdk/log"
 
 	"payorch/config"
+	"payorch/metrics"
 	"payorch/migrations"
 	"payorch/store"
 )
@@ -24,6 +26,8 @@ type App struct {
 	Log      *slog.Logger
 	Pool     *pgxpool.Pool
 	Temporal client.Client
+	// closers run on Close, after the Temporal client (the SDK metrics' reporter).
+	closers []io.Closer
 }
 
 // Options choose what Boot connects.
@@ -32,6 +36,9 @@ type Options struct {
 	Migrate bool
 	// Temporal dials the Temporal frontend.
 	Temporal bool
+	// TemporalMetrics records the Temporal SDK's own metrics on the default Prometheus
+	// registry (metrics.TemporalHandler); one process (the worker) sets it.
+	TemporalMetrics bool
 }
 
 // Boot loads the configuration and connects what opts asks for. It waits up to a minute
@@ -56,11 +63,18 @@ func Boot(ctx context.Context, opts Options) (*App, error) {
 		return nil, err
 	}
 	if opts.Temporal {
+		var mh client.MetricsHandler
+		if opts.TemporalMetrics {
+			h, closer := metrics.TemporalHandler(a.Log)
+			mh = h
+			a.closers = append(a.closers, closer)
+		}
 		c, err := retry(ctx, a.Log, "temporal", func() (client.Client, error) {
 			return client.DialContext(ctx, client.Options{
-				HostPort:  cfg.TemporalAddress,
-				Namespace: cfg.TemporalNamespace,
-				Logger:    tlog.NewStructuredLogger(a.Log),
+				HostPort:       cfg.TemporalAddress,
+				Namespace:      cfg.TemporalNamespace,
+				Logger:         tlog.NewStructuredLogger(a.Log),
+				MetricsHandler: mh,
 			})
 		})
 		if err != nil {
@@ -79,6 +93,9 @@ func (a *App) Close() {
 	}
 	if a.Pool != nil {
 		a.Pool.Close()
+	}
+	for _, c := range a.closers {
+		_ = c.Close()
 	}
 }
 
