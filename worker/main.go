@@ -14,6 +14,7 @@ import (
 
 	"go.temporal.io/sdk/worker"
 
+	"payorch/codec"
 	"payorch/internal/app"
 	"payorch/mail"
 	"payorch/metrics"
@@ -73,6 +74,20 @@ func run() error {
 		}()
 		defer srv.Close()
 		a.Log.Info("worker metrics", "url", "http://"+addr+"/metrics")
+	}
+	// The codec server decodes encrypted payloads for the Web UI and the Temporal CLI.
+	if sc := codec.ServerConfigFromEnv(); sc.Addr != "" {
+		if a.Codec == nil {
+			return errors.New("PAYORCH_CODEC_ADDR is set but PAYORCH_PAYLOAD_KEYS is not: there is nothing to decode")
+		}
+		srv := &http.Server{Addr: sc.Addr, Handler: a.Codec.Handler(sc.Token, sc.Origins), ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
+		go func() {
+			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.Log.Error("codec server not served", "addr", sc.Addr, "error", err)
+			}
+		}()
+		defer srv.Close()
+		a.Log.Info("payload codec server", "url", "http://"+sc.Addr, "auth", sc.Token != "")
 	}
 	a.Log.Info("worker polling", "task_queue", a.Config.TaskQueue, "namespace", a.Config.TemporalNamespace)
 	return w.Run(stopOn(ctx))

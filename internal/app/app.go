@@ -12,8 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 
+	"payorch/codec"
 	"payorch/config"
 	"payorch/metrics"
 	"payorch/migrations"
@@ -26,6 +26,8 @@ type App struct {
 	Log      *slog.Logger
 	Pool     *pgxpool.Pool
 	Temporal client.Client
+	// Codec encrypts workflow payloads (PAYORCH_PAYLOAD_KEYS); nil when they are plain.
+	Codec *codec.Codec
 	// closers run on Close, after the Temporal client (the SDK metrics' reporter).
 	closers []io.Closer
 }
@@ -69,13 +71,15 @@ func Boot(ctx context.Context, opts Options) (*App, error) {
 			mh = h
 			a.closers = append(a.closers, closer)
 		}
+		topts, cod, err := TemporalOptions(cfg, a.Log)
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		topts.MetricsHandler = mh
+		a.Codec = cod
 		c, err := retry(ctx, a.Log, "temporal", func() (client.Client, error) {
-			return client.DialContext(ctx, client.Options{
-				HostPort:       cfg.TemporalAddress,
-				Namespace:      cfg.TemporalNamespace,
-				Logger:         tlog.NewStructuredLogger(a.Log),
-				MetricsHandler: mh,
-			})
+			return client.DialContext(ctx, topts)
 		})
 		if err != nil {
 			a.Close()
