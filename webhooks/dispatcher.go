@@ -357,6 +357,7 @@ func (d *Dispatcher) attempt(ctx context.Context, c store.ClaimDueWebhookDeliver
 func (d *Dispatcher) record(ctx context.Context, c store.ClaimDueWebhookDeliveriesRow, res attemptResult) (string, error) {
 	now := d.Now()
 	outcome := DeliveryPending
+	recorded := false
 	err := store.InTx(ctx, d.Pool, func(q *store.Queries, _ pgx.Tx) error {
 		var n int64
 		var err error
@@ -386,13 +387,14 @@ func (d *Dispatcher) record(ctx context.Context, c store.ClaimDueWebhookDeliveri
 				})
 			}
 		}
+		recorded = n == 1
 		if err == nil && n == 0 {
 			// Another sender took the delivery over after our lease expired: its outcome wins.
 			d.Log.Warn("webhook delivery: outcome dropped, delivery was taken over", "delivery_id", c.ID, "attempt", c.Attempts)
 		}
 		return err
 	})
-	if err == nil {
+	if err == nil && recorded {
 		result := map[string]string{DeliveryDelivered: "delivered", DeliveryFailed: "failed"}[outcome]
 		if result == "" {
 			result = "retrying"
