@@ -8,7 +8,7 @@ STRIPE_MOCK_VERSION := v0.203.0
 WORKFLOWCHECK_VERSION := v0.6.0
 SQLC_VERSION := v1.31.1
 
-.PHONY: run test lint bench migrate sqlc tools deps clean-data help
+.PHONY: run test lint bench migrate sqlc tools deps clean-data help ctl
 
 help:
 	@echo "make run      start PostgreSQL, Temporal (Web UI :8233), the worker and the API (:8080); Ctrl-C stops all"
@@ -18,6 +18,7 @@ help:
 	@echo "make migrate  apply migrations to PAYORCH_DATABASE_URL"
 	@echo "make sqlc     regenerate store/ from store/queries and migrations"
 	@echo "make tools    build the pinned Temporal CLI, stripe-mock and workflowcheck into .bin/"
+	@echo "make ctl      build the operator CLI (starter/) as .bin/payorchctl"
 
 run: deps tools
 	@./scripts/dev-run.sh
@@ -38,6 +39,9 @@ migrate:
 
 sqlc: $(BIN)/sqlc
 	$(BIN)/sqlc generate
+
+ctl:
+	$(GO) build -o $(BIN)/payorchctl ./starter
 
 tools: $(BIN)/temporal $(BIN)/stripe-mock $(BIN)/workflowcheck
 

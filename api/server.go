@@ -125,7 +125,7 @@ func New(d Deps) *Server {
 	// guard runs before every route's own chain (authorize, idempotent, the handler): bad
 	// text, blank ids, impossible dates and non-JSON bodies are refused before an
 	// Idempotency-Key is claimed or anything else is written.
-	e.Use(s.requestLog, s.recover, s.limitBody, s.guard)
+	e.Use(httpMetrics, s.requestLog, s.recover, s.limitBody, s.guard)
 	e.NoRoute(func(c *gin.Context) {
 		s.fail(c, apperr.New(apperr.NotFound, "route_not_found", "no route "+c.Request.Method+" "+c.Request.URL.Path))
 	})
@@ -154,6 +154,7 @@ func (s *Server) routes() {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/openapi.json", s.openapi)
+	s.metricsRoute()
 
 	s.get("/v1/customers", anyRole, s.listCustomers)
 	s.post("/v1/customers", backendOnly, s.createCustomer)

@@ -30,7 +30,7 @@ func loadCompose(t *testing.T) *types.Project {
 
 func TestComposeServicesAndWiring(t *testing.T) {
 	p := loadCompose(t)
-	want := []string{"api", "postgresql", "temporal", "temporal-setup", "temporal-ui", "worker"}
+	want := []string{"api", "postgresql", "temporal", "temporal-schema", "temporal-setup", "temporal-ui", "worker"}
 	got := p.ServiceNames()
 	slices.Sort(got)
 	if !slices.Equal(got, want) {
@@ -46,7 +46,6 @@ func TestComposeServicesAndWiring(t *testing.T) {
 	}
 	for _, svc := range []string{"worker", "api"} {
 		healthy(svc, "postgresql", types.ServiceConditionHealthy)
-		healthy(svc, "temporal", types.ServiceConditionHealthy)
 		healthy(svc, "temporal-setup", types.ServiceConditionCompletedSuccessfully)
 		s, _ := p.GetService(svc)
 		env := s.Environment
@@ -60,8 +59,30 @@ func TestComposeServicesAndWiring(t *testing.T) {
 			t.Errorf("%s must build the payorch image target", svc)
 		}
 	}
+	// The schema job runs first; the server waits for it; the namespace and search
+	// attribute job waits for the server; the UI and payorch's processes wait for that.
+	healthy("temporal-schema", "postgresql", types.ServiceConditionHealthy)
 	healthy("temporal", "postgresql", types.ServiceConditionHealthy)
-	healthy("temporal-ui", "temporal", types.ServiceConditionHealthy)
+	healthy("temporal", "temporal-schema", types.ServiceConditionCompletedSuccessfully)
+	healthy("temporal-setup", "temporal", types.ServiceConditionStarted)
+	healthy("temporal-ui", "temporal-setup", types.ServiceConditionCompletedSuccessfully)
+	schema, _ := p.GetService("temporal-schema")
+	schemaCmd := strings.Join(schema.Command, " ")
+	for _, want := range []string{"temporal-sql-tool", "create-database", "setup-schema -v 0.0", "update-schema -d",
+		"/etc/temporal/schema/postgresql/v12/"} {
+		if !strings.Contains(schemaCmd, want) {
+			t.Errorf("temporal-schema does not run %q: %s", want, schemaCmd)
+		}
+	}
+	if v := schema.Environment["SQL_PLUGIN"]; v == nil || *v != "postgres12" {
+		t.Errorf("temporal-schema SQL_PLUGIN = %v", v)
+	}
+	for _, svc := range []string{"temporal-schema", "temporal-setup"} {
+		s, _ := p.GetService(svc)
+		if s.Restart != "no" {
+			t.Errorf("%s is a one-shot job: restart %q", svc, s.Restart)
+		}
+	}
 	for _, svc := range []string{"postgresql", "temporal", "api"} {
 		s, _ := p.GetService(svc)
 		if s.HealthCheck == nil || len(s.HealthCheck.Test) == 0 {
@@ -70,6 +91,9 @@ func TestComposeServicesAndWiring(t *testing.T) {
 	}
 	setup, _ := p.GetService("temporal-setup")
 	cmd := strings.Join(setup.Command, " ")
+	if !strings.Contains(cmd, "temporal operator namespace create") || !strings.Contains(cmd, "cluster health") {
+		t.Errorf("temporal-setup must wait for the server and register the namespace: %s", cmd)
+	}
 	for _, sa := range []string{"CustomerId=Keyword", "InvoiceId=Keyword", "SubscriptionId=Keyword", "PaymentStatus=Keyword", "NextRetryAt=Datetime"} {
 		if !strings.Contains(cmd, sa) {
 			t.Errorf("temporal-setup does not register %s", sa)

@@ -25,60 +25,93 @@ import (
 	"payorch/migrations"
 )
 
-const usage = `usage: starter <command> [flags] [args]
+const usage = `usage: payorchctl [--json] <command> [flags] [args]
 
-Operator CLI for payorch. Configuration comes from the PAYORCH_* environment variables
-(see README); with make run's defaults nothing needs to be set.
+Operator CLI for payorch (build: go build -o .bin/payorchctl ./starter; or go run ./starter).
+Support actions go through the HTTP API (PAYORCH_API_URL, PAYORCH_API_KEY); workflow
+commands reach Temporal and the database with the PAYORCH_* variables of the other
+processes (see README). With make run's defaults nothing needs to be set.
 
-commands:
-  migrate                     apply the database migrations to PAYORCH_DATABASE_URL
-  collect INVOICE_ID          start (or resume) collection of an invoice: its payment workflow
-  state INVOICE_ID            show the payment workflow's full state (its "state" query)
+through the API:
+  invoice INVOICE_ID          show an invoice (status, amounts, transactions, next retry)
   retry INVOICE_ID            manual retry: charge now and print the outcome
-  list [flags]                list payment workflows by status, customer or invoice
-                              (flags: -status errored -customer cus_… -limit 50)
-  portal CUSTOMER_ID          print a signed link to the customer's portal (a new portal
-                              session, PAYORCH_PORTAL_SESSION_TTL)
+  reconcile INVOICE_ID -amount 12.00 -reference REF [-paid-at RFC3339] [-method manual]
+                              record money received outside the PSP
+  void INVOICE_ID [-reason TEXT]
+                              void an unpaid invoice (backend key)
+  reactivate SUBSCRIPTION_ID  reactivate an errored subscription
+  cancel SUBSCRIPTION_ID      cancel a subscription
+  revert WALLET_ID TRANSACTION_ID
+                              revert a wallet top-up
+  portal CUSTOMER_ID          print a signed link to the customer's portal (backend key)
+  redeliver DELIVERY_ID       send a webhook delivery (whd_…) again now
 
-Run "starter <command> -h" for a command's flags.
+workflows and database:
+  list [flags]                list payment workflows by status, customer or invoice
+                              (flags: -status errored -customer cus_… -invoice inv_… -limit 50)
+  state INVOICE_ID            the payment workflow's full state (its "state" query)
+  collect INVOICE_ID          start (or resume) collection of an invoice: its payment workflow
+  migrate                     apply the database migrations to PAYORCH_DATABASE_URL
+
+--json (anywhere on the line) prints the API's or the workflow's JSON for scripts.
+Errors: exit status 1 and one line on stderr naming what failed; 2 for a usage error.
 `
 
 func main() {
-	flag.Usage = func() { fmt.Fprint(os.Stderr, usage) }
-	flag.Parse()
-	if flag.NArg() < 1 {
-		flag.Usage()
-		os.Exit(2)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	cmd, args := flag.Arg(0), flag.Args()[1:]
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// errUsage marks an unknown or missing command (exit status 2).
+var errUsage = errors.New("usage")
+
+// run runs one command line and returns the process's exit status: 0 done, 1 the
+// command failed (one line on stderr says what), 2 the line is not a command.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	jsonOut := false
+	rest := make([]string, 0, len(args))
+	for _, a := range args {
+		if a == "--json" || a == "-json" {
+			jsonOut = true
+			continue
+		}
+		rest = append(rest, a)
+	}
+	if len(rest) < 1 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, cargs := rest[0], rest[1:]
 	var err error
 	switch cmd {
 	case "migrate":
-		err = migrate(ctx)
-	case "collect", "state", "retry", "list":
-		err = withApp(ctx, cmd, args, os.Stdout)
-	case "portal":
-		err = portalLink(ctx, args, os.Stdout, os.Stderr)
+		err = migrate(ctx, stdout)
+	case "collect", "state", "list":
+		err = withApp(ctx, cmd, cargs, jsonOut, stdout)
 	case "help", "-h", "--help":
-		flag.Usage()
-		return
+		fmt.Fprint(stdout, usage)
+		return 0
 	default:
-		fmt.Fprintf(os.Stderr, "unknown command %q\n\n", cmd)
-		flag.Usage()
-		os.Exit(2)
+		if _, ok := apiCommands[cmd]; ok {
+			err = runAPICommand(ctx, cmd, cargs, jsonOut, stdout)
+		} else {
+			fmt.Fprintf(stderr, "payorchctl: unknown command %q (payorchctl help lists them)\n", cmd)
+			return 2
+		}
 	}
 	if errors.Is(err, flag.ErrHelp) {
-		return
+		return 0
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "starter:", err)
-		os.Exit(1)
+		fmt.Fprintln(stderr, "payorchctl:", strings.ReplaceAll(err.Error(), "\n", " "))
+		return 1
 	}
+	return 0
 }
 
-func migrate(ctx context.Context) error {
+func migrate(ctx context.Context, out io.Writer) error {
 	cfg, err := config.Load()
 	if err != nil {
 		return err
@@ -87,11 +120,11 @@ func migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Println("database at migration version", v)
+	fmt.Fprintln(out, "database at migration version", v)
 	return nil
 }
 
-func withApp(ctx context.Context, cmd string, args []string, out io.Writer) error {
+func withApp(ctx context.Context, cmd string, args []string, jsonOut bool, out io.Writer) error {
 	a, err := app.Boot(ctx, app.Options{Temporal: true})
 	if err != nil {
 		return err
@@ -112,6 +145,10 @@ func withApp(ctx context.Context, cmd string, args []string, out io.Writer) erro
 		if err := cl.StartInvoice(ctx, i); err != nil {
 			return err
 		}
+		if jsonOut {
+			return printJSON(out, map[string]string{"invoice_id": i.ID, "workflow_id": contracts.InvoicePaymentWorkflowID(i.ID),
+				"status": i.Status, "amount_due": i.AmountDue, "currency": i.Currency})
+		}
 		fmt.Fprintf(out, "collecting %s: workflow %s (status %s, due %s %s)\n", i.ID, contracts.InvoicePaymentWorkflowID(i.ID), i.Status, i.AmountDue, i.Currency)
 		return nil
 	case "state":
@@ -124,49 +161,42 @@ func withApp(ctx context.Context, cmd string, args []string, out io.Writer) erro
 			return err
 		}
 		return printJSON(out, st)
-	case "retry":
-		id, err := oneID(cmd, args)
-		if err != nil {
-			return err
-		}
-		o, err := cl.Retry(ctx, id, "starter")
-		if err != nil {
-			return err
-		}
-		return printJSON(out, o)
 	case "list":
-		return list(ctx, a, args, out)
+		return list(ctx, a, args, jsonOut, out)
 	}
 	return nil
 }
 
 func oneID(cmd string, args []string) (string, error) {
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprintf(os.Stderr, "usage: starter %s INVOICE_ID\n", cmd) }
+	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
-		return "", err
+		return "", fmt.Errorf("%s: %w (usage: payorchctl %s INVOICE_ID)", cmd, err, cmd)
 	}
 	if fs.NArg() != 1 || !strings.HasPrefix(fs.Arg(0), "inv_") {
-		fs.Usage()
-		return "", errors.New("one invoice id (inv_…) expected")
+		return "", fmt.Errorf("%s: one invoice id (inv_…) expected (usage: payorchctl %s INVOICE_ID)", cmd, cmd)
 	}
 	return fs.Arg(0), nil
 }
 
-func list(ctx context.Context, a *app.App, args []string, out io.Writer) error {
+func list(ctx context.Context, a *app.App, args []string, jsonOut bool, out io.Writer) error {
 	fs := flag.NewFlagSet("list", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
 	status := fs.String("status", "", "payment status: collecting, retry_scheduled, awaiting_action, awaiting_transfer, processing, errored, paid, voided")
 	customer := fs.String("customer", "", "customer id (cus_…)")
 	invoice := fs.String("invoice", "", "invoice id (inv_…)")
 	limit := fs.Int("limit", 50, "at most this many workflows")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return fmt.Errorf("list: %w (flags: -status, -customer, -invoice, -limit)", err)
+	}
+	if *limit < 1 || *limit > 1000 {
+		return fmt.Errorf("list: -limit %d is not from 1 to 1000", *limit)
 	}
 	q := []string{fmt.Sprintf("WorkflowType = '%s'", contracts.InvoicePaymentWorkflow)}
 	for _, f := range []struct{ attr, v string }{{"PaymentStatus", *status}, {"CustomerId", *customer}, {"InvoiceId", *invoice}} {
 		if f.v != "" {
 			if strings.ContainsAny(f.v, `'"\`) {
-				return fmt.Errorf("invalid value %q", f.v)
+				return fmt.Errorf("list: invalid value %q", f.v)
 			}
 			q = append(q, fmt.Sprintf("%s = '%s'", f.attr, f.v))
 		}
@@ -177,8 +207,7 @@ func list(ctx context.Context, a *app.App, args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("list workflows (%s): %w", query, err)
 	}
-	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "WORKFLOW\tRUN STATE\tPAYMENT STATUS\tCUSTOMER\tNEXT RETRY")
+	rows := []listRow{}
 	for _, e := range resp.GetExecutions() {
 		sa := e.GetSearchAttributes().GetIndexedFields()
 		str := func(k string) string {
@@ -194,10 +223,28 @@ func list(ctx context.Context, a *app.App, args []string, out io.Writer) error {
 		if t, err := time.Parse(time.RFC3339Nano, next); err == nil {
 			next = t.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.GetExecution().GetWorkflowId(), strings.ToLower(e.GetStatus().String()),
-			str("PaymentStatus"), str("CustomerId"), next)
+		rows = append(rows, listRow{WorkflowID: e.GetExecution().GetWorkflowId(), RunState: strings.ToLower(strings.TrimPrefix(e.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_")),
+			PaymentStatus: str("PaymentStatus"), CustomerID: str("CustomerId"), InvoiceID: str("InvoiceId"), NextRetryAt: next})
+	}
+	if jsonOut {
+		return printJSON(out, map[string]any{"data": rows})
+	}
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "WORKFLOW\tRUN STATE\tPAYMENT STATUS\tCUSTOMER\tNEXT RETRY")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.WorkflowID, r.RunState, r.PaymentStatus, r.CustomerID, r.NextRetryAt)
 	}
 	return tw.Flush()
+}
+
+// listRow is one payment workflow of list (its --json shape).
+type listRow struct {
+	WorkflowID    string `json:"workflow_id"`
+	RunState      string `json:"run_state"`
+	PaymentStatus string `json:"payment_status"`
+	CustomerID    string `json:"customer_id"`
+	InvoiceID     string `json:"invoice_id"`
+	NextRetryAt   string `json:"next_retry_at"`
 }
 
 func printJSON(out io.Writer, v any) error {

@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"payorch/ids"
+	"payorch/metrics"
 	"payorch/store"
 )
 
@@ -184,6 +185,7 @@ func (d *Dispatcher) FanOut(ctx context.Context) (int, error) {
 }
 
 func (d *Dispatcher) fanOutBatch(ctx context.Context) (created int, more bool, err error) {
+	var observed []store.ListEventsForMetricsRow
 	err = store.InTx(ctx, d.Pool, func(q *store.Queries, _ pgx.Tx) error {
 		locked, err := q.TryLockWebhookFanout(ctx)
 		if err != nil || !locked {
@@ -223,11 +225,19 @@ func (d *Dispatcher) fanOutBatch(ctx context.Context) (created int, more bool, e
 		if err := q.DeleteWebhookFanout(ctx, eventIDs); err != nil {
 			return err
 		}
+		// The events leave the queue in this transaction: counted once it commits, each
+		// event is counted once across every worker (metrics.ObserveEvent).
+		if observed, err = q.ListEventsForMetrics(ctx, eventIDs); err != nil {
+			return err
+		}
 		created, more = len(p.Ids), len(events) == int(d.BatchSize)
 		return nil
 	})
 	if err != nil {
 		return 0, false, fmt.Errorf("webhook fan-out: %w", err)
+	}
+	for _, ev := range observed {
+		metrics.ObserveEvent(ev.Type, ev.Data)
 	}
 	return created, more, nil
 }
@@ -347,6 +357,7 @@ func (d *Dispatcher) attempt(ctx context.Context, c store.ClaimDueWebhookDeliver
 func (d *Dispatcher) record(ctx context.Context, c store.ClaimDueWebhookDeliveriesRow, res attemptResult) (string, error) {
 	now := d.Now()
 	outcome := DeliveryPending
+	recorded := false
 	err := store.InTx(ctx, d.Pool, func(q *store.Queries, _ pgx.Tx) error {
 		var n int64
 		var err error
@@ -376,12 +387,20 @@ func (d *Dispatcher) record(ctx context.Context, c store.ClaimDueWebhookDeliveri
 				})
 			}
 		}
+		recorded = n == 1
 		if err == nil && n == 0 {
 			// Another sender took the delivery over after our lease expired: its outcome wins.
 			d.Log.Warn("webhook delivery: outcome dropped, delivery was taken over", "delivery_id", c.ID, "attempt", c.Attempts)
 		}
 		return err
 	})
+	if err == nil && recorded {
+		result := map[string]string{DeliveryDelivered: "delivered", DeliveryFailed: "failed"}[outcome]
+		if result == "" {
+			result = "retrying"
+		}
+		metrics.ObserveDelivery(result, c.EventCreatedAt, now)
+	}
 	switch {
 	case err != nil:
 	case outcome == DeliveryFailed:

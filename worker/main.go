@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -12,11 +14,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/sdk/worker"
 
+	"payorch/codec"
 	"payorch/internal/app"
 	"payorch/mail"
+	"payorch/metrics"
 	"payorch/payments"
 	"payorch/webhooks"
 )
@@ -31,7 +34,7 @@ func main() {
 func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a, err := app.Boot(ctx, app.Options{Migrate: true, Temporal: true})
+	a, err := app.Boot(ctx, app.Options{Migrate: true, Temporal: true, TemporalMetrics: true})
 	if err != nil {
 		return err
 	}
@@ -63,19 +66,44 @@ func run() error {
 	// The sweeper starts collections and re-sends signals that a lost request left undone.
 	senders.Go(func() { a.Sweeper().Run(sendCtx, a.Config.Worker.SweepInterval) })
 	if addr := a.Config.Worker.MetricsAddr; addr != "" {
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", promhttp.Handler())
-		srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
-		go func() {
-			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				a.Log.Error("worker metrics endpoint not served", "addr", addr, "error", err)
-			}
-		}()
-		defer srv.Close()
-		a.Log.Info("worker metrics", "url", "http://"+addr+"/metrics")
+		bound, stopMetrics, err := serveHTTP(addr, metrics.Handler(), a.Log, "worker metrics")
+		if err != nil {
+			return fmt.Errorf("PAYORCH_WORKER_METRICS_ADDR: %w", err)
+		}
+		defer stopMetrics()
+		a.Log.Info("worker metrics", "url", "http://"+bound+"/metrics")
+	}
+	// The codec server decodes encrypted payloads for the Web UI and the Temporal CLI.
+	if sc := codec.ServerConfigFromEnv(); sc.Addr != "" {
+		if a.Codec == nil {
+			return errors.New("PAYORCH_CODEC_ADDR is set but PAYORCH_PAYLOAD_KEYS is not: there is nothing to decode")
+		}
+		bound, stopCodec, err := serveHTTP(sc.Addr, a.Codec.Handler(sc.Token, sc.Origins), a.Log, "codec server")
+		if err != nil {
+			return fmt.Errorf("PAYORCH_CODEC_ADDR: %w", err)
+		}
+		defer stopCodec()
+		a.Log.Info("payload codec server", "url", "http://"+bound, "auth", sc.Token != "")
 	}
 	a.Log.Info("worker polling", "task_queue", a.Config.TaskQueue, "namespace", a.Config.TemporalNamespace)
 	return w.Run(stopOn(ctx))
+}
+
+// serveHTTP serves h on addr until the returned stop is called, and returns the address
+// it bound (addr with port 0 gets a free port). A port that cannot be bound is an error:
+// a configured endpoint that is not served is a misconfiguration, not a warning.
+func serveHTTP(addr string, h http.Handler, log *slog.Logger, what string) (string, func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error(what+" stopped", "addr", addr, "error", err)
+		}
+	}()
+	return ln.Addr().String(), func() { _ = srv.Close() }, nil
 }
 
 // stopOn turns a context into the interrupt channel worker.Run expects.

@@ -6,14 +6,16 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 
+	"payorch/codec"
 	"payorch/config"
+	"payorch/metrics"
 	"payorch/migrations"
 	"payorch/store"
 )
@@ -24,6 +26,10 @@ type App struct {
 	Log      *slog.Logger
 	Pool     *pgxpool.Pool
 	Temporal client.Client
+	// Codec encrypts workflow payloads (PAYORCH_PAYLOAD_KEYS); nil when they are plain.
+	Codec *codec.Codec
+	// closers run on Close, after the Temporal client (the SDK metrics' reporter).
+	closers []io.Closer
 }
 
 // Options choose what Boot connects.
@@ -32,6 +38,9 @@ type Options struct {
 	Migrate bool
 	// Temporal dials the Temporal frontend.
 	Temporal bool
+	// TemporalMetrics records the Temporal SDK's own metrics on the default Prometheus
+	// registry (metrics.TemporalHandler); one process (the worker) sets it.
+	TemporalMetrics bool
 }
 
 // Boot loads the configuration and connects what opts asks for. It waits up to a minute
@@ -56,12 +65,21 @@ func Boot(ctx context.Context, opts Options) (*App, error) {
 		return nil, err
 	}
 	if opts.Temporal {
+		var mh client.MetricsHandler
+		if opts.TemporalMetrics {
+			h, closer := metrics.TemporalHandler(a.Log)
+			mh = h
+			a.closers = append(a.closers, closer)
+		}
+		topts, cod, err := TemporalOptions(cfg, a.Log)
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		topts.MetricsHandler = mh
+		a.Codec = cod
 		c, err := retry(ctx, a.Log, "temporal", func() (client.Client, error) {
-			return client.DialContext(ctx, client.Options{
-				HostPort:  cfg.TemporalAddress,
-				Namespace: cfg.TemporalNamespace,
-				Logger:    tlog.NewStructuredLogger(a.Log),
-			})
+			return client.DialContext(ctx, topts)
 		})
 		if err != nil {
 			a.Close()
@@ -79,6 +97,9 @@ func (a *App) Close() {
 	}
 	if a.Pool != nil {
 		a.Pool.Close()
+	}
+	for _, c := range a.closers {
+		_ = c.Close()
 	}
 }
 
