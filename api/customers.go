@@ -32,15 +32,12 @@ func (s *Server) getCustomer(c *gin.Context) {
 }
 
 func (s *Server) listCustomers(c *gin.Context) {
-	limit, before, err := listPage(c, "email")
+	limit, before, err := listPage(c, "email", "external_id")
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	p := customers.ListParams{Limit: limit, BeforeSeq: before}
-	if e := c.Query("email"); e != "" {
-		p.Email = &e
-	}
+	p := customers.ListParams{Limit: limit, BeforeSeq: before, Email: queryOpt(c, "email"), ExternalID: queryOpt(c, "external_id")}
 	items, next, err := s.customers.List(c.Request.Context(), p)
 	if err != nil {
 		s.fail(c, err)
@@ -81,7 +78,11 @@ func (s *Server) addPaymentMethod(c *gin.Context) {
 }
 
 func (s *Server) listPaymentMethods(c *gin.Context) {
-	items, err := s.customers.ListPaymentMethods(c.Request.Context(), c.Param("id"))
+	if _, _, err := listPage(c, "external_id"); err != nil {
+		s.fail(c, err)
+		return
+	}
+	items, err := s.customers.ListPaymentMethods(c.Request.Context(), c.Param("id"), queryOpt(c, "external_id"))
 	if err != nil {
 		s.fail(c, err)
 		return

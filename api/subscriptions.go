@@ -86,15 +86,12 @@ func (s *Server) getSubscription(c *gin.Context) {
 }
 
 func (s *Server) listSubscriptions(c *gin.Context) {
-	limit, before, err := listPage(c, "customer_id")
+	limit, before, err := listPage(c, "customer_id", "external_id")
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	p := subscriptions.ListParams{Limit: limit, BeforeSeq: before}
-	if v := c.Query("customer_id"); v != "" {
-		p.CustomerID = &v
-	}
+	p := subscriptions.ListParams{Limit: limit, BeforeSeq: before, CustomerID: queryOpt(c, "customer_id"), ExternalID: queryOpt(c, "external_id")}
 	items, next, err := s.subs.List(c.Request.Context(), p)
 	if err != nil {
 		s.fail(c, err)

@@ -17,6 +17,7 @@ const loadWait = 5 * time.Second
 
 func (s *Server) walletRoutes() {
 	s.post("/v1/wallets", backendOnly, s.createWallet)
+	s.get("/v1/wallets", anyRole, s.listWallets)
 	s.get("/v1/wallets/:id", anyRole, s.getWallet)
 	s.engine.PATCH("/v1/wallets/:id", s.authorize(backendOnly...), s.updateWallet)
 	s.post("/v1/wallets/:id/load", backendOnly, s.loadWallet)
@@ -38,6 +39,21 @@ func (s *Server) createWallet(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusCreated, out)
+}
+
+// listWallets lists wallets, newest first; ?customer_id= finds a customer's wallet.
+func (s *Server) listWallets(c *gin.Context) {
+	limit, before, err := listPage(c, "customer_id")
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	items, next, err := s.ledger.ListWallets(c.Request.Context(), ledger.ListParams{Limit: limit, BeforeSeq: before, CustomerID: queryOpt(c, "customer_id")})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, list(items, next))
 }
 
 func (s *Server) getWallet(c *gin.Context) {

@@ -22,15 +22,17 @@ import (
 
 // Customer is a merchant's customer, as the API returns it.
 type Customer struct {
-	ID                 string    `json:"id"`
-	Object             string    `json:"object"`
-	ExternalID         *string   `json:"external_id"`
-	Name               string    `json:"name"`
-	Email              string    `json:"email"`
-	Currency           string    `json:"currency"`
-	Language           string    `json:"language"`
-	ProviderCustomerID *string   `json:"provider_customer_id"`
-	CreatedAt          time.Time `json:"created_at"`
+	ID                 string  `json:"id"`
+	Object             string  `json:"object"`
+	ExternalID         *string `json:"external_id"`
+	Name               string  `json:"name"`
+	Email              string  `json:"email"`
+	Currency           string  `json:"currency"`
+	Language           string  `json:"language"`
+	ProviderCustomerID *string `json:"provider_customer_id"`
+	// WalletID is the customer's wallet (null until one is opened).
+	WalletID  *string   `json:"wallet_id"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // PaymentMethod is a saved way to pay, as the API returns it.
@@ -112,13 +114,22 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Customer, error) 
 		Currency: cur, Language: lang, ProviderCustomerID: in.ProviderCustomerID,
 	})
 	if store.IsUniqueViolation(err, "customers_external_id_key") {
-		return Customer{}, apperr.New(apperr.Conflict, "external_id_taken",
-			fmt.Sprintf("a customer with external_id %q already exists", *in.ExternalID))
+		return Customer{}, s.externalIDTaken(ctx, *in.ExternalID)
 	}
 	if err != nil {
 		return Customer{}, fmt.Errorf("create customer: %w", err)
 	}
 	return customerFromRow(row), nil
+}
+
+// externalIDTaken is the 409 for a customer create whose external_id another customer
+// holds, naming that customer.
+func (s *Service) externalIDTaken(ctx context.Context, ext string) error {
+	e := apperr.Exists("external_id_taken", fmt.Sprintf("a customer with external_id %q already exists", ext), "")
+	if prev, err := store.New(s.pool).GetCustomerByExternalID(ctx, &ext); err == nil {
+		e.ExistingID = prev.ID
+	}
+	return e
 }
 
 func checkExternalID(ext *string) error {
@@ -137,7 +148,15 @@ func (s *Service) Get(ctx context.Context, id string) (Customer, error) {
 	if err != nil {
 		return Customer{}, fmt.Errorf("get customer: %w", err)
 	}
-	return customerFromRow(row), nil
+	out := customerFromRow(row)
+	wallet, err := store.New(s.pool).CustomerWalletID(ctx, id)
+	switch {
+	case err == nil:
+		out.WalletID = &wallet
+	case !store.IsNoRows(err):
+		return Customer{}, fmt.Errorf("customer wallet: %w", err)
+	}
+	return out, nil
 }
 
 // ListParams filters and pages a customer list (newest first).
@@ -148,17 +167,39 @@ type ListParams struct {
 	BeforeSeq *int64
 	// Email filters on an exact address.
 	Email *string
+	// ExternalID filters on the merchant's own id.
+	ExternalID *string
 }
 
 // List returns a page of customers, newest first, and the cursor of the next page (nil at the end).
 func (s *Service) List(ctx context.Context, p ListParams) ([]Customer, *int64, error) {
 	rows, err := store.New(s.pool).ListCustomers(ctx, store.ListCustomersParams{
-		Limit: p.Limit + 1, BeforeSeq: p.BeforeSeq, Email: p.Email,
+		Limit: p.Limit + 1, BeforeSeq: p.BeforeSeq, Email: p.Email, ExternalID: p.ExternalID,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("list customers: %w", err)
 	}
 	out, next := store.Page(rows, p.Limit, func(r store.Customer) int64 { return r.Seq }, customerFromRow)
+	if len(out) == 0 {
+		return out, next, nil
+	}
+	cids := make([]string, len(out))
+	for i, c := range out {
+		cids[i] = c.ID
+	}
+	wallets, err := store.New(s.pool).CustomerWalletIDs(ctx, cids)
+	if err != nil {
+		return nil, nil, fmt.Errorf("customer wallets: %w", err)
+	}
+	byCustomer := make(map[string]string, len(wallets))
+	for _, w := range wallets {
+		byCustomer[w.CustomerID] = w.ID
+	}
+	for i := range out {
+		if w, ok := byCustomer[out[i].ID]; ok {
+			out[i].WalletID = &w
+		}
+	}
 	return out, next, nil
 }
 
@@ -218,8 +259,12 @@ func (s *Service) AddPaymentMethod(ctx context.Context, customerID string, in Pa
 			Last4: in.Last4, IsDefault: makeDefault,
 		})
 		if store.IsUniqueViolation(err, "payment_methods_external_id_key") {
-			return apperr.New(apperr.Conflict, "external_id_taken",
-				fmt.Sprintf("a payment method with external_id %q already exists", *in.ExternalID))
+			e := apperr.Exists("external_id_taken", fmt.Sprintf("a payment method with external_id %q already exists", *in.ExternalID), "")
+			// The transaction is aborted; the holder is read outside it.
+			if prev, err := store.New(s.pool).GetPaymentMethodByExternalID(ctx, in.ExternalID); err == nil {
+				e.ExistingID = prev.ID
+			}
+			return e
 		}
 		if err != nil {
 			return fmt.Errorf("create payment method: %w", err)
@@ -284,12 +329,13 @@ func CardExpired(month, year int32, now time.Time) bool {
 	return int(year) < now.Year() || (int(year) == now.Year() && int(month) < int(now.Month()))
 }
 
-// ListPaymentMethods returns a customer's payment methods, newest first.
-func (s *Service) ListPaymentMethods(ctx context.Context, customerID string) ([]PaymentMethod, error) {
+// ListPaymentMethods returns a customer's payment methods, newest first; a non-nil
+// externalID keeps only the method with that external_id.
+func (s *Service) ListPaymentMethods(ctx context.Context, customerID string, externalID *string) ([]PaymentMethod, error) {
 	if _, err := s.Get(ctx, customerID); err != nil {
 		return nil, err
 	}
-	rows, err := store.New(s.pool).ListPaymentMethods(ctx, customerID)
+	rows, err := store.New(s.pool).ListPaymentMethods(ctx, store.ListPaymentMethodsParams{CustomerID: customerID, ExternalID: externalID})
 	if err != nil {
 		return nil, fmt.Errorf("list payment methods: %w", err)
 	}

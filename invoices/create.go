@@ -121,7 +121,12 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Invoice, error) {
 			Total: total, PeriodStart: periodStart, PeriodEnd: periodEnd,
 		})
 		if store.IsUniqueViolation(err, "invoices_external_id_key") {
-			return apperr.New(apperr.Conflict, "external_id_taken", fmt.Sprintf("an invoice with external_id %q already exists", *in.ExternalID))
+			e := apperr.Exists("external_id_taken", fmt.Sprintf("an invoice with external_id %q already exists", *in.ExternalID), "")
+			// The transaction is aborted; the holder is read outside it.
+			if prev, err := store.New(s.pool).GetInvoiceByExternalID(ctx, in.ExternalID); err == nil {
+				e.ExistingID = prev.ID
+			}
+			return e
 		}
 		if err != nil {
 			return fmt.Errorf("create invoice: %w", err)

@@ -219,7 +219,7 @@ func (c *Cards) StartAuthentication(ctx context.Context, customerID, invoiceID s
 // cardOf is the provider id of the customer's payment method (the default card when the
 // charge names none).
 func (c *Cards) cardOf(ctx context.Context, customerID string, paymentMethodID *string) (string, error) {
-	items, err := c.Customers.ListPaymentMethods(ctx, customerID)
+	items, err := c.Customers.ListPaymentMethods(ctx, customerID, nil)
 	if err != nil {
 		return "", err
 	}

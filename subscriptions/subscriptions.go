@@ -128,8 +128,12 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Subscription, err
 			Amount: amount, CurrentPeriodStart: start, CurrentPeriodEnd: end,
 		})
 		if store.IsUniqueViolation(err, "subscriptions_external_id_key") {
-			return apperr.New(apperr.Conflict, "external_id_taken",
-				fmt.Sprintf("a subscription with external_id %q already exists", *in.ExternalID))
+			e := apperr.Exists("external_id_taken", fmt.Sprintf("a subscription with external_id %q already exists", *in.ExternalID), "")
+			// The transaction is aborted; the holder is read outside it.
+			if prev, err := store.New(s.pool).GetSubscriptionByExternalID(ctx, in.ExternalID); err == nil {
+				e.ExistingID = prev.ID
+			}
+			return e
 		}
 		if err != nil {
 			return fmt.Errorf("create subscription: %w", err)
@@ -160,12 +164,14 @@ type ListParams struct {
 	BeforeSeq *int64
 	// CustomerID filters on one customer.
 	CustomerID *string
+	// ExternalID filters on the merchant's own id.
+	ExternalID *string
 }
 
 // List returns a page of subscriptions, newest first, and the cursor of the next page.
 func (s *Service) List(ctx context.Context, p ListParams) ([]Subscription, *int64, error) {
 	rows, err := store.New(s.pool).ListSubscriptions(ctx, store.ListSubscriptionsParams{
-		CustomerID: p.CustomerID, BeforeSeq: p.BeforeSeq, Lim: p.Limit + 1,
+		CustomerID: p.CustomerID, ExternalID: p.ExternalID, BeforeSeq: p.BeforeSeq, Lim: p.Limit + 1,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("list subscriptions: %w", err)
