@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -88,4 +89,42 @@ func (s *Server) listPaymentMethods(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, list(items, nil))
+}
+
+// updateCustomer changes a customer's name, email or language (backend).
+func (s *Server) updateCustomer(c *gin.Context) {
+	var in customers.UpdateInput
+	if err := decode(c, &in); err != nil {
+		s.fail(c, err)
+		return
+	}
+	out, err := s.customers.Update(c.Request.Context(), c.Param("id"), in)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// setDefaultPaymentMethod makes one of the customer's active payment methods its default.
+func (s *Server) setDefaultPaymentMethod(c *gin.Context) {
+	s.paymentMethodAction(c, s.customers.SetDefaultPaymentMethod)
+}
+
+// detachPaymentMethod detaches a payment method: it is never charged again.
+func (s *Server) detachPaymentMethod(c *gin.Context) {
+	s.paymentMethodAction(c, s.customers.DetachPaymentMethod)
+}
+
+func (s *Server) paymentMethodAction(c *gin.Context, do func(ctx context.Context, customerID, pmID string) (customers.PaymentMethod, error)) {
+	if err := decodeOptional(c, &struct{}{}); err != nil {
+		s.fail(c, err)
+		return
+	}
+	out, err := do(c.Request.Context(), c.Param("id"), c.Param("pm_id"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
 }

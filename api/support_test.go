@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"payorch/contracts"
 )
 
 // listIDs returns the ids of a list response's data.
@@ -118,5 +120,143 @@ func TestLookUpByExternalID(t *testing.T) {
 	mustStatus(t, dup, http.StatusConflict)
 	if dup.ErrorCode(t) != "wallet_exists" || existingID(t, dup) != w {
 		t.Fatalf("409 does not name wallet %s: %s", w, dup.Body)
+	}
+}
+
+// TestUpdateCustomer: name, email and language change (validated, nothing written on a
+// 400), support may not, and an Idempotency-Key replays the first answer.
+func TestUpdateCustomer(t *testing.T) {
+	h := &walletHarness{harness: newHarness(t)}
+	cust := h.customer("EUR")
+	r := h.do("PATCH", "/v1/customers/"+cust, backendKey, map[string]any{"name": "Ada King", "email": "ada.king@example.com", "language": "fr-FR"}, "Idempotency-Key", "upd-1")
+	mustStatus(t, r, 200)
+	if m := r.JSON(t); m["name"] != "Ada King" || m["email"] != "ada.king@example.com" || m["language"] != "fr-FR" || m["currency"] != "EUR" {
+		t.Fatalf("updated customer %s", r.Body)
+	}
+	r = h.do("PATCH", "/v1/customers/"+cust, backendKey, map[string]any{"language": "de"})
+	mustStatus(t, r, 200)
+	if m := r.JSON(t); m["name"] != "Ada King" || m["language"] != "de" {
+		t.Fatalf("a partial update changed other fields: %s", r.Body)
+	}
+	replay := h.do("PATCH", "/v1/customers/"+cust, backendKey, map[string]any{"name": "Ada King", "email": "ada.king@example.com", "language": "fr-FR"}, "Idempotency-Key", "upd-1")
+	mustStatus(t, replay, 200)
+	if replay.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("the same key was run again: %v", replay.Header)
+	}
+	reused := h.do("PATCH", "/v1/customers/"+cust, backendKey, map[string]any{"name": "Other"}, "Idempotency-Key", "upd-1")
+	mustStatus(t, reused, 409)
+	for _, c := range []struct {
+		body  any
+		param string
+	}{
+		{map[string]any{"email": "nope"}, "email"},
+		{map[string]any{"name": "  "}, "name"},
+		{map[string]any{"language": "German"}, "language"},
+		{map[string]any{"currency": "USD"}, "currency"},
+		{map[string]any{}, ""},
+	} {
+		r := h.do("PATCH", "/v1/customers/"+cust, backendKey, c.body)
+		mustStatus(t, r, 400)
+		if p, _ := r.JSON(t)["error"].(map[string]any)["param"].(string); p != c.param {
+			t.Fatalf("param %q, want %q: %s", p, c.param, r.Body)
+		}
+	}
+	mustStatus(t, h.do("PATCH", "/v1/customers/"+cust, supportKey, map[string]any{"name": "X"}), 403)
+	mustStatus(t, h.do("PATCH", "/v1/customers/cus_nope", backendKey, map[string]any{"name": "X"}), 404)
+	g := h.do("GET", "/v1/customers/"+cust, supportKey, nil).JSON(t)
+	if g["name"] != "Ada King" || g["email"] != "ada.king@example.com" || g["language"] != "de" {
+		t.Fatalf("refused updates wrote: %v", g)
+	}
+}
+
+// TestPaymentMethodDefaultAndDetach: the default moves to another active method; a
+// detached default is no longer charged: an open invoice's manual retry and a new invoice
+// both wait for a method, and a new card charges them.
+func TestPaymentMethodDefaultAndDetach(t *testing.T) {
+	h := newInvoiceHarness(t)
+	cust := h.customer("EUR")
+	declining := h.method(cust, "pm_card_chargeDeclined")
+	r := h.do("POST", "/v1/customers/"+cust+"/payment-methods", backendKey, map[string]any{"type": "card", "provider_id": "pm_card_visa",
+		"exp_month": 12, "exp_year": time.Now().Year() + 1, "default": false})
+	mustStatus(t, r, 201)
+	visa := r.JSON(t)["id"].(string)
+
+	// Set default: visa becomes the default, the other is demoted.
+	r = h.do("POST", "/v1/customers/"+cust+"/payment-methods/"+visa+"/default", backendKey, nil)
+	mustStatus(t, r, 200)
+	if r.JSON(t)["default"] != true {
+		t.Fatalf("set default: %s", r.Body)
+	}
+	defaults := func() []string {
+		var out []string
+		for _, d := range h.do("GET", "/v1/customers/"+cust+"/payment-methods", supportKey, nil).JSON(t)["data"].([]any) {
+			if m := d.(map[string]any); m["default"] == true {
+				out = append(out, m["id"].(string))
+			}
+		}
+		return out
+	}
+	if d := defaults(); len(d) != 1 || d[0] != visa {
+		t.Fatalf("defaults %v, want only %s", d, visa)
+	}
+	mustStatus(t, h.do("POST", "/v1/customers/"+cust+"/payment-methods/"+declining+"/default", supportKey, nil), 403)
+	other := h.customer("EUR")
+	mustStatus(t, h.do("POST", "/v1/customers/"+other+"/payment-methods/"+visa+"/default", backendKey, nil), 404)
+	mustStatus(t, h.do("POST", "/v1/customers/"+cust+"/payment-methods/"+declining+"/default", backendKey, nil), 200)
+
+	// An invoice fails on the declining default; it is then detached.
+	id := h.invoice(cust, nil)["id"].(string)
+	h.waitInvoice(id, "a failed first attempt", failedAttempts(1))
+	r = h.do("POST", "/v1/customers/"+cust+"/payment-methods/"+declining+"/detach", backendKey, nil)
+	mustStatus(t, r, 200)
+	if m := r.JSON(t); m["status"] != "detached" || m["default"] != false {
+		t.Fatalf("detached: %s", r.Body)
+	}
+	mustStatus(t, h.do("POST", "/v1/customers/"+cust+"/payment-methods/"+declining+"/detach", backendKey, nil), 200)
+	if r := h.do("POST", "/v1/customers/"+cust+"/payment-methods/"+declining+"/default", backendKey, nil); r.Status != 409 || r.ErrorCode(t) != "payment_method_not_active" {
+		t.Fatalf("a detached method became the default: %s", r.Body)
+	}
+	// Visa is detached too: no card is left.
+	mustStatus(t, h.do("POST", "/v1/customers/"+cust+"/payment-methods/"+visa+"/detach", backendKey, nil), 200)
+
+	// A manual retry charges nothing: the invoice waits for a card.
+	rr := h.do("POST", "/v1/invoices/"+id+"/retry", supportKey, nil)
+	if rr.Status >= 500 {
+		t.Fatalf("retry: %s", rr.Body)
+	}
+	waitPayment(t, h, id, contracts.PaymentAwaitingAction)
+	if tx := txns(h.do("GET", "/v1/invoices/"+id, supportKey, nil).JSON(t)); len(tx) != 1 {
+		t.Fatalf("the detached card was charged again: %v", tx)
+	}
+	// A new invoice waits as well.
+	id2 := h.invoice(cust, map[string]any{"payment_method": "card"})["id"].(string)
+	waitPayment(t, h, id2, contracts.PaymentAwaitingAction)
+	if tx := txns(h.do("GET", "/v1/invoices/"+id2, supportKey, nil).JSON(t)); len(tx) != 0 {
+		t.Fatalf("a detached card was charged: %v", tx)
+	}
+	// A new card charges both.
+	fresh := h.method(cust, "pm_card_mastercard")
+	for _, inv := range []string{id, id2} {
+		paid := h.waitInvoice(inv, "paid with the new card", func(m map[string]any) bool { return m["status"] == "paid" })
+		tx := txns(paid)
+		if last := tx[len(tx)-1]; last["payment_method_id"] != fresh {
+			t.Fatalf("paid with %v, want %s", last["payment_method_id"], fresh)
+		}
+	}
+}
+
+// waitPayment polls the invoice's payment state (at most 30 s) until it is want.
+func waitPayment(t *testing.T, h *invoiceHarness, id, want string) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st := h.do("GET", "/v1/invoices/"+id+"/payment", supportKey, nil).JSON(t)
+		if st["payment_status"] == want {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("payment state %v, want %s", st, want)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
