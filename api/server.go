@@ -163,6 +163,7 @@ func (s *Server) routes() {
 	s.post("/v1/customers/:id/payment-methods", backendOnly, s.addPaymentMethod)
 	s.post("/v1/customers/:id/payment-methods/:pm_id/default", backendOnly, s.setDefaultPaymentMethod)
 	s.post("/v1/customers/:id/payment-methods/:pm_id/detach", backendOnly, s.detachPaymentMethod)
+	s.get("/v1/events", anyRole, s.listEvents)
 	s.webhookRoutes()
 	s.invoiceRoutes()
 	s.walletRoutes()

@@ -260,3 +260,97 @@ func waitPayment(t *testing.T, h *invoiceHarness, id, want string) map[string]an
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestSupportListFilters: subscriptions by status (errored), invoices by status and date,
+// the events of the outbox by type and object, a subscription's usage; unknown filter
+// values are a 400.
+func TestSupportListFilters(t *testing.T) {
+	h := newInvoiceHarness(t)
+	cust := h.customer("EUR")
+	h.method(cust, "pm_card_chargeDeclinedFraudulent")
+	now := time.Now().UTC()
+	newSub := func() string {
+		r := h.do("POST", "/v1/subscriptions", backendKey, map[string]any{"customer_id": cust, "amount": "30.00",
+			"current_period_start": now.Add(-time.Hour).Format(time.RFC3339), "current_period_end": now.Add(30 * 24 * time.Hour).Format(time.RFC3339)})
+		mustStatus(t, r, 201)
+		return r.JSON(t)["id"].(string)
+	}
+	bad, good := newSub(), newSub()
+	id := h.invoice(cust, map[string]any{"subscription_id": bad})["id"].(string)
+	h.waitInvoice(id, "error", func(m map[string]any) bool { return m["status"] == "error" })
+	other := h.invoice(cust, map[string]any{"payment_method": "bank_transfer"})["id"].(string)
+
+	oneID(t, h.do("GET", "/v1/subscriptions?status=errored", supportKey, nil), bad)
+	oneID(t, h.do("GET", "/v1/subscriptions?status=active&customer_id="+cust, supportKey, nil), good)
+	mustStatus(t, h.do("GET", "/v1/subscriptions?status=broken", supportKey, nil), 400)
+
+	oneID(t, h.do("GET", "/v1/invoices?status=error", supportKey, nil), id)
+	from, to := now.Add(-time.Minute).Format(time.RFC3339), time.Now().UTC().Add(time.Minute).Format(time.RFC3339)
+	if got := listIDs(t, h.do("GET", "/v1/invoices?created_from="+from+"&created_to="+to, supportKey, nil)); len(got) != 2 {
+		t.Fatalf("invoices in range: %v", got)
+	}
+	oneID(t, h.do("GET", "/v1/invoices?status=to_pay&created_from="+from, supportKey, nil), other)
+	if got := listIDs(t, h.do("GET", "/v1/invoices?created_from="+to, supportKey, nil)); len(got) != 0 {
+		t.Fatalf("invoices after the range: %v", got)
+	}
+	if got := listIDs(t, h.do("GET", "/v1/invoices?created_to="+from, supportKey, nil)); len(got) != 0 {
+		t.Fatalf("invoices before the range: %v", got)
+	}
+	for _, q := range []string{"created_from=yesterday", "created_to=" + to + "&created_from=" + to, "created_from=1999-01-01T00:00:00Z", "status=late"} {
+		mustStatus(t, h.do("GET", "/v1/invoices?"+q, supportKey, nil), 400)
+	}
+
+	// The outbox: public events only, newest first, by type and by object.
+	r := h.do("GET", "/v1/events?object_id="+id, supportKey, nil)
+	mustStatus(t, r, 200)
+	var types []string
+	for _, d := range r.JSON(t)["data"].([]any) {
+		ev := d.(map[string]any)
+		if ev["object_id"] != id || ev["object_type"] != "invoice" || ev["customer_id"] != cust || ev["data"].(map[string]any)["id"] != id {
+			t.Fatalf("event %v", ev)
+		}
+		types = append(types, ev["type"].(string))
+	}
+	if len(types) != 2 || types[0] != "invoice.errored" || types[1] != "invoice.transaction_failed" {
+		t.Fatalf("invoice events %v, want invoice.errored then invoice.transaction_failed", types)
+	}
+	oneEv := h.do("GET", "/v1/events?type=subscription.errored", supportKey, nil)
+	if d := oneEv.JSON(t)["data"].([]any); len(d) != 1 || d[0].(map[string]any)["object_id"] != bad {
+		t.Fatalf("subscription.errored events %s", oneEv.Body)
+	}
+	all := listIDs(t, h.do("GET", "/v1/events?customer_id="+cust+"&limit=100", supportKey, nil))
+	var internal int
+	if err := h.pool.QueryRow(t.Context(), `SELECT count(*) FROM events WHERE type LIKE 'email.%'`).Scan(&internal); err != nil {
+		t.Fatal(err)
+	}
+	if internal == 0 || len(all) != h.count("events")-internal {
+		t.Fatalf("%d events listed, %d in the outbox of which %d internal", len(all), h.count("events"), internal)
+	}
+	page := h.do("GET", "/v1/events?limit=1", supportKey, nil).JSON(t)
+	if page["next_cursor"] == nil || len(page["data"].([]any)) != 1 {
+		t.Fatalf("events page %v", page)
+	}
+	mustStatus(t, h.do("GET", "/v1/events?type=email.payment_failed", supportKey, nil), 400)
+	mustStatus(t, h.do("GET", "/v1/events?object=inv", supportKey, nil), 400)
+
+	// Usage of a subscription, newest first, paginated.
+	for i, amt := range []string{"1.00", "2.00", "3.00"} {
+		mustStatus(t, h.do("POST", "/v1/subscriptions/"+good+"/usage", backendKey, map[string]any{"amount": amt,
+			"description": "calls", "occurred_at": now.Add(time.Duration(i) * time.Minute).Format(time.RFC3339)}), 201)
+	}
+	u := h.do("GET", "/v1/subscriptions/"+good+"/usage?limit=2", supportKey, nil)
+	mustStatus(t, u, 200)
+	um := u.JSON(t)
+	d := um["data"].([]any)
+	if len(d) != 2 || d[0].(map[string]any)["amount"] != "3.00" || d[1].(map[string]any)["amount"] != "2.00" || um["next_cursor"] == nil {
+		t.Fatalf("usage page 1 %s", u.Body)
+	}
+	u2 := h.do("GET", "/v1/subscriptions/"+good+"/usage?limit=2&cursor="+um["next_cursor"].(string), supportKey, nil).JSON(t)
+	if d := u2["data"].([]any); len(d) != 1 || d[0].(map[string]any)["amount"] != "1.00" || u2["next_cursor"] != nil {
+		t.Fatalf("usage page 2 %v", u2)
+	}
+	if got := listIDs(t, h.do("GET", "/v1/subscriptions/"+bad+"/usage", supportKey, nil)); len(got) != 0 {
+		t.Fatalf("another subscription's usage: %v", got)
+	}
+	mustStatus(t, h.do("GET", "/v1/subscriptions/sub_nope/usage", supportKey, nil), 404)
+}

@@ -49,15 +49,17 @@ func (q *Queries) InsertEvent(ctx context.Context, arg InsertEventParams) (Event
 
 const listEvents = `-- name: ListEvents :many
 SELECT id, seq, type, resource_type, resource_id, customer_id, data, created_at FROM events
-WHERE ($1::text IS NULL OR type = $1::text)
-  AND ($2::text IS NULL OR resource_id = $2::text)
-  AND ($3::bigint IS NULL OR seq < $3::bigint)
+WHERE type = ANY($1::text[])
+  AND ($2::text IS NULL OR customer_id = $2::text)
+  AND ($3::text IS NULL OR resource_id = $3::text)
+  AND ($4::bigint IS NULL OR seq < $4::bigint)
 ORDER BY seq DESC
-LIMIT $4
+LIMIT $5
 `
 
 type ListEventsParams struct {
-	Type       *string
+	Types      []string
+	CustomerID *string
 	ResourceID *string
 	BeforeSeq  *int64
 	Lim        int32
@@ -66,7 +68,8 @@ type ListEventsParams struct {
 // The outbox, newest first (GET /v1/events).
 func (q *Queries) ListEvents(ctx context.Context, arg ListEventsParams) ([]Event, error) {
 	rows, err := q.db.Query(ctx, listEvents,
-		arg.Type,
+		arg.Types,
+		arg.CustomerID,
 		arg.ResourceID,
 		arg.BeforeSeq,
 		arg.Lim,

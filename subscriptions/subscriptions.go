@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,6 +29,9 @@ const (
 	StatusPaused    = "paused"
 	StatusCancelled = "cancelled"
 )
+
+// Statuses lists every subscription status (the list filter accepts these only).
+var Statuses = []string{StatusActive, StatusErrored, StatusPaused, StatusCancelled}
 
 // Subscription is a recurring fee, as the API returns it.
 type Subscription struct {
@@ -166,12 +170,17 @@ type ListParams struct {
 	CustomerID *string
 	// ExternalID filters on the merchant's own id.
 	ExternalID *string
+	// Status filters on one of Statuses (400 for any other).
+	Status *string
 }
 
 // List returns a page of subscriptions, newest first, and the cursor of the next page.
 func (s *Service) List(ctx context.Context, p ListParams) ([]Subscription, *int64, error) {
+	if p.Status != nil && !slices.Contains(Statuses, *p.Status) {
+		return nil, nil, apperr.InvalidParam("status", "parameter_invalid", "status must be one of "+strings.Join(Statuses, ", "))
+	}
 	rows, err := store.New(s.pool).ListSubscriptions(ctx, store.ListSubscriptionsParams{
-		CustomerID: p.CustomerID, ExternalID: p.ExternalID, BeforeSeq: p.BeforeSeq, Lim: p.Limit + 1,
+		CustomerID: p.CustomerID, ExternalID: p.ExternalID, Status: p.Status, BeforeSeq: p.BeforeSeq, Lim: p.Limit + 1,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("list subscriptions: %w", err)
@@ -213,13 +222,7 @@ func (s *Service) RecordUsage(ctx context.Context, subscriptionID string, in Usa
 	if sub.Status == StatusCancelled {
 		return UsageRecord{}, apperr.New(apperr.Rule, "subscription_cancelled", "subscription "+sub.ID+" is cancelled and takes no more usage")
 	}
-	view := func(row store.UsageRecord) UsageRecord {
-		return UsageRecord{
-			ID: row.ID, Object: "usage_record", SubscriptionID: row.SubscriptionID,
-			Amount: money.Format(row.Amount, sub.Currency), Currency: sub.Currency, Description: row.Description,
-			OccurredAt: row.OccurredAt.UTC(), InvoiceID: row.InvoiceID, CreatedAt: row.CreatedAt.UTC(),
-		}
-	}
+	view := func(row store.UsageRecord) UsageRecord { return usageView(row, sub.Currency) }
 	var out UsageRecord
 	err = store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
 		// Usage is billed: a rerun of the request that recorded it (its answer lost) gets
@@ -242,6 +245,37 @@ func (s *Service) RecordUsage(ctx context.Context, subscriptionID string, in Usa
 		return idempotency.Bind(ctx, q, row.ID, out)
 	})
 	return out, err
+}
+
+func usageView(row store.UsageRecord, currency string) UsageRecord {
+	return UsageRecord{
+		ID: row.ID, Object: "usage_record", SubscriptionID: row.SubscriptionID,
+		Amount: money.Format(row.Amount, currency), Currency: currency, Description: row.Description,
+		OccurredAt: row.OccurredAt.UTC(), InvoiceID: row.InvoiceID, CreatedAt: row.CreatedAt.UTC(),
+	}
+}
+
+// UsageListParams pages a subscription's usage (newest first).
+type UsageListParams struct {
+	// Limit is the page size (1..100).
+	Limit int32
+	// BeforeSeq is the cursor: only records older than it.
+	BeforeSeq *int64
+}
+
+// ListUsage returns a page of a subscription's usage records, newest first (invoice_id
+// says which are billed), and the cursor of the next page.
+func (s *Service) ListUsage(ctx context.Context, subscriptionID string, p UsageListParams) ([]UsageRecord, *int64, error) {
+	sub, err := s.Get(ctx, subscriptionID)
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, err := store.New(s.pool).ListUsageRecords(ctx, store.ListUsageRecordsParams{SubscriptionID: sub.ID, BeforeSeq: p.BeforeSeq, Lim: p.Limit + 1})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list usage: %w", err)
+	}
+	out, next := store.Page(rows, p.Limit, func(r store.UsageRecord) int64 { return r.Seq }, func(r store.UsageRecord) UsageRecord { return usageView(r, sub.Currency) })
+	return out, next, nil
 }
 
 // Reactivate puts an errored subscription back in service (subscription.reactivated): it
