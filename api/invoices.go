@@ -155,7 +155,7 @@ func (s *Server) reconcileInvoice(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	amount, method, err := s.invoices.ValidateReconcile(c.Request.Context(), c.Param("id"), body)
+	amount, method, err := s.invoices.ValidateReconcile(c.Request.Context(), c.Param("id"), &body)
 	if err != nil {
 		s.fail(c, err)
 		return

@@ -354,3 +354,35 @@ func TestSupportListFilters(t *testing.T) {
 	}
 	mustStatus(t, h.do("GET", "/v1/subscriptions/sub_nope/usage", supportKey, nil), 404)
 }
+
+// TestTimesDefaultToNow: usage without occurred_at happened now; a reconciliation without
+// paid_at was paid now.
+func TestTimesDefaultToNow(t *testing.T) {
+	h := newInvoiceHarness(t)
+	cust := h.customer("EUR")
+	before := time.Now().UTC().Add(-time.Second)
+	r := h.do("POST", "/v1/subscriptions", backendKey, map[string]any{"customer_id": cust, "amount": "30.00",
+		"current_period_start": before.Add(-time.Hour).Format(time.RFC3339), "current_period_end": before.Add(24 * time.Hour).Format(time.RFC3339)})
+	mustStatus(t, r, 201)
+	sub := r.JSON(t)["id"].(string)
+	u := h.do("POST", "/v1/subscriptions/"+sub+"/usage", backendKey, map[string]any{"amount": "1.00", "description": "calls"})
+	mustStatus(t, u, 201)
+	within := func(what, s string) {
+		t.Helper()
+		at, err := time.Parse(time.RFC3339, s)
+		if err != nil || at.Before(before) || at.After(time.Now().UTC().Add(time.Second)) {
+			t.Fatalf("%s %q is not now", what, s)
+		}
+	}
+	within("occurred_at", u.JSON(t)["occurred_at"].(string))
+
+	id := h.invoice(cust, map[string]any{"payment_method": "bank_transfer"})["id"].(string)
+	rec := h.do("POST", "/v1/invoices/"+id+"/reconcile", supportKey, map[string]any{"amount": "30.00", "reference": "TRX-NOW"})
+	mustStatus(t, rec, 200)
+	paid := h.waitInvoice(id, "paid", func(m map[string]any) bool { return m["status"] == "paid" })
+	tx := txns(paid)
+	if len(tx) != 1 || tx[0]["paid_at"] == nil {
+		t.Fatalf("reconciliation %v", tx)
+	}
+	within("paid_at", tx[0]["paid_at"].(string))
+}

@@ -336,8 +336,9 @@ type ReconcileBody struct {
 }
 
 // ValidateReconcile checks a reconciliation against the invoice: a positive amount with
-// the currency's decimals, a reference, a payment date not in the future.
-func (s *Service) ValidateReconcile(ctx context.Context, invoiceID string, b ReconcileBody) (amount decimal.Decimal, method string, err error) {
+// the currency's decimals, a reference, a payment date not in the future. An omitted
+// paid_at is set to now (in b).
+func (s *Service) ValidateReconcile(ctx context.Context, invoiceID string, b *ReconcileBody) (amount decimal.Decimal, method string, err error) {
 	inv, err := s.Get(ctx, invoiceID)
 	if err != nil {
 		return decimal.Zero, "", err
@@ -350,7 +351,8 @@ func (s *Service) ValidateReconcile(ctx context.Context, invoiceID string, b Rec
 		return decimal.Zero, "", apperr.InvalidParam("reference", "parameter_invalid", "reference is required (1 to 200 characters), e.g. the bank transfer's reference")
 	}
 	if b.PaidAt == nil {
-		return decimal.Zero, "", apperr.InvalidParam("paid_at", "parameter_missing", "paid_at is required (RFC 3339)")
+		now := s.Now().UTC()
+		b.PaidAt = &now
 	}
 	if b.PaidAt.After(s.Now().Add(24 * time.Hour)) {
 		return decimal.Zero, "", apperr.InvalidParam("paid_at", "parameter_invalid", "paid_at is in the future")

@@ -259,7 +259,7 @@ func (c *Cards) CompleteAuthentication(ctx context.Context, customerID, invoiceI
 	method := MethodCardOnSession
 	paidAt := c.now().UTC()
 	body := invoices.ReconcileBody{Amount: p.Amount.String(), Reference: p.ID, PaidAt: &paidAt, Method: &method}
-	amount, method, err := c.Invoices.ValidateReconcile(ctx, inv.ID, body)
+	amount, method, err := c.Invoices.ValidateReconcile(ctx, inv.ID, &body)
 	if err != nil {
 		return contracts.UpdateOutcome{}, err
 	}

@@ -189,7 +189,8 @@ func (s *Service) List(ctx context.Context, p ListParams) ([]Subscription, *int6
 	return out, next, nil
 }
 
-// UsageInput is the body of POST /v1/subscriptions/{id}/usage.
+// UsageInput is the body of POST /v1/subscriptions/{id}/usage (occurred_at defaults to
+// now).
 type UsageInput struct {
 	Amount      string `json:"amount"`
 	Description string `json:"description"`
@@ -215,9 +216,11 @@ func (s *Service) RecordUsage(ctx context.Context, subscriptionID string, in Usa
 	if desc == "" || len(desc) > 500 {
 		return UsageRecord{}, apperr.InvalidParam("description", "parameter_invalid", "description is required (1 to 500 characters)")
 	}
-	at, err := parseTime("occurred_at", in.OccurredAt)
-	if err != nil {
-		return UsageRecord{}, err
+	at := time.Now().UTC()
+	if in.OccurredAt != "" {
+		if at, err = parseTime("occurred_at", in.OccurredAt); err != nil {
+			return UsageRecord{}, err
+		}
 	}
 	if sub.Status == StatusCancelled {
 		return UsageRecord{}, apperr.New(apperr.Rule, "subscription_cancelled", "subscription "+sub.ID+" is cancelled and takes no more usage")
