@@ -40,6 +40,7 @@ var statusByKind = map[apperr.Kind]int{
 	apperr.NotFound:        http.StatusNotFound,
 	apperr.Conflict:        http.StatusConflict,
 	apperr.Rule:            http.StatusUnprocessableEntity,
+	apperr.PaymentFailed:   http.StatusPaymentRequired,
 	apperr.Unavailable:     http.StatusServiceUnavailable,
 	apperr.Internal:        http.StatusInternalServerError,
 }

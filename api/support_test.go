@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"payorch/contracts"
+	"payorch/ledger/ledgertest"
 )
 
 // listIDs returns the ids of a list response's data.
@@ -385,4 +386,24 @@ func TestTimesDefaultToNow(t *testing.T) {
 		t.Fatalf("reconciliation %v", tx)
 	}
 	within("paid_at", tx[0]["paid_at"].(string))
+}
+
+// TestFailedLoadStatusReplayed: a declined paid load is a 402 payment_failed with the load,
+// and so is the same request sent again with its Idempotency-Key (one load, one charge).
+func TestFailedLoadStatusReplayed(t *testing.T) {
+	h := newWalletHarness(t)
+	_, wallet := h.newWallet(ledgertest.PMDecline)
+	body := map[string]any{"amount": "20.00", "type": "paid"}
+	a := h.do("POST", "/v1/wallets/"+wallet+"/load", backendKey, body, "Idempotency-Key", "load-declined")
+	b := h.do("POST", "/v1/wallets/"+wallet+"/load", backendKey, body, "Idempotency-Key", "load-declined")
+	for _, r := range []response{a, b} {
+		mustStatus(t, r, http.StatusPaymentRequired)
+		if r.ErrorCode(t) != "payment_failed" {
+			t.Fatalf("402 body %s", r.Body)
+		}
+	}
+	la, lb := a.JSON(t)["load"].(map[string]any), b.JSON(t)["load"].(map[string]any)
+	if la["id"] != lb["id"] || la["status"] != "failed" || h.count("wallet_loads") != 1 || h.provider.Charges() != 1 {
+		t.Fatalf("a replay made another load or charge: %s / %s", a.Body, b.Body)
+	}
 }

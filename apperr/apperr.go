@@ -23,6 +23,9 @@ const (
 	Conflict Kind = "conflict_error"
 	// Rule is a request refused by a business rule (422).
 	Rule Kind = "business_rule_error"
+	// PaymentFailed is a charge the request made that failed (402): the provider declined
+	// it or it could not be made.
+	PaymentFailed Kind = "payment_error"
 	// Unavailable is a dependency that is down (503).
 	Unavailable Kind = "service_unavailable_error"
 	// Internal is a bug or an unexpected failure (500).
