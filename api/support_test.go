@@ -407,3 +407,45 @@ func TestFailedLoadStatusReplayed(t *testing.T) {
 		t.Fatalf("a replay made another load or charge: %s / %s", a.Body, b.Body)
 	}
 }
+
+// TestRenewalMovesThePeriod: the invoice of a subscription's next period makes it the
+// current period, so the projected balance no longer counts the old period's fee on top
+// of the new invoice; an invoice for an earlier period does not move it back.
+func TestRenewalMovesThePeriod(t *testing.T) {
+	h := &walletHarness{harness: newHarness(t)}
+	cust := h.customer("EUR")
+	wallet := h.wallet(cust, map[string]any{"auto_debit": false})["id"].(string)
+	mustStatus(t, h.load(wallet, map[string]any{"amount": "100.00", "type": "free"}), 201)
+	r := h.do("POST", "/v1/subscriptions", backendKey, map[string]any{"customer_id": cust, "amount": "30.00",
+		"current_period_start": "2026-11-01T00:00:00Z", "current_period_end": "2026-12-01T00:00:00Z"})
+	mustStatus(t, r, 201)
+	sub := r.JSON(t)["id"].(string)
+	if w := h.getWallet(wallet); w["projected_balance"] != "70.00" {
+		t.Fatalf("projected %v, want 100 − the November fee = 70.00", w["projected_balance"])
+	}
+	invoice := func(start, end string) {
+		t.Helper()
+		mustStatus(t, h.do("POST", "/v1/invoices", backendKey, map[string]any{"customer_id": cust, "subscription_id": sub,
+			"payment_method": "bank_transfer", "period_start": start, "period_end": end,
+			"lines": []map[string]any{{"description": "Plan", "amount": "30.00"}}}), 201)
+	}
+	period := func() (string, string) {
+		s := h.do("GET", "/v1/subscriptions/"+sub, supportKey, nil).JSON(t)
+		return s["current_period_start"].(string), s["current_period_end"].(string)
+	}
+	invoice("2026-12-01T00:00:00Z", "2027-01-01T00:00:00Z")
+	if s, e := period(); s != "2026-12-01T00:00:00Z" || e != "2027-01-01T00:00:00Z" {
+		t.Fatalf("current period %s – %s, want December", s, e)
+	}
+	if w := h.getWallet(wallet); w["projected_balance"] != "70.00" {
+		t.Fatalf("projected %v, want 100 − the December invoice = 70.00 (no November fee on top)", w["projected_balance"])
+	}
+	// A late invoice for November leaves December current.
+	invoice("2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z")
+	if s, _ := period(); s != "2026-12-01T00:00:00Z" {
+		t.Fatalf("an earlier period's invoice moved the period to %s", s)
+	}
+	if w := h.getWallet(wallet); w["projected_balance"] != "40.00" {
+		t.Fatalf("projected %v, want 100 − two invoices = 40.00", w["projected_balance"])
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"payorch/ids"
 	"payorch/money"
 	"payorch/store"
+	"payorch/subscriptions"
 )
 
 // CreateInput is the body of POST /v1/invoices.
@@ -141,6 +142,10 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Invoice, error) {
 				InvoiceID: &row.ID, SubscriptionID: *in.SubscriptionID, PeriodStart: *periodStart, PeriodEnd: *periodEnd,
 			}); err != nil {
 				return fmt.Errorf("bill usage: %w", err)
+			}
+			// The invoice of the next period renews the subscription (its rule).
+			if _, err := subscriptions.Renew(ctx, q, *in.SubscriptionID, *periodStart, *periodEnd); err != nil {
+				return err
 			}
 		}
 		if out, err = view(ctx, q, row); err != nil {

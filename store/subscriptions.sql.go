@@ -326,3 +326,25 @@ func (q *Queries) ReactivateSubscription(ctx context.Context, id string) (Subscr
 	)
 	return i, err
 }
+
+const renewSubscriptionPeriod = `-- name: RenewSubscriptionPeriod :execrows
+UPDATE subscriptions
+SET current_period_start = $1::timestamptz, current_period_end = $2::timestamptz, updated_at = now()
+WHERE id = $3 AND current_period_end <= $1::timestamptz
+`
+
+type RenewSubscriptionPeriodParams struct {
+	PeriodStart time.Time
+	PeriodEnd   time.Time
+	ID          string
+}
+
+// Renewal: an invoice for a period that starts at or after the current one ends moves the
+// current period forward to it (never backward).
+func (q *Queries) RenewSubscriptionPeriod(ctx context.Context, arg RenewSubscriptionPeriodParams) (int64, error) {
+	result, err := q.db.Exec(ctx, renewSubscriptionPeriod, arg.PeriodStart, arg.PeriodEnd, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}

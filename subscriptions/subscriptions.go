@@ -281,6 +281,19 @@ func (s *Service) ListUsage(ctx context.Context, subscriptionID string, p UsageL
 	return out, next, nil
 }
 
+// Renew is the renewal rule, run with q inside the transaction that creates a
+// subscription's invoice for [start, end): when that period starts at or after the current
+// period ends (the invoice of the next period), it becomes the current period, so the
+// projected balance speaks of it. An invoice for the current or an earlier period changes
+// nothing. It reports whether the period moved.
+func Renew(ctx context.Context, q *store.Queries, subscriptionID string, start, end time.Time) (bool, error) {
+	n, err := q.RenewSubscriptionPeriod(ctx, store.RenewSubscriptionPeriodParams{ID: subscriptionID, PeriodStart: start, PeriodEnd: end})
+	if err != nil {
+		return false, fmt.Errorf("renew subscription: %w", err)
+	}
+	return n == 1, nil
+}
+
 // Reactivate puts an errored subscription back in service (subscription.reactivated): it
 // is invoiced and collected again; the invoice that errored stays unpaid and keeps
 // waiting for a manual retry, a new payment method or a reconciliation. Only an errored

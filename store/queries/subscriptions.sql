@@ -46,3 +46,10 @@ RETURNING *;
 UPDATE subscriptions SET status = 'cancelled', cancelled_at = now(), updated_at = now()
 WHERE id = $1 AND status <> 'cancelled'
 RETURNING *;
+
+-- name: RenewSubscriptionPeriod :execrows
+-- Renewal: an invoice for a period that starts at or after the current one ends moves the
+-- current period forward to it (never backward).
+UPDATE subscriptions
+SET current_period_start = @period_start::timestamptz, current_period_end = @period_end::timestamptz, updated_at = now()
+WHERE id = @id AND current_period_end <= @period_start::timestamptz;
