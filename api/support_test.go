@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/converter"
+
 	"payorch/contracts"
 	"payorch/ledger/ledgertest"
 )
@@ -447,5 +449,29 @@ func TestRenewalMovesThePeriod(t *testing.T) {
 	}
 	if w := h.getWallet(wallet); w["projected_balance"] != "40.00" {
 		t.Fatalf("projected %v, want 100 − two invoices = 40.00", w["projected_balance"])
+	}
+}
+
+// TestWalletLoadSearchAttributes: a paid load's workflow carries CustomerId and WalletId
+// from its start and PaymentStatus set to the load's outcome, so an operator finds a
+// customer's top-ups in the Web UI.
+func TestWalletLoadSearchAttributes(t *testing.T) {
+	h := newWalletHarness(t)
+	cust, wallet := h.newWallet(ledgertest.PMSettle)
+	r := h.load(wallet, map[string]any{"amount": "15.00", "type": "paid"})
+	mustStatus(t, r, 201)
+	d, err := env.Temporal.DescribeWorkflowExecution(t.Context(), contracts.WalletLoadWorkflowID(r.JSON(t)["id"].(string)), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for name, p := range d.WorkflowExecutionInfo.GetSearchAttributes().GetIndexedFields() {
+		var s string
+		if converter.GetDefaultDataConverter().FromPayload(p, &s) == nil {
+			got[name] = s
+		}
+	}
+	if got["CustomerId"] != cust || got["WalletId"] != wallet || got["PaymentStatus"] != "settled" {
+		t.Fatalf("search attributes %v, want CustomerId %s, WalletId %s, PaymentStatus settled", got, cust, wallet)
 	}
 }

@@ -88,7 +88,7 @@ say "starting the Temporal dev server on 127.0.0.1:$TEMPORAL_PORT (Web UI on :$U
   --dynamic-config-value matching.numTaskqueueWritePartitions=1 \
   --search-attribute CustomerId=Keyword --search-attribute InvoiceId=Keyword \
   --search-attribute SubscriptionId=Keyword --search-attribute PaymentStatus=Keyword \
-  --search-attribute NextRetryAt=Datetime \
+  --search-attribute NextRetryAt=Datetime --search-attribute WalletId=Keyword \
   >"$DATA/logs/temporal.log" 2>&1 &
 PIDS+=($!)
 for i in $(seq 1 120); do
