@@ -33,7 +33,7 @@ func (c *Client) RunWalletLoad(ctx context.Context, load ledger.Load, wait time.
 			contracts.SearchWalletID.ValueSet(load.WalletID),
 			contracts.SearchPaymentStatus.ValueSet(load.Status),
 		),
-		StaticSummary:            "wallet load " + load.ID + ": " + load.Amount + " " + load.Currency + " (" + load.Source + ") for " + load.CustomerID,
+		StaticSummary: "wallet load " + load.ID + ": " + load.Amount + " " + load.Currency + " (" + load.Source + ") for " + load.CustomerID,
 	}, contracts.WalletLoadWorkflow, contracts.WalletLoadInput{LoadID: load.ID})
 	var ended *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &ended) {
