@@ -9,6 +9,7 @@ import (
 
 	"payorch/contracts"
 	"payorch/ledger/ledgertest"
+	"payorch/mail"
 )
 
 // listIDs returns the ids of a list response's data.
@@ -473,5 +474,43 @@ func TestWalletLoadSearchAttributes(t *testing.T) {
 	}
 	if got["CustomerId"] != cust || got["WalletId"] != wallet || got["PaymentStatus"] != "settled" {
 		t.Fatalf("search attributes %v, want CustomerId %s, WalletId %s, PaymentStatus settled", got, cust, wallet)
+	}
+}
+
+// TestManualRetriesEmailOncePerCause: support retries an invoice whose card keeps failing
+// the same way; the customer gets one payment-failed email for that failure, and a new
+// email once the cause changes (a new card that fails too).
+func TestManualRetriesEmailOncePerCause(t *testing.T) {
+	h := newInvoiceHarness(t)
+	cust := h.customer("EUR")
+	h.method(cust, "pm_card_chargeDeclined")
+	id := h.invoice(cust, nil)["id"].(string)
+	h.waitInvoice(id, "a failed first attempt", failedAttempts(1))
+	m, err := mail.New(h.pool, h.srv.log, mail.DirSender{Dir: t.TempDir()}, "Acme <billing@acme.test>", "https://portal.acme.test/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func() mail.Stats {
+		t.Helper()
+		st, err := m.RunOnce(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	if st := send(); st.Sent != 1 {
+		t.Fatalf("first failure: %+v, want one email", st)
+	}
+	for range 2 {
+		mustStatus(t, h.do("POST", "/v1/invoices/"+id+"/retry", supportKey, nil), 200)
+		if st := send(); st.Sent != 0 || st.Skipped != 1 {
+			t.Fatalf("a manual retry failing the same way: %+v, want no email", st)
+		}
+	}
+	// A new card that is declined as well: news to the customer.
+	h.method(cust, "pm_card_chargeDeclinedInsufficientFunds")
+	h.waitInvoice(id, "the new card's failure", failedAttempts(4))
+	if st := send(); st.Sent != 1 {
+		t.Fatalf("a new card failing: %+v, want one email", st)
 	}
 }
