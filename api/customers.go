@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -32,15 +33,12 @@ func (s *Server) getCustomer(c *gin.Context) {
 }
 
 func (s *Server) listCustomers(c *gin.Context) {
-	limit, before, err := listPage(c, "email")
+	limit, before, err := listPage(c, "email", "external_id")
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	p := customers.ListParams{Limit: limit, BeforeSeq: before}
-	if e := c.Query("email"); e != "" {
-		p.Email = &e
-	}
+	p := customers.ListParams{Limit: limit, BeforeSeq: before, Email: queryOpt(c, "email"), ExternalID: queryOpt(c, "external_id")}
 	items, next, err := s.customers.List(c.Request.Context(), p)
 	if err != nil {
 		s.fail(c, err)
@@ -81,10 +79,52 @@ func (s *Server) addPaymentMethod(c *gin.Context) {
 }
 
 func (s *Server) listPaymentMethods(c *gin.Context) {
-	items, err := s.customers.ListPaymentMethods(c.Request.Context(), c.Param("id"))
+	if _, _, err := listPage(c, "external_id"); err != nil {
+		s.fail(c, err)
+		return
+	}
+	items, err := s.customers.ListPaymentMethods(c.Request.Context(), c.Param("id"), queryOpt(c, "external_id"))
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, list(items, nil))
+}
+
+// updateCustomer changes a customer's name, email or language (backend).
+func (s *Server) updateCustomer(c *gin.Context) {
+	var in customers.UpdateInput
+	if err := decode(c, &in); err != nil {
+		s.fail(c, err)
+		return
+	}
+	out, err := s.customers.Update(c.Request.Context(), c.Param("id"), in)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// setDefaultPaymentMethod makes one of the customer's active payment methods its default.
+func (s *Server) setDefaultPaymentMethod(c *gin.Context) {
+	s.paymentMethodAction(c, s.customers.SetDefaultPaymentMethod)
+}
+
+// detachPaymentMethod detaches a payment method: it is never charged again.
+func (s *Server) detachPaymentMethod(c *gin.Context) {
+	s.paymentMethodAction(c, s.customers.DetachPaymentMethod)
+}
+
+func (s *Server) paymentMethodAction(c *gin.Context, do func(ctx context.Context, customerID, pmID string) (customers.PaymentMethod, error)) {
+	if err := decodeOptional(c, &struct{}{}); err != nil {
+		s.fail(c, err)
+		return
+	}
+	out, err := do(c.Request.Context(), c.Param("id"), c.Param("pm_id"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
 }

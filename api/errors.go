@@ -28,6 +28,9 @@ type ErrorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Param   string `json:"param,omitempty"`
+	// ExistingID names the existing resource a 409 conflict is about (a taken
+	// external_id's holder, the customer's wallet).
+	ExistingID string `json:"existing_id,omitempty"`
 }
 
 var statusByKind = map[apperr.Kind]int{
@@ -37,6 +40,7 @@ var statusByKind = map[apperr.Kind]int{
 	apperr.NotFound:        http.StatusNotFound,
 	apperr.Conflict:        http.StatusConflict,
 	apperr.Rule:            http.StatusUnprocessableEntity,
+	apperr.PaymentFailed:   http.StatusPaymentRequired,
 	apperr.Unavailable:     http.StatusServiceUnavailable,
 	apperr.Internal:        http.StatusInternalServerError,
 }
@@ -90,7 +94,7 @@ func (s *Server) fail(c *gin.Context, err error) {
 	if status == http.StatusUnauthorized {
 		c.Header("WWW-Authenticate", `Bearer realm="payorch"`)
 	}
-	c.AbortWithStatusJSON(status, ErrorBody{Error: ErrorDetail{Type: string(e.Kind), Code: e.Code, Message: e.Message, Param: e.Param}})
+	c.AbortWithStatusJSON(status, ErrorBody{Error: ErrorDetail{Type: string(e.Kind), Code: e.Code, Message: e.Message, Param: e.Param, ExistingID: e.ExistingID}})
 }
 
 // decode reads a JSON body into dst, rejecting unknown fields, wrong types, trailing data

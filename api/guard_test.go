@@ -201,7 +201,8 @@ func TestUnknownListFiltersRefused(t *testing.T) {
 	h := newHarness(t)
 	for _, c := range []struct{ path, param, code string }{
 		{"/v1/invoices?status=bogus", "status", "parameter_invalid"},
-		{"/v1/subscriptions?status=bogus", "status", "parameter_unknown"},
+		{"/v1/subscriptions?status=bogus", "status", "parameter_invalid"},
+		{"/v1/subscriptions?state=errored", "state", "parameter_unknown"},
 		{"/v1/customers?emial=a@example.com", "emial", "parameter_unknown"},
 		{"/v1/webhook-endpoints?status=active", "status", "parameter_unknown"},
 	} {

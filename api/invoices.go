@@ -60,20 +60,20 @@ func (s *Server) getInvoice(c *gin.Context) {
 }
 
 func (s *Server) listInvoices(c *gin.Context) {
-	limit, before, err := listPage(c, "customer_id", "subscription_id", "status")
+	limit, before, err := listPage(c, "customer_id", "subscription_id", "status", "external_id", "created_from", "created_to")
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	p := invoices.ListParams{Limit: limit, BeforeSeq: before}
-	if v := c.Query("customer_id"); v != "" {
-		p.CustomerID = &v
+	p := invoices.ListParams{Limit: limit, BeforeSeq: before, CustomerID: queryOpt(c, "customer_id"),
+		SubscriptionID: queryOpt(c, "subscription_id"), Status: queryOpt(c, "status"), ExternalID: queryOpt(c, "external_id")}
+	if p.CreatedFrom, err = queryTime(c, "created_from"); err != nil {
+		s.fail(c, err)
+		return
 	}
-	if v := c.Query("subscription_id"); v != "" {
-		p.SubscriptionID = &v
-	}
-	if v := c.Query("status"); v != "" {
-		p.Status = &v
+	if p.CreatedTo, err = queryTime(c, "created_to"); err != nil {
+		s.fail(c, err)
+		return
 	}
 	items, next, err := s.invoices.List(c.Request.Context(), p)
 	if err != nil {
@@ -155,7 +155,7 @@ func (s *Server) reconcileInvoice(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	amount, method, err := s.invoices.ValidateReconcile(c.Request.Context(), c.Param("id"), body)
+	amount, method, err := s.invoices.ValidateReconcile(c.Request.Context(), c.Param("id"), &body)
 	if err != nil {
 		s.fail(c, err)
 		return

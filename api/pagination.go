@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -67,4 +68,27 @@ func list[T any](items []T, next *int64) List[T] {
 		items = []T{}
 	}
 	return List[T]{Data: items, NextCursor: cursor(next)}
+}
+
+// queryOpt returns a query parameter's value, nil when it is absent or empty.
+func queryOpt(c *gin.Context, name string) *string {
+	if v := c.Query(name); v != "" {
+		return &v
+	}
+	return nil
+}
+
+// queryTime reads an optional RFC 3339 query parameter (a list's date bound), refusing
+// anything else and years outside minYear..maxYear with a 400 naming it.
+func queryTime(c *gin.Context, name string) (*time.Time, error) {
+	v := c.Query(name)
+	if v == "" {
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil || t.Year() < minYear || t.Year() > maxYear {
+		return nil, apperr.InvalidParam(name, "parameter_invalid", name+" must be an RFC 3339 timestamp such as 2026-01-01T00:00:00Z")
+	}
+	t = t.UTC()
+	return &t, nil
 }

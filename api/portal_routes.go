@@ -207,7 +207,7 @@ func (s *Server) portalPaymentMethod(c *gin.Context) {
 
 // portalDefaultCard is the customer's default payment method (404 when none).
 func (s *Server) portalDefaultCard(ctx context.Context, customerID string) (customers.PaymentMethod, error) {
-	items, err := s.customers.ListPaymentMethods(ctx, customerID)
+	items, err := s.customers.ListPaymentMethods(ctx, customerID, nil)
 	if err != nil {
 		return customers.PaymentMethod{}, err
 	}

@@ -159,8 +159,12 @@ func (s *Server) routes() {
 	s.get("/v1/customers", anyRole, s.listCustomers)
 	s.post("/v1/customers", backendOnly, s.createCustomer)
 	s.get("/v1/customers/:id", anyRole, s.getCustomer)
+	s.patch("/v1/customers/:id", backendOnly, s.updateCustomer)
 	s.get("/v1/customers/:id/payment-methods", anyRole, s.listPaymentMethods)
 	s.post("/v1/customers/:id/payment-methods", backendOnly, s.addPaymentMethod)
+	s.post("/v1/customers/:id/payment-methods/:pm_id/default", backendOnly, s.setDefaultPaymentMethod)
+	s.post("/v1/customers/:id/payment-methods/:pm_id/detach", backendOnly, s.detachPaymentMethod)
+	s.get("/v1/events", anyRole, s.listEvents)
 	s.webhookRoutes()
 	s.invoiceRoutes()
 	s.walletRoutes()
@@ -175,6 +179,12 @@ func (s *Server) get(path string, roles []config.Role, h gin.HandlerFunc) {
 
 func (s *Server) post(path string, roles []config.Role, h gin.HandlerFunc) {
 	s.engine.POST(path, s.authorize(roles...), s.idempotent, h)
+}
+
+// patch routes a partial update: authorized, and idempotent under an Idempotency-Key like
+// every POST.
+func (s *Server) patch(path string, roles []config.Role, h gin.HandlerFunc) {
+	s.engine.PATCH(path, s.authorize(roles...), s.idempotent, h)
 }
 
 func (s *Server) requestLog(c *gin.Context) {

@@ -14,6 +14,7 @@ func (s *Server) subscriptionRoutes() {
 	s.get("/v1/subscriptions", anyRole, s.listSubscriptions)
 	s.get("/v1/subscriptions/:id", anyRole, s.getSubscription)
 	s.post("/v1/subscriptions/:id/usage", backendOnly, s.recordUsage)
+	s.get("/v1/subscriptions/:id/usage", anyRole, s.listUsage)
 	s.post("/v1/subscriptions/:id/reactivate", anyRole, s.reactivateSubscription)
 	s.post("/v1/subscriptions/:id/cancel", anyRole, s.cancelSubscription)
 }
@@ -86,15 +87,13 @@ func (s *Server) getSubscription(c *gin.Context) {
 }
 
 func (s *Server) listSubscriptions(c *gin.Context) {
-	limit, before, err := listPage(c, "customer_id")
+	limit, before, err := listPage(c, "customer_id", "external_id", "status")
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	p := subscriptions.ListParams{Limit: limit, BeforeSeq: before}
-	if v := c.Query("customer_id"); v != "" {
-		p.CustomerID = &v
-	}
+	p := subscriptions.ListParams{Limit: limit, BeforeSeq: before, CustomerID: queryOpt(c, "customer_id"),
+		ExternalID: queryOpt(c, "external_id"), Status: queryOpt(c, "status")}
 	items, next, err := s.subs.List(c.Request.Context(), p)
 	if err != nil {
 		s.fail(c, err)
@@ -115,4 +114,19 @@ func (s *Server) recordUsage(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusCreated, out)
+}
+
+// listUsage lists a subscription's usage records, newest first.
+func (s *Server) listUsage(c *gin.Context) {
+	limit, before, err := listPage(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	items, next, err := s.subs.ListUsage(c.Request.Context(), c.Param("id"), subscriptions.UsageListParams{Limit: limit, BeforeSeq: before})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, list(items, next))
 }

@@ -145,7 +145,6 @@ func TestSubscriptionRefusals(t *testing.T) {
 	}{
 		{"zero", sub, backendKey, usage(map[string]any{"amount": "0"}), 400, "amount_invalid"},
 		{"no description", sub, backendKey, usage(map[string]any{"description": nil}), 400, "parameter_invalid"},
-		{"no occurred_at", sub, backendKey, usage(map[string]any{"occurred_at": nil}), 400, "parameter_missing"},
 		{"bad occurred_at", sub, backendKey, usage(map[string]any{"occurred_at": "yesterday"}), 400, "parameter_invalid"},
 		{"unknown subscription", "sub_missing", backendKey, usage(nil), 404, "resource_missing"},
 		{"support key", sub, supportKey, usage(nil), 403, "role_not_allowed"},

@@ -17,6 +17,7 @@ const loadWait = 5 * time.Second
 
 func (s *Server) walletRoutes() {
 	s.post("/v1/wallets", backendOnly, s.createWallet)
+	s.get("/v1/wallets", anyRole, s.listWallets)
 	s.get("/v1/wallets/:id", anyRole, s.getWallet)
 	s.engine.PATCH("/v1/wallets/:id", s.authorize(backendOnly...), s.updateWallet)
 	s.post("/v1/wallets/:id/load", backendOnly, s.loadWallet)
@@ -38,6 +39,21 @@ func (s *Server) createWallet(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusCreated, out)
+}
+
+// listWallets lists wallets, newest first; ?customer_id= finds a customer's wallet.
+func (s *Server) listWallets(c *gin.Context) {
+	limit, before, err := listPage(c, "customer_id")
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	items, next, err := s.ledger.ListWallets(c.Request.Context(), ledger.ListParams{Limit: limit, BeforeSeq: before, CustomerID: queryOpt(c, "customer_id")})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, list(items, next))
 }
 
 func (s *Server) getWallet(c *gin.Context) {
@@ -64,8 +80,10 @@ func (s *Server) updateWallet(c *gin.Context) {
 }
 
 // loadWallet records the load; a paid one is then charged by its WalletLoad workflow,
-// whose outcome is awaited for loadWait: 201 with the outcome, else 202 with the pending
-// load to poll at GET /v1/wallets/{id}/loads/{load_id}.
+// whose outcome is awaited for loadWait: 201 with a settled load; 402 payment_failed with
+// a failed one (in "load"); 202 with a load still pending (a direct debit awaiting its
+// outcome, or a charge not answered within loadWait) to poll at
+// GET /v1/wallets/{id}/loads/{load_id}.
 func (s *Server) loadWallet(c *gin.Context) {
 	var in ledger.LoadInput
 	if err := decode(c, &in); err != nil {
@@ -85,20 +103,37 @@ func (s *Server) loadWallet(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if !load.Pending() {
+	done := !load.Pending()
+	if !done {
+		if load, done, err = s.runWalletLoad(ctx, load); err != nil {
+			s.fail(c, err)
+			return
+		}
+	}
+	switch {
+	case done && load.Status == ledger.LoadFailed:
+		c.JSON(http.StatusPaymentRequired, loadFailedBody(load))
+	case done && load.Status == ledger.LoadSettled:
 		c.JSON(http.StatusCreated, load)
-		return
+	default:
+		c.JSON(http.StatusAccepted, load)
 	}
-	load, done, err := s.runWalletLoad(ctx, load)
-	if err != nil {
-		s.fail(c, err)
-		return
+}
+
+// LoadFailedBody is the answer to a paid load whose charge failed (402): the error
+// envelope (type payment_error, code payment_failed) and the failed load, whose
+// error_type, decline_code and error_message say why.
+type LoadFailedBody struct {
+	Error ErrorDetail `json:"error"`
+	Load  ledger.Load `json:"load"`
+}
+
+func loadFailedBody(load ledger.Load) LoadFailedBody {
+	msg := "the charge of load " + load.ID + " failed; nothing was credited"
+	if load.ErrorMessage != nil && *load.ErrorMessage != "" {
+		msg += ": " + *load.ErrorMessage
 	}
-	status := http.StatusAccepted
-	if done {
-		status = http.StatusCreated
-	}
-	c.JSON(status, load)
+	return LoadFailedBody{Error: ErrorDetail{Type: string(apperr.PaymentFailed), Code: "payment_failed", Message: msg}, Load: load}
 }
 
 // runWalletLoad starts the load's workflow and waits up to loadWait for its outcome

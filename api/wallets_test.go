@@ -297,8 +297,11 @@ func TestPaidLoadDeclined(t *testing.T) {
 	h := newWalletHarness(t)
 	_, wallet := h.newWallet(ledgertest.PMDecline)
 	r := h.load(wallet, map[string]any{"amount": "20.00", "type": "paid"})
-	mustStatus(t, r, 201)
-	ld := r.JSON(t)
+	mustStatus(t, r, 402)
+	if r.ErrorCode(t) != "payment_failed" || r.JSON(t)["error"].(map[string]any)["type"] != "payment_error" {
+		t.Fatalf("402 body %s", r.Body)
+	}
+	ld := r.JSON(t)["load"].(map[string]any)
 	if ld["status"] != "failed" || ld["error_type"] != "payment_method_declined" || ld["wallet_transaction_id"] != nil || ld["decline_code"] != "insufficient_funds" {
 		t.Fatalf("load %v", ld)
 	}
@@ -318,7 +321,7 @@ func TestPaidLoadDirectDebitPending(t *testing.T) {
 	h := newWalletHarness(t)
 	_, wallet := h.newWallet(ledgertest.PMPending)
 	r := h.load(wallet, map[string]any{"amount": "30.00", "type": "paid"})
-	mustStatus(t, r, 201)
+	mustStatus(t, r, 202)
 	ld := r.JSON(t)
 	if ld["status"] != "pending" || ld["wallet_transaction_id"] != nil || ld["invoice_id"] == nil {
 		t.Fatalf("load %v", ld)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"payorch/outbox"
 	"payorch/webhooks"
 )
 
@@ -124,4 +125,20 @@ func (s *Server) retryWebhookDelivery(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusAccepted, out)
+}
+
+// listEvents lists the outbox's public events, newest first, by type, object or customer.
+func (s *Server) listEvents(c *gin.Context) {
+	limit, before, err := listPage(c, "type", "object_id", "customer_id")
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	items, next, err := outbox.List(c.Request.Context(), s.pool, outbox.ListParams{Limit: limit, BeforeSeq: before,
+		Type: queryOpt(c, "type"), ObjectID: queryOpt(c, "object_id"), CustomerID: queryOpt(c, "customer_id")})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, list(items, next))
 }

@@ -23,6 +23,9 @@ const (
 	Conflict Kind = "conflict_error"
 	// Rule is a request refused by a business rule (422).
 	Rule Kind = "business_rule_error"
+	// PaymentFailed is a charge the request made that failed (402): the provider declined
+	// it or it could not be made.
+	PaymentFailed Kind = "payment_error"
 	// Unavailable is a dependency that is down (503).
 	Unavailable Kind = "service_unavailable_error"
 	// Internal is a bug or an unexpected failure (500).
@@ -35,6 +38,9 @@ type Error struct {
 	Code    string
 	Message string
 	Param   string
+	// ExistingID names the resource a conflict is about (the holder of a taken
+	// external_id, the customer's existing wallet), so a client can fetch it.
+	ExistingID string
 	// Err is an optional cause, never shown to clients.
 	Err error
 }
@@ -56,6 +62,12 @@ func New(kind Kind, code, message string) *Error {
 // InvalidParam builds a 400 naming the offending parameter.
 func InvalidParam(param, code, message string) *Error {
 	return &Error{Kind: Invalid, Code: code, Message: message, Param: param}
+}
+
+// Exists builds a 409 for a create that would duplicate a resource, naming the one that
+// already exists (existing_id in the error body).
+func Exists(code, message, existingID string) *Error {
+	return &Error{Kind: Conflict, Code: code, Message: message, ExistingID: existingID}
 }
 
 // NotFoundf builds a 404 for a resource type and id.

@@ -8,6 +8,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"payorch/apperr"
 	"payorch/contracts"
@@ -25,7 +26,14 @@ func (c *Client) RunWalletLoad(ctx context.Context, load ledger.Load, wait time.
 		TaskQueue:                c.TaskQueue,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		StaticSummary:            "wallet load " + load.ID + ": " + load.Amount + " " + load.Currency + " (" + load.Source + ") for " + load.CustomerID,
+		// An operator finds a customer's top-ups in the Web UI (CustomerId, WalletId);
+		// the workflow sets PaymentStatus to the load's outcome when it ends.
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			contracts.SearchCustomerID.ValueSet(load.CustomerID),
+			contracts.SearchWalletID.ValueSet(load.WalletID),
+			contracts.SearchPaymentStatus.ValueSet(load.Status),
+		),
+		StaticSummary: "wallet load " + load.ID + ": " + load.Amount + " " + load.Currency + " (" + load.Source + ") for " + load.CustomerID,
 	}, contracts.WalletLoadWorkflow, contracts.WalletLoadInput{LoadID: load.ID})
 	var ended *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &ended) {

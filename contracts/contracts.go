@@ -19,6 +19,10 @@ var (
 	SearchPaymentStatus = temporal.NewSearchAttributeKeyKeyword("PaymentStatus")
 	// SearchNextRetryAt is when the next automatic attempt runs (Datetime).
 	SearchNextRetryAt = temporal.NewSearchAttributeKeyTime("NextRetryAt")
+	// SearchWalletID is the wallet a wallet-load workflow tops up (Keyword). Wallet loads
+	// also carry CustomerId and PaymentStatus (the load's status: pending, settled,
+	// failed).
+	SearchWalletID = temporal.NewSearchAttributeKeyKeyword("WalletId")
 )
 
 // SearchAttributeFlags are the dev-server flags that register the search attributes.
@@ -28,6 +32,7 @@ var SearchAttributeFlags = []string{
 	"--search-attribute", "SubscriptionId=Keyword",
 	"--search-attribute", "PaymentStatus=Keyword",
 	"--search-attribute", "NextRetryAt=Datetime",
+	"--search-attribute", "WalletId=Keyword",
 }
 
 // InvoicePaymentWorkflow is the workflow type that collects one invoice.

@@ -22,15 +22,17 @@ import (
 
 // Customer is a merchant's customer, as the API returns it.
 type Customer struct {
-	ID                 string    `json:"id"`
-	Object             string    `json:"object"`
-	ExternalID         *string   `json:"external_id"`
-	Name               string    `json:"name"`
-	Email              string    `json:"email"`
-	Currency           string    `json:"currency"`
-	Language           string    `json:"language"`
-	ProviderCustomerID *string   `json:"provider_customer_id"`
-	CreatedAt          time.Time `json:"created_at"`
+	ID                 string  `json:"id"`
+	Object             string  `json:"object"`
+	ExternalID         *string `json:"external_id"`
+	Name               string  `json:"name"`
+	Email              string  `json:"email"`
+	Currency           string  `json:"currency"`
+	Language           string  `json:"language"`
+	ProviderCustomerID *string `json:"provider_customer_id"`
+	// WalletID is the customer's wallet (null until one is opened).
+	WalletID  *string   `json:"wallet_id"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // PaymentMethod is a saved way to pay, as the API returns it.
@@ -80,15 +82,41 @@ type CreateInput struct {
 
 var languagePattern = regexp.MustCompile(`^[a-z]{2}(-[A-Z]{2})?$`)
 
+// checkName returns a customer's name trimmed, or a 400.
+func checkName(in string) (string, error) {
+	name := strings.TrimSpace(in)
+	if name == "" || len(name) > 200 {
+		return "", apperr.InvalidParam("name", "parameter_invalid", "name is required (1 to 200 characters)")
+	}
+	return name, nil
+}
+
+// checkEmail returns a customer's plain email address, or a 400.
+func checkEmail(in string) (string, error) {
+	addr, err := mail.ParseAddress(in)
+	if err != nil || addr.Address != strings.TrimSpace(in) {
+		return "", apperr.InvalidParam("email", "parameter_invalid", "email must be a plain address like ada@example.com")
+	}
+	return addr.Address, nil
+}
+
+// checkLanguage refuses a language that is not like en or fr-FR.
+func checkLanguage(in string) error {
+	if !languagePattern.MatchString(in) {
+		return apperr.InvalidParam("language", "parameter_invalid", "language must look like en or fr-FR")
+	}
+	return nil
+}
+
 // Create validates and stores a new customer.
 func (s *Service) Create(ctx context.Context, in CreateInput) (Customer, error) {
-	name := strings.TrimSpace(in.Name)
-	if name == "" || len(name) > 200 {
-		return Customer{}, apperr.InvalidParam("name", "parameter_invalid", "name is required (1 to 200 characters)")
+	name, err := checkName(in.Name)
+	if err != nil {
+		return Customer{}, err
 	}
-	addr, err := mail.ParseAddress(in.Email)
-	if err != nil || addr.Address != strings.TrimSpace(in.Email) {
-		return Customer{}, apperr.InvalidParam("email", "parameter_invalid", "email must be a plain address like ada@example.com")
+	email, err := checkEmail(in.Email)
+	if err != nil {
+		return Customer{}, err
 	}
 	cur, err := money.NormalizeCurrency(in.Currency)
 	if err != nil {
@@ -96,8 +124,8 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Customer, error) 
 	}
 	lang := "en"
 	if in.Language != nil {
-		if !languagePattern.MatchString(*in.Language) {
-			return Customer{}, apperr.InvalidParam("language", "parameter_invalid", "language must look like en or fr-FR")
+		if err := checkLanguage(*in.Language); err != nil {
+			return Customer{}, err
 		}
 		lang = *in.Language
 	}
@@ -108,17 +136,26 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Customer, error) 
 		return Customer{}, apperr.InvalidParam("provider_customer_id", "parameter_invalid", "provider_customer_id must be 1 to 255 characters")
 	}
 	row, err := store.New(s.pool).CreateCustomer(ctx, store.CreateCustomerParams{
-		ID: ids.New(ids.Customer), ExternalID: in.ExternalID, Name: name, Email: addr.Address,
+		ID: ids.New(ids.Customer), ExternalID: in.ExternalID, Name: name, Email: email,
 		Currency: cur, Language: lang, ProviderCustomerID: in.ProviderCustomerID,
 	})
 	if store.IsUniqueViolation(err, "customers_external_id_key") {
-		return Customer{}, apperr.New(apperr.Conflict, "external_id_taken",
-			fmt.Sprintf("a customer with external_id %q already exists", *in.ExternalID))
+		return Customer{}, s.externalIDTaken(ctx, *in.ExternalID)
 	}
 	if err != nil {
 		return Customer{}, fmt.Errorf("create customer: %w", err)
 	}
 	return customerFromRow(row), nil
+}
+
+// externalIDTaken is the 409 for a customer create whose external_id another customer
+// holds, naming that customer.
+func (s *Service) externalIDTaken(ctx context.Context, ext string) error {
+	e := apperr.Exists("external_id_taken", fmt.Sprintf("a customer with external_id %q already exists", ext), "")
+	if prev, err := store.New(s.pool).GetCustomerByExternalID(ctx, &ext); err == nil {
+		e.ExistingID = prev.ID
+	}
+	return e
 }
 
 func checkExternalID(ext *string) error {
@@ -137,7 +174,58 @@ func (s *Service) Get(ctx context.Context, id string) (Customer, error) {
 	if err != nil {
 		return Customer{}, fmt.Errorf("get customer: %w", err)
 	}
-	return customerFromRow(row), nil
+	out := customerFromRow(row)
+	wallet, err := store.New(s.pool).CustomerWalletID(ctx, id)
+	switch {
+	case err == nil:
+		out.WalletID = &wallet
+	case !store.IsNoRows(err):
+		return Customer{}, fmt.Errorf("customer wallet: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateInput is the body of PATCH /v1/customers/{id}: only the fields given change.
+type UpdateInput struct {
+	Name     *string `json:"name"`
+	Email    *string `json:"email"`
+	Language *string `json:"language"`
+}
+
+// Update changes a customer's name, email or language (validated as on create). Emails
+// sent later use the new address and language.
+func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (Customer, error) {
+	if in.Name == nil && in.Email == nil && in.Language == nil {
+		return Customer{}, apperr.InvalidParam("", "parameter_missing", "give at least one of name, email, language")
+	}
+	p := store.UpdateCustomerParams{ID: id}
+	if in.Name != nil {
+		name, err := checkName(*in.Name)
+		if err != nil {
+			return Customer{}, err
+		}
+		p.Name = &name
+	}
+	if in.Email != nil {
+		email, err := checkEmail(*in.Email)
+		if err != nil {
+			return Customer{}, err
+		}
+		p.Email = &email
+	}
+	if in.Language != nil {
+		if err := checkLanguage(*in.Language); err != nil {
+			return Customer{}, err
+		}
+		p.Language = in.Language
+	}
+	if _, err := store.New(s.pool).UpdateCustomer(ctx, p); err != nil {
+		if store.IsNoRows(err) {
+			return Customer{}, apperr.NotFoundf("customer", id)
+		}
+		return Customer{}, fmt.Errorf("update customer: %w", err)
+	}
+	return s.Get(ctx, id)
 }
 
 // ListParams filters and pages a customer list (newest first).
@@ -148,17 +236,39 @@ type ListParams struct {
 	BeforeSeq *int64
 	// Email filters on an exact address.
 	Email *string
+	// ExternalID filters on the merchant's own id.
+	ExternalID *string
 }
 
 // List returns a page of customers, newest first, and the cursor of the next page (nil at the end).
 func (s *Service) List(ctx context.Context, p ListParams) ([]Customer, *int64, error) {
 	rows, err := store.New(s.pool).ListCustomers(ctx, store.ListCustomersParams{
-		Limit: p.Limit + 1, BeforeSeq: p.BeforeSeq, Email: p.Email,
+		Limit: p.Limit + 1, BeforeSeq: p.BeforeSeq, Email: p.Email, ExternalID: p.ExternalID,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("list customers: %w", err)
 	}
 	out, next := store.Page(rows, p.Limit, func(r store.Customer) int64 { return r.Seq }, customerFromRow)
+	if len(out) == 0 {
+		return out, next, nil
+	}
+	cids := make([]string, len(out))
+	for i, c := range out {
+		cids[i] = c.ID
+	}
+	wallets, err := store.New(s.pool).CustomerWalletIDs(ctx, cids)
+	if err != nil {
+		return nil, nil, fmt.Errorf("customer wallets: %w", err)
+	}
+	byCustomer := make(map[string]string, len(wallets))
+	for _, w := range wallets {
+		byCustomer[w.CustomerID] = w.ID
+	}
+	for i := range out {
+		if w, ok := byCustomer[out[i].ID]; ok {
+			out[i].WalletID = &w
+		}
+	}
 	return out, next, nil
 }
 
@@ -218,8 +328,12 @@ func (s *Service) AddPaymentMethod(ctx context.Context, customerID string, in Pa
 			Last4: in.Last4, IsDefault: makeDefault,
 		})
 		if store.IsUniqueViolation(err, "payment_methods_external_id_key") {
-			return apperr.New(apperr.Conflict, "external_id_taken",
-				fmt.Sprintf("a payment method with external_id %q already exists", *in.ExternalID))
+			e := apperr.Exists("external_id_taken", fmt.Sprintf("a payment method with external_id %q already exists", *in.ExternalID), "")
+			// The transaction is aborted; the holder is read outside it.
+			if prev, err := store.New(s.pool).GetPaymentMethodByExternalID(ctx, in.ExternalID); err == nil {
+				e.ExistingID = prev.ID
+			}
+			return e
 		}
 		if err != nil {
 			return fmt.Errorf("create payment method: %w", err)
@@ -284,12 +398,13 @@ func CardExpired(month, year int32, now time.Time) bool {
 	return int(year) < now.Year() || (int(year) == now.Year() && int(month) < int(now.Month()))
 }
 
-// ListPaymentMethods returns a customer's payment methods, newest first.
-func (s *Service) ListPaymentMethods(ctx context.Context, customerID string) ([]PaymentMethod, error) {
+// ListPaymentMethods returns a customer's payment methods, newest first; a non-nil
+// externalID keeps only the method with that external_id.
+func (s *Service) ListPaymentMethods(ctx context.Context, customerID string, externalID *string) ([]PaymentMethod, error) {
 	if _, err := s.Get(ctx, customerID); err != nil {
 		return nil, err
 	}
-	rows, err := store.New(s.pool).ListPaymentMethods(ctx, customerID)
+	rows, err := store.New(s.pool).ListPaymentMethods(ctx, store.ListPaymentMethodsParams{CustomerID: customerID, ExternalID: externalID})
 	if err != nil {
 		return nil, fmt.Errorf("list payment methods: %w", err)
 	}
@@ -298,6 +413,80 @@ func (s *Service) ListPaymentMethods(ctx context.Context, customerID string) ([]
 		out[i] = PaymentMethodView(r)
 	}
 	return out, nil
+}
+
+// SetDefaultPaymentMethod makes an active payment method of the customer its default
+// (the previous default is demoted in the same transaction). A detached or errored method
+// cannot be the default (409 payment_method_not_active).
+func (s *Service) SetDefaultPaymentMethod(ctx context.Context, customerID, pmID string) (PaymentMethod, error) {
+	var out PaymentMethod
+	err := store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
+		pm, err := s.lockMethod(ctx, q, customerID, pmID)
+		if err != nil {
+			return err
+		}
+		if pm.Status != "active" {
+			return apperr.New(apperr.Conflict, "payment_method_not_active",
+				fmt.Sprintf("payment method %s is %s: only an active method can be the default", pm.ID, pm.Status))
+		}
+		if pm.IsDefault {
+			out = PaymentMethodView(pm)
+			return nil
+		}
+		if err := q.ClearDefaultPaymentMethod(ctx, customerID); err != nil {
+			return fmt.Errorf("clear default payment method: %w", err)
+		}
+		row, err := q.SetDefaultPaymentMethod(ctx, pm.ID)
+		if err != nil {
+			return fmt.Errorf("set default payment method: %w", err)
+		}
+		out = PaymentMethodView(row)
+		return nil
+	})
+	return out, err
+}
+
+// DetachPaymentMethod detaches a payment method: it is never charged again and stops
+// being the default. Invoices that would have used it wait, as for a missing method, until
+// the customer has another one of their type. Detaching twice answers the detached method.
+func (s *Service) DetachPaymentMethod(ctx context.Context, customerID, pmID string) (PaymentMethod, error) {
+	var out PaymentMethod
+	err := store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
+		pm, err := s.lockMethod(ctx, q, customerID, pmID)
+		if err != nil {
+			return err
+		}
+		if pm.Status == "detached" {
+			out = PaymentMethodView(pm)
+			return nil
+		}
+		row, err := q.DetachPaymentMethod(ctx, pm.ID)
+		if err != nil {
+			return fmt.Errorf("detach payment method: %w", err)
+		}
+		out = PaymentMethodView(row)
+		return nil
+	})
+	return out, err
+}
+
+// lockMethod locks the customer, then one of its payment methods (404 for another
+// customer's method).
+func (s *Service) lockMethod(ctx context.Context, q *store.Queries, customerID, pmID string) (store.PaymentMethod, error) {
+	if _, err := q.LockCustomer(ctx, customerID); err != nil {
+		if store.IsNoRows(err) {
+			return store.PaymentMethod{}, apperr.NotFoundf("customer", customerID)
+		}
+		return store.PaymentMethod{}, fmt.Errorf("lock customer: %w", err)
+	}
+	pm, err := q.LockPaymentMethod(ctx, pmID)
+	if store.IsNoRows(err) || (err == nil && pm.CustomerID != customerID) {
+		return store.PaymentMethod{}, apperr.NotFoundf("payment method", pmID)
+	}
+	if err != nil {
+		return store.PaymentMethod{}, fmt.Errorf("lock payment method: %w", err)
+	}
+	return pm, nil
 }
 
 func customerFromRow(r store.Customer) Customer {

@@ -14,6 +14,7 @@ import (
 	"payorch/ids"
 	"payorch/money"
 	"payorch/store"
+	"payorch/subscriptions"
 )
 
 // CreateInput is the body of POST /v1/invoices.
@@ -121,7 +122,12 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Invoice, error) {
 			Total: total, PeriodStart: periodStart, PeriodEnd: periodEnd,
 		})
 		if store.IsUniqueViolation(err, "invoices_external_id_key") {
-			return apperr.New(apperr.Conflict, "external_id_taken", fmt.Sprintf("an invoice with external_id %q already exists", *in.ExternalID))
+			e := apperr.Exists("external_id_taken", fmt.Sprintf("an invoice with external_id %q already exists", *in.ExternalID), "")
+			// The transaction is aborted; the holder is read outside it.
+			if prev, err := store.New(s.pool).GetInvoiceByExternalID(ctx, in.ExternalID); err == nil {
+				e.ExistingID = prev.ID
+			}
+			return e
 		}
 		if err != nil {
 			return fmt.Errorf("create invoice: %w", err)
@@ -136,6 +142,10 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Invoice, error) {
 				InvoiceID: &row.ID, SubscriptionID: *in.SubscriptionID, PeriodStart: *periodStart, PeriodEnd: *periodEnd,
 			}); err != nil {
 				return fmt.Errorf("bill usage: %w", err)
+			}
+			// The invoice of the next period renews the subscription (its rule).
+			if _, err := subscriptions.Renew(ctx, q, *in.SubscriptionID, *periodStart, *periodEnd); err != nil {
+				return err
 			}
 		}
 		if out, err = view(ctx, q, row); err != nil {
@@ -331,8 +341,9 @@ type ReconcileBody struct {
 }
 
 // ValidateReconcile checks a reconciliation against the invoice: a positive amount with
-// the currency's decimals, a reference, a payment date not in the future.
-func (s *Service) ValidateReconcile(ctx context.Context, invoiceID string, b ReconcileBody) (amount decimal.Decimal, method string, err error) {
+// the currency's decimals, a reference, a payment date not in the future. An omitted
+// paid_at is set to now (in b).
+func (s *Service) ValidateReconcile(ctx context.Context, invoiceID string, b *ReconcileBody) (amount decimal.Decimal, method string, err error) {
 	inv, err := s.Get(ctx, invoiceID)
 	if err != nil {
 		return decimal.Zero, "", err
@@ -345,7 +356,8 @@ func (s *Service) ValidateReconcile(ctx context.Context, invoiceID string, b Rec
 		return decimal.Zero, "", apperr.InvalidParam("reference", "parameter_invalid", "reference is required (1 to 200 characters), e.g. the bank transfer's reference")
 	}
 	if b.PaidAt == nil {
-		return decimal.Zero, "", apperr.InvalidParam("paid_at", "parameter_missing", "paid_at is required (RFC 3339)")
+		now := s.Now().UTC()
+		b.PaidAt = &now
 	}
 	if b.PaidAt.After(s.Now().Add(24 * time.Hour)) {
 		return decimal.Zero, "", apperr.InvalidParam("paid_at", "parameter_invalid", "paid_at is in the future")

@@ -173,6 +173,10 @@ type ListParams struct {
 	CustomerID     *string
 	SubscriptionID *string
 	Status         *string
+	// ExternalID filters on the merchant's own id.
+	ExternalID *string
+	// CreatedFrom and CreatedTo bound created_at: from inclusive, to exclusive.
+	CreatedFrom, CreatedTo *time.Time
 }
 
 // List returns a page of invoices (without lines and transactions) and the next cursor.
@@ -180,8 +184,12 @@ func (s *Service) List(ctx context.Context, p ListParams) ([]Invoice, *int64, er
 	if p.Status != nil && !slices.Contains(Statuses, *p.Status) {
 		return nil, nil, apperr.InvalidParam("status", "parameter_invalid", "status must be one of "+strings.Join(Statuses, ", "))
 	}
+	if p.CreatedFrom != nil && p.CreatedTo != nil && !p.CreatedFrom.Before(*p.CreatedTo) {
+		return nil, nil, apperr.InvalidParam("created_to", "parameter_invalid", "created_to must be after created_from")
+	}
 	rows, err := store.New(s.pool).ListInvoices(ctx, store.ListInvoicesParams{
 		Limit: p.Limit + 1, CustomerID: p.CustomerID, Status: p.Status, SubscriptionID: p.SubscriptionID, BeforeSeq: p.BeforeSeq,
+		ExternalID: p.ExternalID, CreatedFrom: p.CreatedFrom, CreatedTo: p.CreatedTo,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("list invoices: %w", err)

@@ -157,7 +157,11 @@ func (l *Ledger) CreateWallet(ctx context.Context, in CreateWalletInput) (Wallet
 		AutoDebit: s.AutoDebit, PortalTopUp: s.PortalTopUp,
 	})
 	if store.IsUniqueViolation(err, "wallets_customer_id_key") {
-		return Wallet{}, apperr.New(apperr.Conflict, "wallet_exists", fmt.Sprintf("customer %s already has a wallet", cust.ID))
+		e := apperr.Exists("wallet_exists", fmt.Sprintf("customer %s already has a wallet", cust.ID), "")
+		if prev, err := q.GetWalletByCustomer(ctx, cust.ID); err == nil {
+			e.ExistingID = prev.ID
+		}
+		return Wallet{}, e
 	}
 	if err != nil {
 		return Wallet{}, fmt.Errorf("create wallet: %w", err)
@@ -180,6 +184,36 @@ func (l *Ledger) GetWallet(ctx context.Context, id string) (Wallet, error) {
 		return Wallet{}, fmt.Errorf("projected balance: %w", err)
 	}
 	return walletView(row, projected), nil
+}
+
+// ListParams filters and pages a wallet list (newest first).
+type ListParams struct {
+	// Limit is the page size (1..100).
+	Limit int32
+	// BeforeSeq is the cursor: only wallets older than it.
+	BeforeSeq *int64
+	// CustomerID filters on one customer (who has at most one wallet).
+	CustomerID *string
+}
+
+// ListWallets returns a page of wallets with their balances, newest first, and the cursor
+// of the next page (nil at the end).
+func (l *Ledger) ListWallets(ctx context.Context, p ListParams) ([]Wallet, *int64, error) {
+	q := store.New(l.pool)
+	rows, err := q.ListWallets(ctx, store.ListWalletsParams{CustomerID: p.CustomerID, BeforeSeq: p.BeforeSeq, Lim: p.Limit + 1})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list wallets: %w", err)
+	}
+	out, next := store.Page(rows, p.Limit, func(r store.Wallet) int64 { return r.Seq }, func(r store.Wallet) Wallet { return Wallet{ID: r.ID} })
+	for i := range out {
+		row := rows[i]
+		projected, err := q.WalletProjectedBalance(ctx, row.ID)
+		if err != nil {
+			return nil, nil, fmt.Errorf("projected balance: %w", err)
+		}
+		out[i] = walletView(row, projected)
+	}
+	return out, next, nil
 }
 
 // ProjectedBalance returns the wallet's projected balance (see DESIGN.md "Wallets").

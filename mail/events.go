@@ -30,6 +30,30 @@ type PaymentFailedData struct {
 // "insufficient_funds" makes it say so.
 type TransactionInfo struct {
 	DeclineCode *string `json:"decline_code,omitempty"`
+	// PaymentMethodID is the method that was charged: a failure with the same cause on the
+	// same method as the last email about the invoice sends none (SameCause).
+	PaymentMethodID *string `json:"payment_method_id,omitempty"`
+}
+
+// SameCause reports whether two payment failures of one invoice have one cause for the
+// customer: the same error type (or both reveal nothing), the same decline code and the
+// same payment method. The customer was told about the first; a support agent's manual
+// retry that fails the same way does not email them again.
+func SameCause(a, b PaymentFailedData) bool {
+	str := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	var ad, ap, bd, bp string
+	if a.Transaction != nil {
+		ad, ap = str(a.Transaction.DeclineCode), str(a.Transaction.PaymentMethodID)
+	}
+	if b.Transaction != nil {
+		bd, bp = str(b.Transaction.DeclineCode), str(b.Transaction.PaymentMethodID)
+	}
+	return a.Invoice.ID == b.Invoice.ID && a.ErrorType == b.ErrorType && a.Fraud == b.Fraud && ad == bd && ap == bp
 }
 
 // BankTransferData is the data of an outbox.EmailBankTransferInstructions event (invoices

@@ -314,6 +314,20 @@ func (m *Mailer) compose(ctx context.Context, c store.ClaimDueMailMessagesRow) (
 		if dataErr == nil && d.Invoice.ID == "" {
 			dataErr = errors.New("invoice.id is missing")
 		}
+		if dataErr == nil {
+			// One email per cause: the customer already told about this failure (a
+			// manual retry that failed the same way) is not emailed again.
+			raw, err := store.New(m.Pool).LastSentPaymentFailedEmail(ctx, d.Invoice.ID)
+			switch {
+			case err == nil:
+				var last PaymentFailedData
+				if json.Unmarshal(raw, &last) == nil && SameCause(last, d) {
+					return composed{}, "the customer was already emailed about this failure of invoice " + d.Invoice.ID + " (same error, same payment method)", nil
+				}
+			case !store.IsNoRows(err):
+				return composed{}, "", fmt.Errorf("last payment-failed email: %w", err)
+			}
+		}
 		view = func(b Base) any {
 			amount := FormatAmount(d.Invoice.AmountDue, d.Invoice.Currency, b.Lang)
 			if kind == KindPaymentFailedNeutral {

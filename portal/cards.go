@@ -219,7 +219,7 @@ func (c *Cards) StartAuthentication(ctx context.Context, customerID, invoiceID s
 // cardOf is the provider id of the customer's payment method (the default card when the
 // charge names none).
 func (c *Cards) cardOf(ctx context.Context, customerID string, paymentMethodID *string) (string, error) {
-	items, err := c.Customers.ListPaymentMethods(ctx, customerID)
+	items, err := c.Customers.ListPaymentMethods(ctx, customerID, nil)
 	if err != nil {
 		return "", err
 	}
@@ -259,7 +259,7 @@ func (c *Cards) CompleteAuthentication(ctx context.Context, customerID, invoiceI
 	method := MethodCardOnSession
 	paidAt := c.now().UTC()
 	body := invoices.ReconcileBody{Amount: p.Amount.String(), Reference: p.ID, PaidAt: &paidAt, Method: &method}
-	amount, method, err := c.Invoices.ValidateReconcile(ctx, inv.ID, body)
+	amount, method, err := c.Invoices.ValidateReconcile(ctx, inv.ID, &body)
 	if err != nil {
 		return contracts.UpdateOutcome{}, err
 	}

@@ -19,6 +19,11 @@ export PAYORCH_HTTP_ADDR=${PAYORCH_HTTP_ADDR:-127.0.0.1:8080}
 export PAYORCH_LOG_FORMAT=${PAYORCH_LOG_FORMAT:-text}
 # Dev webhook receivers usually listen on localhost.
 export PAYORCH_WEBHOOK_ALLOW_PRIVATE_NETWORKS=${PAYORCH_WEBHOOK_ALLOW_PRIVATE_NETWORKS:-true}
+# A clearly fake bank account (the textbook test IBAN) so bank-transfer emails go out in dev;
+# set your own PAYORCH_BANK_* in production.
+export PAYORCH_BANK_ACCOUNT_HOLDER=${PAYORCH_BANK_ACCOUNT_HOLDER:-"FAKE dev account - do not pay"}
+export PAYORCH_BANK_IBAN=${PAYORCH_BANK_IBAN:-DE89370400440532013000}
+export PAYORCH_BANK_BIC=${PAYORCH_BANK_BIC:-COBADEFFXXX}
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 die() { printf 'make run: %s\n' "$*" >&2; exit 1; }
@@ -83,7 +88,7 @@ say "starting the Temporal dev server on 127.0.0.1:$TEMPORAL_PORT (Web UI on :$U
   --dynamic-config-value matching.numTaskqueueWritePartitions=1 \
   --search-attribute CustomerId=Keyword --search-attribute InvoiceId=Keyword \
   --search-attribute SubscriptionId=Keyword --search-attribute PaymentStatus=Keyword \
-  --search-attribute NextRetryAt=Datetime \
+  --search-attribute NextRetryAt=Datetime --search-attribute WalletId=Keyword \
   >"$DATA/logs/temporal.log" 2>&1 &
 PIDS+=($!)
 for i in $(seq 1 120); do

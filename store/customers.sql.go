@@ -118,6 +118,72 @@ func (q *Queries) CreatePaymentMethod(ctx context.Context, arg CreatePaymentMeth
 	return i, err
 }
 
+const customerWalletID = `-- name: CustomerWalletID :one
+SELECT id FROM wallets WHERE customer_id = $1
+`
+
+func (q *Queries) CustomerWalletID(ctx context.Context, customerID string) (string, error) {
+	row := q.db.QueryRow(ctx, customerWalletID, customerID)
+	var id string
+	err := row.Scan(&id)
+	return id, err
+}
+
+const customerWalletIDs = `-- name: CustomerWalletIDs :many
+SELECT customer_id, id FROM wallets WHERE customer_id = ANY($1::text[])
+`
+
+type CustomerWalletIDsRow struct {
+	CustomerID string
+	ID         string
+}
+
+func (q *Queries) CustomerWalletIDs(ctx context.Context, customerIds []string) ([]CustomerWalletIDsRow, error) {
+	rows, err := q.db.Query(ctx, customerWalletIDs, customerIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []CustomerWalletIDsRow
+	for rows.Next() {
+		var i CustomerWalletIDsRow
+		if err := rows.Scan(&i.CustomerID, &i.ID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const detachPaymentMethod = `-- name: DetachPaymentMethod :one
+UPDATE payment_methods SET status = 'detached', is_default = false WHERE id = $1 RETURNING id, seq, customer_id, external_id, type, provider_id, exp_month, exp_year, last4, is_default, status, created_at
+`
+
+// A detached method is never charged again (ChargeablePaymentMethod takes active ones only)
+// and is no longer the default.
+func (q *Queries) DetachPaymentMethod(ctx context.Context, id string) (PaymentMethod, error) {
+	row := q.db.QueryRow(ctx, detachPaymentMethod, id)
+	var i PaymentMethod
+	err := row.Scan(
+		&i.ID,
+		&i.Seq,
+		&i.CustomerID,
+		&i.ExternalID,
+		&i.Type,
+		&i.ProviderID,
+		&i.ExpMonth,
+		&i.ExpYear,
+		&i.Last4,
+		&i.IsDefault,
+		&i.Status,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
 const getCustomer = `-- name: GetCustomer :one
 SELECT id, seq, external_id, name, email, currency, language, provider_customer_id, created_at FROM customers WHERE id = $1
 `
@@ -208,22 +274,53 @@ func (q *Queries) GetPaymentMethod(ctx context.Context, id string) (PaymentMetho
 	return i, err
 }
 
+const getPaymentMethodByExternalID = `-- name: GetPaymentMethodByExternalID :one
+SELECT id, seq, customer_id, external_id, type, provider_id, exp_month, exp_year, last4, is_default, status, created_at FROM payment_methods WHERE external_id = $1
+`
+
+func (q *Queries) GetPaymentMethodByExternalID(ctx context.Context, externalID *string) (PaymentMethod, error) {
+	row := q.db.QueryRow(ctx, getPaymentMethodByExternalID, externalID)
+	var i PaymentMethod
+	err := row.Scan(
+		&i.ID,
+		&i.Seq,
+		&i.CustomerID,
+		&i.ExternalID,
+		&i.Type,
+		&i.ProviderID,
+		&i.ExpMonth,
+		&i.ExpYear,
+		&i.Last4,
+		&i.IsDefault,
+		&i.Status,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
 const listCustomers = `-- name: ListCustomers :many
 SELECT id, seq, external_id, name, email, currency, language, provider_customer_id, created_at FROM customers
 WHERE ($2::bigint IS NULL OR seq < $2::bigint)
   AND ($3::text IS NULL OR email = $3::text)
+  AND ($4::text IS NULL OR external_id = $4::text)
 ORDER BY seq DESC
 LIMIT $1
 `
 
 type ListCustomersParams struct {
-	Limit     int32
-	BeforeSeq *int64
-	Email     *string
+	Limit      int32
+	BeforeSeq  *int64
+	Email      *string
+	ExternalID *string
 }
 
 func (q *Queries) ListCustomers(ctx context.Context, arg ListCustomersParams) ([]Customer, error) {
-	rows, err := q.db.Query(ctx, listCustomers, arg.Limit, arg.BeforeSeq, arg.Email)
+	rows, err := q.db.Query(ctx, listCustomers,
+		arg.Limit,
+		arg.BeforeSeq,
+		arg.Email,
+		arg.ExternalID,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -253,11 +350,19 @@ func (q *Queries) ListCustomers(ctx context.Context, arg ListCustomersParams) ([
 }
 
 const listPaymentMethods = `-- name: ListPaymentMethods :many
-SELECT id, seq, customer_id, external_id, type, provider_id, exp_month, exp_year, last4, is_default, status, created_at FROM payment_methods WHERE customer_id = $1 ORDER BY seq DESC
+SELECT id, seq, customer_id, external_id, type, provider_id, exp_month, exp_year, last4, is_default, status, created_at FROM payment_methods
+WHERE customer_id = $1
+  AND ($2::text IS NULL OR external_id = $2::text)
+ORDER BY seq DESC
 `
 
-func (q *Queries) ListPaymentMethods(ctx context.Context, customerID string) ([]PaymentMethod, error) {
-	rows, err := q.db.Query(ctx, listPaymentMethods, customerID)
+type ListPaymentMethodsParams struct {
+	CustomerID string
+	ExternalID *string
+}
+
+func (q *Queries) ListPaymentMethods(ctx context.Context, arg ListPaymentMethodsParams) ([]PaymentMethod, error) {
+	rows, err := q.db.Query(ctx, listPaymentMethods, arg.CustomerID, arg.ExternalID)
 	if err != nil {
 		return nil, err
 	}
@@ -295,6 +400,93 @@ SELECT id, seq, external_id, name, email, currency, language, provider_customer_
 
 func (q *Queries) LockCustomer(ctx context.Context, id string) (Customer, error) {
 	row := q.db.QueryRow(ctx, lockCustomer, id)
+	var i Customer
+	err := row.Scan(
+		&i.ID,
+		&i.Seq,
+		&i.ExternalID,
+		&i.Name,
+		&i.Email,
+		&i.Currency,
+		&i.Language,
+		&i.ProviderCustomerID,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const lockPaymentMethod = `-- name: LockPaymentMethod :one
+SELECT id, seq, customer_id, external_id, type, provider_id, exp_month, exp_year, last4, is_default, status, created_at FROM payment_methods WHERE id = $1 FOR UPDATE
+`
+
+func (q *Queries) LockPaymentMethod(ctx context.Context, id string) (PaymentMethod, error) {
+	row := q.db.QueryRow(ctx, lockPaymentMethod, id)
+	var i PaymentMethod
+	err := row.Scan(
+		&i.ID,
+		&i.Seq,
+		&i.CustomerID,
+		&i.ExternalID,
+		&i.Type,
+		&i.ProviderID,
+		&i.ExpMonth,
+		&i.ExpYear,
+		&i.Last4,
+		&i.IsDefault,
+		&i.Status,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const setDefaultPaymentMethod = `-- name: SetDefaultPaymentMethod :one
+UPDATE payment_methods SET is_default = true WHERE id = $1 AND status = 'active' RETURNING id, seq, customer_id, external_id, type, provider_id, exp_month, exp_year, last4, is_default, status, created_at
+`
+
+func (q *Queries) SetDefaultPaymentMethod(ctx context.Context, id string) (PaymentMethod, error) {
+	row := q.db.QueryRow(ctx, setDefaultPaymentMethod, id)
+	var i PaymentMethod
+	err := row.Scan(
+		&i.ID,
+		&i.Seq,
+		&i.CustomerID,
+		&i.ExternalID,
+		&i.Type,
+		&i.ProviderID,
+		&i.ExpMonth,
+		&i.ExpYear,
+		&i.Last4,
+		&i.IsDefault,
+		&i.Status,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const updateCustomer = `-- name: UpdateCustomer :one
+UPDATE customers
+SET name     = COALESCE($1::text, name),
+    email    = COALESCE($2::text, email),
+    language = COALESCE($3::text, language)
+WHERE id = $4
+RETURNING id, seq, external_id, name, email, currency, language, provider_customer_id, created_at
+`
+
+type UpdateCustomerParams struct {
+	Name     *string
+	Email    *string
+	Language *string
+	ID       string
+}
+
+// Only the fields given change (NULL keeps the current value).
+func (q *Queries) UpdateCustomer(ctx context.Context, arg UpdateCustomerParams) (Customer, error) {
+	row := q.db.QueryRow(ctx, updateCustomer,
+		arg.Name,
+		arg.Email,
+		arg.Language,
+		arg.ID,
+	)
 	var i Customer
 	err := row.Scan(
 		&i.ID,

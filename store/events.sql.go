@@ -47,6 +47,60 @@ func (q *Queries) InsertEvent(ctx context.Context, arg InsertEventParams) (Event
 	return i, err
 }
 
+const listEvents = `-- name: ListEvents :many
+SELECT id, seq, type, resource_type, resource_id, customer_id, data, created_at FROM events
+WHERE type = ANY($1::text[])
+  AND ($2::text IS NULL OR customer_id = $2::text)
+  AND ($3::text IS NULL OR resource_id = $3::text)
+  AND ($4::bigint IS NULL OR seq < $4::bigint)
+ORDER BY seq DESC
+LIMIT $5
+`
+
+type ListEventsParams struct {
+	Types      []string
+	CustomerID *string
+	ResourceID *string
+	BeforeSeq  *int64
+	Lim        int32
+}
+
+// The outbox, newest first (GET /v1/events).
+func (q *Queries) ListEvents(ctx context.Context, arg ListEventsParams) ([]Event, error) {
+	rows, err := q.db.Query(ctx, listEvents,
+		arg.Types,
+		arg.CustomerID,
+		arg.ResourceID,
+		arg.BeforeSeq,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Event
+	for rows.Next() {
+		var i Event
+		if err := rows.Scan(
+			&i.ID,
+			&i.Seq,
+			&i.Type,
+			&i.ResourceType,
+			&i.ResourceID,
+			&i.CustomerID,
+			&i.Data,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listEventsForResource = `-- name: ListEventsForResource :many
 SELECT id, seq, type, resource_type, resource_id, customer_id, data, created_at FROM events WHERE resource_id = $1 ORDER BY seq
 `

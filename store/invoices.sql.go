@@ -672,7 +672,10 @@ SELECT id, seq, customer_id, subscription_id, external_id, kind, currency, statu
 WHERE ($2::text IS NULL OR customer_id = $2::text)
   AND ($3::text IS NULL OR status = $3::text)
   AND ($4::text IS NULL OR subscription_id = $4::text)
-  AND ($5::bigint IS NULL OR seq < $5::bigint)
+  AND ($5::text IS NULL OR external_id = $5::text)
+  AND ($6::timestamptz IS NULL OR created_at >= $6::timestamptz)
+  AND ($7::timestamptz IS NULL OR created_at < $7::timestamptz)
+  AND ($8::bigint IS NULL OR seq < $8::bigint)
 ORDER BY seq DESC
 LIMIT $1
 `
@@ -682,6 +685,9 @@ type ListInvoicesParams struct {
 	CustomerID     *string
 	Status         *string
 	SubscriptionID *string
+	ExternalID     *string
+	CreatedFrom    *time.Time
+	CreatedTo      *time.Time
 	BeforeSeq      *int64
 }
 
@@ -691,6 +697,9 @@ func (q *Queries) ListInvoices(ctx context.Context, arg ListInvoicesParams) ([]I
 		arg.CustomerID,
 		arg.Status,
 		arg.SubscriptionID,
+		arg.ExternalID,
+		arg.CreatedFrom,
+		arg.CreatedTo,
 		arg.BeforeSeq,
 	)
 	if err != nil {

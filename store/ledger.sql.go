@@ -1196,6 +1196,50 @@ func (q *Queries) ListWalletTransactions(ctx context.Context, arg ListWalletTran
 	return items, nil
 }
 
+const listWallets = `-- name: ListWallets :many
+SELECT id, seq, customer_id, currency, balance, auto_debit, portal_top_up, created_at, updated_at FROM wallets
+WHERE ($1::text IS NULL OR customer_id = $1::text)
+  AND ($2::bigint IS NULL OR seq < $2::bigint)
+ORDER BY seq DESC
+LIMIT $3
+`
+
+type ListWalletsParams struct {
+	CustomerID *string
+	BeforeSeq  *int64
+	Lim        int32
+}
+
+func (q *Queries) ListWallets(ctx context.Context, arg ListWalletsParams) ([]Wallet, error) {
+	rows, err := q.db.Query(ctx, listWallets, arg.CustomerID, arg.BeforeSeq, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Wallet
+	for rows.Next() {
+		var i Wallet
+		if err := rows.Scan(
+			&i.ID,
+			&i.Seq,
+			&i.CustomerID,
+			&i.Currency,
+			&i.Balance,
+			&i.AutoDebit,
+			&i.PortalTopUp,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const lockWallet = `-- name: LockWallet :one
 SELECT id, seq, customer_id, currency, balance, auto_debit, portal_top_up, created_at, updated_at FROM wallets WHERE id = $1 FOR UPDATE
 `

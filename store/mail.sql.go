@@ -124,6 +124,22 @@ func (q *Queries) GetMailMessage(ctx context.Context, eventID string) (MailMessa
 	return i, err
 }
 
+const lastSentPaymentFailedEmail = `-- name: LastSentPaymentFailedEmail :one
+SELECT e.data FROM mail_messages m JOIN events e ON e.id = m.event_id
+WHERE m.event_type = 'email.payment_failed' AND m.status = 'sent'
+  AND e.resource_type = 'invoice' AND e.resource_id = $1::text
+ORDER BY e.seq DESC
+LIMIT 1
+`
+
+// The data of the last payment-failed email sent about an invoice (one email per cause).
+func (q *Queries) LastSentPaymentFailedEmail(ctx context.Context, invoiceID string) ([]byte, error) {
+	row := q.db.QueryRow(ctx, lastSentPaymentFailedEmail, invoiceID)
+	var data []byte
+	err := row.Scan(&data)
+	return data, err
+}
+
 const markMailFailed = `-- name: MarkMailFailed :execrows
 UPDATE mail_messages SET
     status = 'failed', locked_until = NULL, last_error = $1::text, updated_at = $2::timestamptz

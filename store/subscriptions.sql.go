@@ -148,22 +148,57 @@ func (q *Queries) GetSubscription(ctx context.Context, id string) (Subscription,
 	return i, err
 }
 
+const getSubscriptionByExternalID = `-- name: GetSubscriptionByExternalID :one
+SELECT id, seq, customer_id, external_id, currency, amount, status, current_period_start, current_period_end, errored_at, cancelled_at, created_at, updated_at FROM subscriptions WHERE external_id = $1
+`
+
+func (q *Queries) GetSubscriptionByExternalID(ctx context.Context, externalID *string) (Subscription, error) {
+	row := q.db.QueryRow(ctx, getSubscriptionByExternalID, externalID)
+	var i Subscription
+	err := row.Scan(
+		&i.ID,
+		&i.Seq,
+		&i.CustomerID,
+		&i.ExternalID,
+		&i.Currency,
+		&i.Amount,
+		&i.Status,
+		&i.CurrentPeriodStart,
+		&i.CurrentPeriodEnd,
+		&i.ErroredAt,
+		&i.CancelledAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
 const listSubscriptions = `-- name: ListSubscriptions :many
 SELECT id, seq, customer_id, external_id, currency, amount, status, current_period_start, current_period_end, errored_at, cancelled_at, created_at, updated_at FROM subscriptions
 WHERE ($1::text IS NULL OR customer_id = $1::text)
-  AND ($2::bigint IS NULL OR seq < $2::bigint)
+  AND ($2::text IS NULL OR status = $2::text)
+  AND ($3::text IS NULL OR external_id = $3::text)
+  AND ($4::bigint IS NULL OR seq < $4::bigint)
 ORDER BY seq DESC
-LIMIT $3
+LIMIT $5
 `
 
 type ListSubscriptionsParams struct {
 	CustomerID *string
+	Status     *string
+	ExternalID *string
 	BeforeSeq  *int64
 	Lim        int32
 }
 
 func (q *Queries) ListSubscriptions(ctx context.Context, arg ListSubscriptionsParams) ([]Subscription, error) {
-	rows, err := q.db.Query(ctx, listSubscriptions, arg.CustomerID, arg.BeforeSeq, arg.Lim)
+	rows, err := q.db.Query(ctx, listSubscriptions,
+		arg.CustomerID,
+		arg.Status,
+		arg.ExternalID,
+		arg.BeforeSeq,
+		arg.Lim,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -185,6 +220,49 @@ func (q *Queries) ListSubscriptions(ctx context.Context, arg ListSubscriptionsPa
 			&i.CancelledAt,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listUsageRecords = `-- name: ListUsageRecords :many
+SELECT id, seq, subscription_id, amount, description, occurred_at, invoice_id, created_at FROM usage_records
+WHERE subscription_id = $1
+  AND ($2::bigint IS NULL OR seq < $2::bigint)
+ORDER BY seq DESC
+LIMIT $3
+`
+
+type ListUsageRecordsParams struct {
+	SubscriptionID string
+	BeforeSeq      *int64
+	Lim            int32
+}
+
+func (q *Queries) ListUsageRecords(ctx context.Context, arg ListUsageRecordsParams) ([]UsageRecord, error) {
+	rows, err := q.db.Query(ctx, listUsageRecords, arg.SubscriptionID, arg.BeforeSeq, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []UsageRecord
+	for rows.Next() {
+		var i UsageRecord
+		if err := rows.Scan(
+			&i.ID,
+			&i.Seq,
+			&i.SubscriptionID,
+			&i.Amount,
+			&i.Description,
+			&i.OccurredAt,
+			&i.InvoiceID,
+			&i.CreatedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -247,4 +325,26 @@ func (q *Queries) ReactivateSubscription(ctx context.Context, id string) (Subscr
 		&i.UpdatedAt,
 	)
 	return i, err
+}
+
+const renewSubscriptionPeriod = `-- name: RenewSubscriptionPeriod :execrows
+UPDATE subscriptions
+SET current_period_start = $1::timestamptz, current_period_end = $2::timestamptz, updated_at = now()
+WHERE id = $3 AND current_period_end <= $1::timestamptz
+`
+
+type RenewSubscriptionPeriodParams struct {
+	PeriodStart time.Time
+	PeriodEnd   time.Time
+	ID          string
+}
+
+// Renewal: an invoice for a period that starts at or after the current one ends moves the
+// current period forward to it (never backward).
+func (q *Queries) RenewSubscriptionPeriod(ctx context.Context, arg RenewSubscriptionPeriodParams) (int64, error) {
+	result, err := q.db.Exec(ctx, renewSubscriptionPeriod, arg.PeriodStart, arg.PeriodEnd, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }

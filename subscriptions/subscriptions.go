@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,6 +29,9 @@ const (
 	StatusPaused    = "paused"
 	StatusCancelled = "cancelled"
 )
+
+// Statuses lists every subscription status (the list filter accepts these only).
+var Statuses = []string{StatusActive, StatusErrored, StatusPaused, StatusCancelled}
 
 // Subscription is a recurring fee, as the API returns it.
 type Subscription struct {
@@ -128,8 +132,12 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Subscription, err
 			Amount: amount, CurrentPeriodStart: start, CurrentPeriodEnd: end,
 		})
 		if store.IsUniqueViolation(err, "subscriptions_external_id_key") {
-			return apperr.New(apperr.Conflict, "external_id_taken",
-				fmt.Sprintf("a subscription with external_id %q already exists", *in.ExternalID))
+			e := apperr.Exists("external_id_taken", fmt.Sprintf("a subscription with external_id %q already exists", *in.ExternalID), "")
+			// The transaction is aborted; the holder is read outside it.
+			if prev, err := store.New(s.pool).GetSubscriptionByExternalID(ctx, in.ExternalID); err == nil {
+				e.ExistingID = prev.ID
+			}
+			return e
 		}
 		if err != nil {
 			return fmt.Errorf("create subscription: %w", err)
@@ -160,12 +168,19 @@ type ListParams struct {
 	BeforeSeq *int64
 	// CustomerID filters on one customer.
 	CustomerID *string
+	// ExternalID filters on the merchant's own id.
+	ExternalID *string
+	// Status filters on one of Statuses (400 for any other).
+	Status *string
 }
 
 // List returns a page of subscriptions, newest first, and the cursor of the next page.
 func (s *Service) List(ctx context.Context, p ListParams) ([]Subscription, *int64, error) {
+	if p.Status != nil && !slices.Contains(Statuses, *p.Status) {
+		return nil, nil, apperr.InvalidParam("status", "parameter_invalid", "status must be one of "+strings.Join(Statuses, ", "))
+	}
 	rows, err := store.New(s.pool).ListSubscriptions(ctx, store.ListSubscriptionsParams{
-		CustomerID: p.CustomerID, BeforeSeq: p.BeforeSeq, Lim: p.Limit + 1,
+		CustomerID: p.CustomerID, ExternalID: p.ExternalID, Status: p.Status, BeforeSeq: p.BeforeSeq, Lim: p.Limit + 1,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("list subscriptions: %w", err)
@@ -174,7 +189,8 @@ func (s *Service) List(ctx context.Context, p ListParams) ([]Subscription, *int6
 	return out, next, nil
 }
 
-// UsageInput is the body of POST /v1/subscriptions/{id}/usage.
+// UsageInput is the body of POST /v1/subscriptions/{id}/usage (occurred_at defaults to
+// now).
 type UsageInput struct {
 	Amount      string `json:"amount"`
 	Description string `json:"description"`
@@ -200,20 +216,16 @@ func (s *Service) RecordUsage(ctx context.Context, subscriptionID string, in Usa
 	if desc == "" || len(desc) > 500 {
 		return UsageRecord{}, apperr.InvalidParam("description", "parameter_invalid", "description is required (1 to 500 characters)")
 	}
-	at, err := parseTime("occurred_at", in.OccurredAt)
-	if err != nil {
-		return UsageRecord{}, err
+	at := time.Now().UTC()
+	if in.OccurredAt != "" {
+		if at, err = parseTime("occurred_at", in.OccurredAt); err != nil {
+			return UsageRecord{}, err
+		}
 	}
 	if sub.Status == StatusCancelled {
 		return UsageRecord{}, apperr.New(apperr.Rule, "subscription_cancelled", "subscription "+sub.ID+" is cancelled and takes no more usage")
 	}
-	view := func(row store.UsageRecord) UsageRecord {
-		return UsageRecord{
-			ID: row.ID, Object: "usage_record", SubscriptionID: row.SubscriptionID,
-			Amount: money.Format(row.Amount, sub.Currency), Currency: sub.Currency, Description: row.Description,
-			OccurredAt: row.OccurredAt.UTC(), InvoiceID: row.InvoiceID, CreatedAt: row.CreatedAt.UTC(),
-		}
-	}
+	view := func(row store.UsageRecord) UsageRecord { return usageView(row, sub.Currency) }
 	var out UsageRecord
 	err = store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
 		// Usage is billed: a rerun of the request that recorded it (its answer lost) gets
@@ -236,6 +248,50 @@ func (s *Service) RecordUsage(ctx context.Context, subscriptionID string, in Usa
 		return idempotency.Bind(ctx, q, row.ID, out)
 	})
 	return out, err
+}
+
+func usageView(row store.UsageRecord, currency string) UsageRecord {
+	return UsageRecord{
+		ID: row.ID, Object: "usage_record", SubscriptionID: row.SubscriptionID,
+		Amount: money.Format(row.Amount, currency), Currency: currency, Description: row.Description,
+		OccurredAt: row.OccurredAt.UTC(), InvoiceID: row.InvoiceID, CreatedAt: row.CreatedAt.UTC(),
+	}
+}
+
+// UsageListParams pages a subscription's usage (newest first).
+type UsageListParams struct {
+	// Limit is the page size (1..100).
+	Limit int32
+	// BeforeSeq is the cursor: only records older than it.
+	BeforeSeq *int64
+}
+
+// ListUsage returns a page of a subscription's usage records, newest first (invoice_id
+// says which are billed), and the cursor of the next page.
+func (s *Service) ListUsage(ctx context.Context, subscriptionID string, p UsageListParams) ([]UsageRecord, *int64, error) {
+	sub, err := s.Get(ctx, subscriptionID)
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, err := store.New(s.pool).ListUsageRecords(ctx, store.ListUsageRecordsParams{SubscriptionID: sub.ID, BeforeSeq: p.BeforeSeq, Lim: p.Limit + 1})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list usage: %w", err)
+	}
+	out, next := store.Page(rows, p.Limit, func(r store.UsageRecord) int64 { return r.Seq }, func(r store.UsageRecord) UsageRecord { return usageView(r, sub.Currency) })
+	return out, next, nil
+}
+
+// Renew is the renewal rule, run with q inside the transaction that creates a
+// subscription's invoice for [start, end): when that period starts at or after the current
+// period ends (the invoice of the next period), it becomes the current period, so the
+// projected balance speaks of it. An invoice for the current or an earlier period changes
+// nothing. It reports whether the period moved.
+func Renew(ctx context.Context, q *store.Queries, subscriptionID string, start, end time.Time) (bool, error) {
+	n, err := q.RenewSubscriptionPeriod(ctx, store.RenewSubscriptionPeriodParams{ID: subscriptionID, PeriodStart: start, PeriodEnd: end})
+	if err != nil {
+		return false, fmt.Errorf("renew subscription: %w", err)
+	}
+	return n == 1, nil
 }
 
 // Reactivate puts an errored subscription back in service (subscription.reactivated): it

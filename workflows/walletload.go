@@ -30,6 +30,25 @@ var walletLoadCharge = workflow.ActivityOptions{
 	},
 }
 
+// Changes to the released WalletLoad workflow, each a workflow.GetVersion change id (see
+// README "Changing a workflow"); never remove one while a history that lacks it may be open.
+const (
+	// changeLoadSearchStatus: the load's outcome is upserted into PaymentStatus when the
+	// workflow ends (a new command). Histories without its marker end without it.
+	changeLoadSearchStatus = "load-payment-status-search-attribute"
+)
+
+// setLoadSearchStatus sets PaymentStatus to the load's status (pending, settled, failed), so
+// an operator filtering a customer's top-ups in the Web UI sees how each ended.
+func setLoadSearchStatus(ctx workflow.Context, status string) {
+	if status == "" || workflow.GetVersion(ctx, changeLoadSearchStatus, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, contracts.SearchPaymentStatus.ValueSet(status)); err != nil {
+		workflow.GetLogger(ctx).Warn("PaymentStatus not upserted", "status", status, "error", err)
+	}
+}
+
 // walletLoadChargeWindow is how long an unreachable provider is retried before the load
 // fails with provider_error.
 const walletLoadChargeWindow = 6 * time.Hour
@@ -68,6 +87,7 @@ func WalletLoad(ctx workflow.Context, in contracts.WalletLoadInput) (contracts.W
 		return load, err
 	}
 	if load.Status != "pending" {
+		setLoadSearchStatus(ctx, load.Status)
 		return load, nil
 	}
 	workflow.SetCurrentDetails(ctx, "charging "+load.Amount+" "+load.Currency+" for load "+in.LoadID)
@@ -92,5 +112,6 @@ func WalletLoad(ctx workflow.Context, in contracts.WalletLoadInput) (contracts.W
 		return load, err
 	}
 	workflow.SetCurrentDetails(ctx, "load "+load.Status)
+	setLoadSearchStatus(ctx, load.Status)
 	return load, nil
 }

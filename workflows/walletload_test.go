@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
@@ -345,5 +346,35 @@ func TestWalletLoadExpiredCardMarksMethodErrored(t *testing.T) {
 	}
 	if g.count("payment_methods", "status = 'active'") != 1 || g.count("events", "type = 'payment_method.errored'") != 0 {
 		t.Fatal("a soft decline marked the method errored")
+	}
+}
+
+// loadSearchStatus reads the PaymentStatus search attribute of the load's workflow.
+func (f *loadFixture) loadSearchStatus(run client.WorkflowRun) string {
+	f.t.Helper()
+	d, err := env.Temporal.DescribeWorkflowExecution(context.Background(), run.GetID(), run.GetRunID())
+	must(f.t, err)
+	var status string
+	if p := d.WorkflowExecutionInfo.GetSearchAttributes().GetIndexedFields()[c.SearchPaymentStatus.GetName()]; p != nil {
+		must(f.t, converter.GetDefaultDataConverter().FromPayload(p, &status))
+	}
+	return status
+}
+
+// TestWalletLoadSearchStatus: a wallet load's workflow ends with PaymentStatus set to the
+// load's outcome (settled, failed, pending for a direct debit), and its history replays.
+func TestWalletLoadSearchStatus(t *testing.T) {
+	for pm, want := range map[string]string{ledgertest.PMSettle: ledger.LoadSettled, ledgertest.PMDecline: ledger.LoadFailed, ledgertest.PMPending: ledger.LoadPending} {
+		f := newLoadFixture(t, pm, "10.00")
+		res, run := f.run(func(o *client.StartWorkflowOptions) {
+			o.TypedSearchAttributes = temporal.NewSearchAttributes(c.SearchPaymentStatus.ValueSet("pending"))
+		})
+		if res.Status != want {
+			t.Fatalf("%s: result %+v, want %s", pm, res, want)
+		}
+		if got := f.loadSearchStatus(run); got != want {
+			t.Fatalf("%s: PaymentStatus %q, want %q", pm, got, want)
+		}
+		f.replayAndRecord(run, "search_status_"+want)
 	}
 }

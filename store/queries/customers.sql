@@ -16,6 +16,7 @@ SELECT * FROM customers WHERE id = $1 FOR UPDATE;
 SELECT * FROM customers
 WHERE (sqlc.narg(before_seq)::bigint IS NULL OR seq < sqlc.narg(before_seq)::bigint)
   AND (sqlc.narg(email)::text IS NULL OR email = sqlc.narg(email)::text)
+  AND (sqlc.narg(external_id)::text IS NULL OR external_id = sqlc.narg(external_id)::text)
 ORDER BY seq DESC
 LIMIT $1;
 
@@ -37,4 +38,36 @@ SELECT * FROM payment_methods WHERE id = $1;
 SELECT * FROM payment_methods WHERE customer_id = $1 AND is_default;
 
 -- name: ListPaymentMethods :many
-SELECT * FROM payment_methods WHERE customer_id = $1 ORDER BY seq DESC;
+SELECT * FROM payment_methods
+WHERE customer_id = @customer_id
+  AND (sqlc.narg(external_id)::text IS NULL OR external_id = sqlc.narg(external_id)::text)
+ORDER BY seq DESC;
+
+-- name: GetPaymentMethodByExternalID :one
+SELECT * FROM payment_methods WHERE external_id = $1;
+
+-- name: CustomerWalletID :one
+SELECT id FROM wallets WHERE customer_id = $1;
+
+-- name: UpdateCustomer :one
+-- Only the fields given change (NULL keeps the current value).
+UPDATE customers
+SET name     = COALESCE(sqlc.narg(name)::text, name),
+    email    = COALESCE(sqlc.narg(email)::text, email),
+    language = COALESCE(sqlc.narg(language)::text, language)
+WHERE id = @id
+RETURNING *;
+
+-- name: LockPaymentMethod :one
+SELECT * FROM payment_methods WHERE id = $1 FOR UPDATE;
+
+-- name: SetDefaultPaymentMethod :one
+UPDATE payment_methods SET is_default = true WHERE id = $1 AND status = 'active' RETURNING *;
+
+-- name: DetachPaymentMethod :one
+-- A detached method is never charged again (ChargeablePaymentMethod takes active ones only)
+-- and is no longer the default.
+UPDATE payment_methods SET status = 'detached', is_default = false WHERE id = $1 RETURNING *;
+
+-- name: CustomerWalletIDs :many
+SELECT customer_id, id FROM wallets WHERE customer_id = ANY(@customer_ids::text[]);

@@ -12,6 +12,13 @@ SELECT * FROM wallets WHERE id = $1;
 -- name: GetWalletByCustomer :one
 SELECT * FROM wallets WHERE customer_id = $1;
 
+-- name: ListWallets :many
+SELECT * FROM wallets
+WHERE (sqlc.narg(customer_id)::text IS NULL OR customer_id = sqlc.narg(customer_id)::text)
+  AND (sqlc.narg(before_seq)::bigint IS NULL OR seq < sqlc.narg(before_seq)::bigint)
+ORDER BY seq DESC
+LIMIT @lim;
+
 -- name: LockWallet :one
 SELECT * FROM wallets WHERE id = $1 FOR UPDATE;
 

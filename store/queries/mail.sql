@@ -50,3 +50,11 @@ SELECT * FROM mail_messages WHERE event_id = $1;
 
 -- name: GetCustomerContact :one
 SELECT id, name, email, language FROM customers WHERE id = $1;
+
+-- name: LastSentPaymentFailedEmail :one
+-- The data of the last payment-failed email sent about an invoice (one email per cause).
+SELECT e.data FROM mail_messages m JOIN events e ON e.id = m.event_id
+WHERE m.event_type = 'email.payment_failed' AND m.status = 'sent'
+  AND e.resource_type = 'invoice' AND e.resource_id = @invoice_id::text
+ORDER BY e.seq DESC
+LIMIT 1;
