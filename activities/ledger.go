@@ -47,47 +47,56 @@ func ledgerError(err error) error {
 
 // PrepareWalletLoad creates (once) the one-off invoice of a pending paid load and returns
 // the load. A load that is no longer pending comes back as it is: do not charge it.
-func (a *Activities) PrepareWalletLoad(ctx context.Context, in contracts.WalletLoadInput) (ledger.Load, error) {
+func (a *Activities) PrepareWalletLoad(ctx context.Context, in contracts.WalletLoadInput) (contracts.WalletLoadResult, error) {
 	l, err := a.ledger().PrepareLoad(ctx, in.LoadID)
-	return l, ledgerError(err)
+	return loadResult(l), ledgerError(err)
+}
+
+// loadResult is a load as the wallet-load workflow carries it.
+func loadResult(l ledger.Load) contracts.WalletLoadResult {
+	deref := func(s *string) string {
+		if s == nil {
+			return ""
+		}
+		return *s
+	}
+	return contracts.WalletLoadResult{ID: l.ID, Amount: l.Amount, Currency: l.Currency, Status: l.Status,
+		ErrorType: deref(l.ErrorType), WalletTransactionID: deref(l.WalletTransactionID), InvoiceID: deref(l.InvoiceID)}
 }
 
 // ChargeWalletLoad charges a prepared paid load through the provider with the idempotency
 // key <load_id>:charge, so a retry or a replay never charges twice. A decline is a result;
 // an infrastructure failure (payments.ProviderError) is returned as a retryable error for
 // the retry policy's backoff, unless the provider says no retry can fix it.
-func (a *Activities) ChargeWalletLoad(ctx context.Context, in contracts.WalletLoadInput) (contracts.LoadCharge, error) {
+func (a *Activities) ChargeWalletLoad(ctx context.Context, in contracts.WalletLoadInput) (steps.LoadCharge, error) {
 	if a.Provider == nil {
-		return contracts.LoadCharge{}, temporal.NewNonRetryableApplicationError("no payment provider configured", contracts.ErrProviderMisconfig, nil)
+		return steps.LoadCharge{}, temporal.NewNonRetryableApplicationError("no payment provider configured", contracts.ErrProviderMisconfig, nil)
 	}
 	req, err := a.ledger().LoadChargeRequest(ctx, in.LoadID)
 	if err != nil {
-		return contracts.LoadCharge{}, ledgerError(err)
+		return steps.LoadCharge{}, ledgerError(err)
 	}
 	res, err := a.Provider.Charge(ctx, req)
 	if err != nil {
 		var pe *payments.ProviderError
 		if errors.As(err, &pe) && !pe.Retryable {
-			return contracts.LoadCharge{}, temporal.NewNonRetryableApplicationError(err.Error(), string(payments.ErrProviderError), err)
+			return steps.LoadCharge{}, temporal.NewNonRetryableApplicationError(err.Error(), string(payments.ErrProviderError), err)
 		}
-		return contracts.LoadCharge{}, err
+		return steps.LoadCharge{}, err
 	}
-	return contracts.LoadCharge{Status: string(res.Status), Reference: res.Reference, ErrorType: string(res.ErrorType),
+	return steps.LoadCharge{Status: string(res.Status), Reference: res.Reference, ErrorType: string(res.ErrorType),
 		HardDecline: res.HardDecline, ProviderCode: res.ProviderCode, DeclineCode: res.DeclineCode, Message: res.Message}, nil
 }
-
-// CompleteWalletLoadInput is a load's charge outcome.
-type CompleteWalletLoadInput = contracts.CompleteWalletLoadInput
 
 // CompleteWalletLoad records a load's charge outcome (ledger.CompleteLoad): settled →
 // credited, invoice paid, receipt, events; failed → nothing credited; pending → waits for
 // the provider's event. At most once per load: a repeated call changes nothing.
-func (a *Activities) CompleteWalletLoad(ctx context.Context, in CompleteWalletLoadInput) (ledger.Load, error) {
+func (a *Activities) CompleteWalletLoad(ctx context.Context, in steps.CompleteWalletLoadInput) (contracts.WalletLoadResult, error) {
 	r := in.Result
 	l, err := a.ledger().CompleteLoad(ctx, in.LoadID, payments.ChargeResult{
 		Status: payments.ChargeStatus(r.Status), Reference: r.Reference, ErrorType: payments.ErrorType(r.ErrorType),
 		HardDecline: r.HardDecline, ProviderCode: r.ProviderCode, DeclineCode: r.DeclineCode, Message: r.Message})
-	return l, ledgerError(err)
+	return loadResult(l), ledgerError(err)
 }
 
 // ResolveWalletLoadCharge applies a provider's asynchronous outcome (direct debit settled

@@ -11,7 +11,7 @@ import (
 	"payorch/steps"
 )
 
-// acts lists the activities the invoice payment workflow runs, typed: each method is a
+// acts lists the activities the workflows run, typed: each method is a
 // reference to the method of the same name on activities.Activities, which the worker
 // registers (this package may not import it: it does I/O). Temporal runs the registered
 // method; these bodies never run on a worker that registered them.
@@ -104,6 +104,21 @@ func (*acts) SetInvoiceSchedule(context.Context, steps.ScheduleInput) error {
 // QueueBankTransferEmail queues the bank-transfer instructions (shape v2).
 func (*acts) QueueBankTransferEmail(context.Context, steps.InvoiceRef) (bool, error) {
 	return false, notRegistered("QueueBankTransferEmail")
+}
+
+// PrepareWalletLoad creates a paid load's one-off invoice (once) and returns the load.
+func (*acts) PrepareWalletLoad(context.Context, c.WalletLoadInput) (c.WalletLoadResult, error) {
+	return c.WalletLoadResult{}, notRegistered("PrepareWalletLoad")
+}
+
+// ChargeWalletLoad charges a prepared load with the key <load_id>:charge.
+func (*acts) ChargeWalletLoad(context.Context, c.WalletLoadInput) (steps.LoadCharge, error) {
+	return steps.LoadCharge{}, notRegistered("ChargeWalletLoad")
+}
+
+// CompleteWalletLoad records a load's charge outcome, at most once.
+func (*acts) CompleteWalletLoad(context.Context, steps.CompleteWalletLoadInput) (c.WalletLoadResult, error) {
+	return c.WalletLoadResult{}, notRegistered("CompleteWalletLoad")
 }
 
 // Activity options. Database steps retry infrastructure failures (the database

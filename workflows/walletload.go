@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"payorch/contracts"
+	"payorch/steps"
 )
 
 // walletLoadDB are the options of the load's database activities: short, retried until
@@ -83,7 +84,7 @@ func chargeGaveUpMessage(err error) string {
 func WalletLoad(ctx workflow.Context, in contracts.WalletLoadInput) (contracts.WalletLoadResult, error) {
 	db := workflow.WithActivityOptions(ctx, walletLoadDB)
 	var load contracts.WalletLoadResult
-	if err := workflow.ExecuteActivity(db, contracts.ActivityPrepareWalletLoad, in).Get(ctx, &load); err != nil {
+	if err := workflow.ExecuteActivity(db, a.PrepareWalletLoad, in).Get(ctx, &load); err != nil {
 		return load, err
 	}
 	if load.Status != "pending" {
@@ -94,8 +95,8 @@ func WalletLoad(ctx workflow.Context, in contracts.WalletLoadInput) (contracts.W
 
 	chargeOpts := walletLoadCharge
 	chargeOpts.Summary = "charge " + load.Amount + " " + load.Currency
-	var res contracts.LoadCharge
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, chargeOpts), contracts.ActivityChargeWalletLoad, in).Get(ctx, &res)
+	var res steps.LoadCharge
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, chargeOpts), a.ChargeWalletLoad, in).Get(ctx, &res)
 	if err != nil {
 		if temporal.IsCanceledError(err) {
 			return load, err
@@ -103,12 +104,12 @@ func WalletLoad(ctx workflow.Context, in contracts.WalletLoadInput) (contracts.W
 		// The provider stayed unreachable for the whole window, or refused the request as
 		// one no retry can fix: nothing was captured under this key; the load fails.
 		workflow.GetLogger(ctx).Warn("wallet load charge gave up", "load_id", in.LoadID, "error", err)
-		res = contracts.LoadCharge{Status: "failed", ErrorType: errProviderError, Message: chargeGaveUpMessage(err)}
+		res = steps.LoadCharge{Status: "failed", ErrorType: errProviderError, Message: chargeGaveUpMessage(err)}
 	}
 
 	workflow.SetCurrentDetails(ctx, "recording the charge outcome ("+res.Status+")")
-	complete := contracts.CompleteWalletLoadInput{LoadID: in.LoadID, Result: res}
-	if err := workflow.ExecuteActivity(db, contracts.ActivityCompleteWalletLoad, complete).Get(ctx, &load); err != nil {
+	complete := steps.CompleteWalletLoadInput{LoadID: in.LoadID, Result: res}
+	if err := workflow.ExecuteActivity(db, a.CompleteWalletLoad, complete).Get(ctx, &load); err != nil {
 		return load, err
 	}
 	workflow.SetCurrentDetails(ctx, "load "+load.Status)

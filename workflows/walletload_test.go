@@ -222,9 +222,9 @@ func TestWalletLoadCrashAndReplay(t *testing.T) {
 		t.Fatalf("after the retry: %+v, %d charges, %d calls, balance %s", res, f.provider.Charges(), f.provider.Calls(f.key()), f.balance())
 	}
 	// The completion activity retried (its first result was lost): nothing changes.
-	again, err := f.acts.CompleteWalletLoad(ctx, activities.CompleteWalletLoadInput{LoadID: f.load.ID, Result: charged})
+	again, err := f.acts.CompleteWalletLoad(ctx, steps.CompleteWalletLoadInput{LoadID: f.load.ID, Result: charged})
 	must(t, err)
-	if again.Status != ledger.LoadSettled || *again.WalletTransactionID != res.WalletTransactionID {
+	if again.Status != ledger.LoadSettled || again.WalletTransactionID != res.WalletTransactionID {
 		t.Fatalf("second completion %+v", again)
 	}
 	// The whole workflow run again after it finished (same id): no new charge, no credit.
