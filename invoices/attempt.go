@@ -12,8 +12,8 @@ import (
 )
 
 // AttemptStart is what the first step of collection attempt n did, in one transaction.
-// Exactly one of these holds: the invoice was already closed (Closed); it is held and
-// nothing was done (Hold); the wallet paid the rest and the invoice is paid (Paid); a
+// One of these holds: the invoice was already closed (Closed; Paid too when it is paid);
+// it is held and nothing was done (Hold); the wallet paid the rest and the invoice is paid (Paid); a
 // bank-transfer invoice's instructions were queued (BankTransfer); or Charge says what is
 // to be charged (a pending charge to send, a charge decided locally, nothing due, or a
 // hold for a missing payment method).
@@ -67,6 +67,15 @@ func (s *Service) beginAttempt(ctx context.Context, invoiceID string, n int, man
 		}
 		if inv.Status == StatusPaid || inv.Status == StatusVoided {
 			out.Closed = true
+			if inv.Status == StatusPaid {
+				// Paid before — perhaps by an earlier run of this very step whose answer was
+				// lost: answer as MarkPaid would, so the subscription's held invoices are told.
+				paid := Closing{InvoiceStatus: StatusPaid}
+				if err := s.paidSubscription(ctx, q, inv, &paid); err != nil {
+					return err
+				}
+				out.Paid = &paid
+			}
 			out.Snapshot, err = snapshotTx(ctx, q, invoiceID)
 			return err
 		}
@@ -124,7 +133,7 @@ type ChargeRecorded struct {
 // in one transaction: a settled charge and the invoice's paid status are never apart.
 func (s *Service) RecordChargeOutcome(ctx context.Context, invoiceID, txnID string, res payments.ChargeResult) (ChargeRecorded, error) {
 	var out ChargeRecorded
-	err := store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
+	err := store.InTx(ctx, s.pool, func(q *store.Queries, tx pgx.Tx) error {
 		var err error
 		if out.Transaction, err = s.recordChargeResultTx(ctx, q, txnID, res); err != nil {
 			return err
@@ -134,14 +143,36 @@ func (s *Service) RecordChargeOutcome(ctx context.Context, invoiceID, txnID stri
 			return fmt.Errorf("get invoice: %w", err)
 		}
 		if out.Transaction.Status == "settled" && !amountDue(inv).IsPositive() && (inv.Status == StatusToPay || inv.Status == StatusError) {
-			closing, err := s.markPaidTx(ctx, q, inv.ID, s.Now())
+			// The provider holds the money: its record must not depend on the paid status.
+			// Marking paid runs in a savepoint; if it fails, the recorded charge is committed
+			// alone and the workflow marks the invoice paid as a step of its own.
+			out.Paid, err = s.markPaidInSavepoint(ctx, tx, inv.ID)
 			if err != nil {
 				return err
 			}
-			out.Paid = &closing
 		}
 		out.Snapshot, err = snapshotTx(ctx, q, inv.ID)
 		return err
 	})
 	return out, err
+}
+
+// markPaidInSavepoint runs markPaidTx in a savepoint of tx: nil (and no error) when it
+// failed and was rolled back; an error only when the transaction itself is lost.
+func (s *Service) markPaidInSavepoint(ctx context.Context, tx pgx.Tx, invoiceID string) (*Closing, error) {
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("savepoint: %w", err)
+	}
+	closing, err := s.markPaidTx(ctx, store.New(sp), invoiceID, s.Now())
+	if err != nil {
+		if rerr := sp.Rollback(ctx); rerr != nil {
+			return nil, fmt.Errorf("mark paid: %w (rollback to savepoint: %v)", err, rerr)
+		}
+		return nil, nil
+	}
+	if err := sp.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("release savepoint: %w", err)
+	}
+	return &closing, nil
 }

@@ -145,8 +145,12 @@ func (p *payment) run(ctx workflow.Context) (c.InvoicePaymentResult, error) {
 		if err := p.wait(ctx); err != nil {
 			return c.InvoicePaymentResult{}, err
 		}
-		if err := p.next(ctx); err != nil {
+		woken, err := p.next(ctx)
+		if err != nil {
 			return c.InvoicePaymentResult{}, err
+		}
+		if woken {
+			continue // something arrived and was handled: look again before continuing as new
 		}
 		if p.shouldContinueAsNew(ctx) {
 			// Let running Update handlers finish first; a queued command is run before.
@@ -186,8 +190,9 @@ func (p *payment) first(ctx workflow.Context) error {
 // next does the one most urgent thing there is to do, in this order: an Update's command,
 // a provider event, a new payment method, a reactivated subscription, a parked step due
 // to run again, then what the status's clock says (an overdue outcome, a retry, a
-// deadline).
-func (p *payment) next(ctx workflow.Context) error {
+// deadline). woken is true when it handled something that arrived (or the parked step):
+// the loop then looks again before it may continue as new.
+func (p *payment) next(ctx workflow.Context) (woken bool, err error) {
 	logger := workflow.GetLogger(ctx)
 	switch {
 	case len(p.commands) > 0:
@@ -195,41 +200,41 @@ func (p *payment) next(ctx workflow.Context) error {
 		p.commands = p.commands[1:]
 		out, err := p.execute(ctx, cmd)
 		if temporal.IsCanceledError(err) {
-			return err
+			return true, err
 		}
 		p.results[cmd.id] = commandResult{outcome: out, err: err}
-		return nil
+		return true, nil
 	case len(p.s.PendingEvents) > 0 && p.s.Hold != c.HoldStepFailed:
 		ev := p.s.PendingEvents[0]
 		p.s.PendingEvents = p.s.PendingEvents[1:]
 		if err := p.applyEvent(ctx, ev); err != nil {
 			// Keep the event: resuming (by itself or by an operator's retry) applies it again.
 			p.s.PendingEvents = append([]c.ProviderEvent{ev}, p.s.PendingEvents...)
-			return p.parkFor(ctx, "apply provider event "+ev.EventID, err, func() error { return nil })
+			return true, p.parkFor(ctx, "apply provider event "+ev.EventID, err, func() error { return nil })
 		}
-		return nil
+		return true, nil
 	case p.s.PendingPaymentMethod:
 		p.s.PendingPaymentMethod = false
 		if p.s.InFlight != "" {
-			return nil // a charge is pending: its outcome decides; the new method serves the next attempt
+			return true, nil // a charge is pending: its outcome decides; the new method serves the next attempt
 		}
 		switch p.s.PaymentStatus {
 		case c.PaymentRetryScheduled, c.PaymentAwaitingAction, c.PaymentErrored:
 			logger.Info("new payment method: charging at once", "payment_method_id", p.s.LastPaymentMethodID)
-			return p.step(ctx, "the charge on the new payment method", func() error { return p.attempt(ctx, false) })
+			return true, p.step(ctx, "the charge on the new payment method", func() error { return p.attempt(ctx, false) })
 		}
-		return nil
+		return true, nil
 	case p.s.ResumeRequested:
 		p.s.ResumeRequested = false
 		if p.s.Hold == c.HoldSubscriptionErrored {
 			logger.Info("subscription reactivated: collecting again")
-			return p.step(ctx, "the attempt after the subscription's reactivation", func() error { return p.attempt(ctx, false) })
+			return true, p.step(ctx, "the attempt after the subscription's reactivation", func() error { return p.attempt(ctx, false) })
 		}
-		return nil
+		return true, nil
 	}
 	now := workflow.Now(ctx)
 	if p.s.Hold == c.HoldStepFailed && p.s.ResumeStepAt != nil && !now.Before(*p.s.ResumeStepAt) {
-		return p.resumeStep(ctx)
+		return true, p.resumeStep(ctx)
 	}
 	switch p.s.PaymentStatus {
 	case c.PaymentProcessing:
@@ -241,7 +246,7 @@ func (p *payment) next(ctx workflow.Context) error {
 		}
 	case c.PaymentRetryScheduled:
 		if p.s.NextRetryAt != nil && !now.Before(*p.s.NextRetryAt) {
-			return p.step(ctx, fmt.Sprintf("retry %d", p.s.FailedAttempts+1), func() error { return p.attempt(ctx, false) })
+			return false, p.step(ctx, fmt.Sprintf("retry %d", p.s.FailedAttempts+1), func() error { return p.attempt(ctx, false) })
 		}
 	case c.PaymentAwaitingAction:
 		if p.deadlineApplies() && p.s.Deadline != nil && !now.Before(*p.s.Deadline) {
@@ -249,10 +254,10 @@ func (p *payment) next(ctx workflow.Context) error {
 			if p.s.Hold == c.HoldPaymentMethodMissing {
 				why = "no payment method to charge before the retry deadline"
 			}
-			return p.step(ctx, "mark the invoice errored", func() error { return p.errored(ctx, why) })
+			return false, p.step(ctx, "mark the invoice errored", func() error { return p.errored(ctx, why) })
 		}
 	}
-	return nil
+	return false, nil
 }
 
 func (p *payment) shouldContinueAsNew(ctx workflow.Context) bool {

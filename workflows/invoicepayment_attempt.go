@@ -27,12 +27,9 @@ func (p *payment) attempt(ctx workflow.Context, manual bool) error {
 	if !p.lean(ctx) {
 		return p.attemptV2(ctx, manual)
 	}
-	p.startSchedule(ctx)
-	p.s.ChargeNumber++
-	n := p.s.ChargeNumber
-	p.s.NextRetryAt = nil
-	p.setStatus(ctx, c.PaymentCollecting, fmt.Sprintf("attempt %d: taking the wallet, then charging the rest", n))
-
+	// Attempt n is only counted (charge number, the schedule's start) once StartAttempt
+	// says it is made: a held or closed invoice uses none, and writes nothing under n.
+	n := p.s.ChargeNumber + 1
 	var st steps.AttemptStart
 	var out steps.ChargeOutcome
 	charged := false
@@ -43,7 +40,14 @@ func (p *payment) attempt(ctx workflow.Context, manual bool) error {
 			return err
 		}
 		p.absorb(st.Snapshot)
-		if st.Closed || st.Hold != "" || st.Paid != nil || st.BankTransfer || st.Charge.Hold != "" || st.Charge.NothingDue {
+		if st.Hold != "" || (st.Closed && st.Paid == nil) {
+			return nil
+		}
+		p.s.ChargeNumber = n
+		p.startSchedule(ctx)
+		p.s.NextRetryAt = nil
+		p.clearHold()
+		if st.Paid != nil || st.BankTransfer || st.Charge.Hold != "" || st.Charge.NothingDue {
 			return nil
 		}
 		charged = true
@@ -52,6 +56,7 @@ func (p *payment) attempt(ctx workflow.Context, manual bool) error {
 			out = steps.ChargeOutcome{Transaction: st.Charge.Transaction, Snapshot: st.Snapshot}
 			return nil
 		}
+		p.setStatus(ctx, c.PaymentCollecting, fmt.Sprintf("attempt %d: the wallet paid %s; charging the rest", n, st.WalletPaid))
 		out, err = p.charge(ctx, n, st.Charge)
 		return err
 	})
@@ -59,13 +64,15 @@ func (p *payment) attempt(ctx workflow.Context, manual bool) error {
 		return err
 	}
 	switch {
-	case st.Closed:
-		return p.closedMeanwhile(ctx)
 	case st.Hold != "":
 		return p.hold(ctx, st.Hold, st.HoldReason)
 	case st.Paid != nil:
+		// Paid by the wallet now, or — a repeated run of this step — earlier: either way
+		// its subscription's held invoices are told.
 		p.paid(ctx, *st.Paid)
 		return nil
+	case st.Closed:
+		return p.closedMeanwhile(ctx)
 	case st.BankTransfer:
 		p.s.Deadline = nil
 		p.setStatus(ctx, c.PaymentAwaitingTransfer, fmt.Sprintf("a bank transfer of %s %s (reconciliation)", st.Snapshot.AmountDue, st.Snapshot.Currency))
