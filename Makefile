@@ -13,7 +13,7 @@ SQLC_VERSION := v1.31.1
 
 help:
 	@echo "make run      start PostgreSQL, Temporal (Web UI :8233), the worker and the API (:8080); Ctrl-C stops all"
-	@echo "make test     run every test against a real PostgreSQL and Temporal dev server"
+	@echo "make test     run every test, with the race detector, against a real PostgreSQL and Temporal dev server"
 	@echo "make test-fast  only the pure packages (tests that do not import internal/testenv: no PostgreSQL, no Temporal), in seconds"
 	@echo "make lint     gofmt, go vet, staticcheck, workflowcheck"
 	@echo "make bench    benchmarks"
@@ -25,7 +25,7 @@ run: deps tools
 	@./scripts/dev-run.sh
 
 test: deps tools
-	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
 
 # The pure packages, listed by scripts/fast-packages.sh from their tests' imports.
 test-fast:
