@@ -6,29 +6,36 @@ BIN := $(CURDIR)/.bin
 # Pinned tool versions.
 STRIPE_MOCK_VERSION := v0.203.0
 WORKFLOWCHECK_VERSION := v0.6.0
+STATICCHECK_VERSION := v0.8.2
 SQLC_VERSION := v1.31.1
 
-.PHONY: run test lint bench migrate sqlc tools deps clean-data help ctl
+.PHONY: run test test-fast lint bench migrate sqlc tools deps clean-data help ctl
 
 help:
 	@echo "make run      start PostgreSQL, Temporal (Web UI :8233), the worker and the API (:8080); Ctrl-C stops all"
-	@echo "make test     run every test against a real PostgreSQL and Temporal dev server"
-	@echo "make lint     gofmt, go vet, workflowcheck"
+	@echo "make test     run every test, with the race detector, against a real PostgreSQL and Temporal dev server"
+	@echo "make test-fast  only the pure packages (tests that do not import internal/testenv: no PostgreSQL, no Temporal), in seconds"
+	@echo "make lint     gofmt, go vet, staticcheck, workflowcheck"
 	@echo "make bench    benchmarks"
 	@echo "make migrate  apply migrations to PAYORCH_DATABASE_URL"
 	@echo "make sqlc     regenerate store/ from store/queries and migrations"
-	@echo "make tools    build the pinned Temporal CLI, stripe-mock and workflowcheck into .bin/"
+	@echo "make tools    build the pinned Temporal CLI, stripe-mock, workflowcheck and staticcheck into .bin/"
 	@echo "make ctl      build the operator CLI (starter/) as .bin/payorchctl"
 
 run: deps tools
 	@./scripts/dev-run.sh
 
 test: deps tools
-	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
 
-lint: $(BIN)/workflowcheck
+# The pure packages, listed by scripts/fast-packages.sh from their tests' imports.
+test-fast:
+	@pkgs=$$(./scripts/fast-packages.sh) && echo "$(GO) test -count=1" $$pkgs && $(GO) test -count=1 $$pkgs
+
+lint: $(BIN)/workflowcheck $(BIN)/staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(BIN)/staticcheck ./...
 	@if ls workflows/*.go >/dev/null 2>&1; then echo "workflowcheck ./workflows/..."; $(BIN)/workflowcheck ./workflows/...; fi
 
 bench: deps tools
@@ -43,7 +50,7 @@ sqlc: $(BIN)/sqlc
 ctl:
 	$(GO) build -o $(BIN)/payorchctl ./starter
 
-tools: $(BIN)/temporal $(BIN)/stripe-mock $(BIN)/workflowcheck
+tools: $(BIN)/temporal $(BIN)/stripe-mock $(BIN)/workflowcheck $(BIN)/staticcheck
 
 # The Temporal CLI is built from its own module (tools/temporal): its server dependencies
 # must not enter the main go.mod. The first build takes about 3 minutes.
@@ -58,6 +65,10 @@ $(BIN)/stripe-mock:
 $(BIN)/workflowcheck:
 	@echo "==> installing workflowcheck $(WORKFLOWCHECK_VERSION)"
 	GOBIN=$(BIN) $(GO) install go.temporal.io/sdk/contrib/tools/workflowcheck@$(WORKFLOWCHECK_VERSION)
+
+$(BIN)/staticcheck:
+	@echo "==> installing staticcheck $(STATICCHECK_VERSION)"
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 $(BIN)/sqlc:
 	@echo "==> installing sqlc $(SQLC_VERSION) (cgo, ~1.5 minutes)"

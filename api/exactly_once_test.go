@@ -18,6 +18,7 @@ import (
 	"payorch/collection"
 	"payorch/contracts"
 	"payorch/customers"
+	"payorch/internal/testenv/poll"
 	"payorch/invoices"
 	"payorch/payments"
 )
@@ -191,15 +192,11 @@ func TestCreateInvoiceClientHangsUp(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(rand.IntN(20_000))*time.Microsecond)
 		h.doCtx(ctx, "POST", "/v1/invoices", backendKey, body, "Idempotency-Key", key)
 		cancel()
-		var r response
-		for range 100 { // the first run may still be finishing: 409 in use, or 202
+		var r response // the first run may still be finishing: 409 in use, or 202
+		poll.Until(t, 30*time.Second, "a 201 for key "+key, func() (bool, string) {
 			r = h.do("POST", "/v1/invoices", backendKey, body, "Idempotency-Key", key)
-			if r.Status == 201 {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		mustStatus(t, r, 201)
+			return r.Status == 201, fmt.Sprintf("%d %s", r.Status, r.Body)
+		})
 		made = append(made, r.JSON(t)["id"].(string))
 	}
 	for _, id := range made {
@@ -264,13 +261,10 @@ func TestUpdateThatOutlivesItsWaitIs202(t *testing.T) {
 	mustStatus(t, h.do("POST", "/v1/invoices/"+id+"/reconcile", supportKey, body, "Idempotency-Key", "rec-1"), 202)
 	h.startWorker()
 	var out response
-	for range 100 {
+	poll.Until(t, 30*time.Second, "the reconcile's outcome", func() (bool, string) {
 		out = h.do("POST", "/v1/invoices/"+id+"/reconcile", supportKey, body, "Idempotency-Key", "rec-1")
-		if out.Status != 202 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return out.Status != 202, fmt.Sprintf("%d %s", out.Status, out.Body)
+	})
 	mustStatus(t, out, 200)
 	inv := h.waitInvoice(id, "paid", func(inv map[string]any) bool { return inv["status"] == "paid" })
 	if inv["amount_paid"] != "30.00" {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"payorch/activities"
 	"payorch/contracts"
 	"payorch/ids"
+	"payorch/internal/testenv/poll"
 	"payorch/payments"
 	"payorch/workflows"
 )
@@ -71,19 +73,14 @@ func (h *invoiceHarness) invoice(customerID string, extra map[string]any) map[st
 // waitInvoice polls GET /v1/invoices/{id} (at most 30 s) until cond holds, and returns it.
 func (h *invoiceHarness) waitInvoice(id, what string, cond func(map[string]any) bool) map[string]any {
 	h.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var inv map[string]any
+	poll.Until(h.t, 30*time.Second, what, func() (bool, string) {
 		r := h.do("GET", "/v1/invoices/"+id, supportKey, nil)
 		mustStatus(h.t, r, 200)
-		inv := r.JSON(h.t)
-		if cond(inv) {
-			return inv
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out waiting for %s: %s", what, r.Body)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		inv = r.JSON(h.t)
+		return cond(inv), string(r.Body)
+	})
+	return inv
 }
 
 func txns(inv map[string]any) []map[string]any {
@@ -342,17 +339,10 @@ func TestNewDefaultPaymentMethodChargesAtOnce(t *testing.T) {
 		tx := txns(m)
 		return len(tx) == 1 && tx[0]["status"] == "failed"
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	poll.Until(t, 30*time.Second, "payment state awaiting_action", func() (bool, string) {
 		st := h.do("GET", "/v1/invoices/"+id+"/payment", supportKey, nil).JSON(t)
-		if st["payment_status"] == contracts.PaymentAwaitingAction {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("payment state %v, want awaiting_action", st)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return st["payment_status"] == contracts.PaymentAwaitingAction, fmt.Sprint(st)
+	})
 	h.method(cust, "pm_card_visa")
 	paid := h.waitInvoice(id, "paid with the new card", func(m map[string]any) bool { return m["status"] == "paid" })
 	tx := txns(paid)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"payorch/internal/testenv/poll"
 	"payorch/payments"
 )
 
@@ -42,16 +43,15 @@ func startStripeMock(t *testing.T, fixtures string) string {
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	base := "http://" + httpAddr
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if r, err := http.Get(base + "/v1/setup_intents/seti_probe"); err == nil {
-			r.Body.Close()
-			return base
+	poll.Until(t, 30*time.Second, "stripe-mock to answer on "+base, func() (bool, string) {
+		r, err := http.Get(base + "/v1/setup_intents/seti_probe")
+		if err != nil {
+			return false, err.Error()
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stripe-mock did not answer on %s", base)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		r.Body.Close()
+		return true, ""
+	})
+	return base
 }
 
 // TestPortalCardStepsWithStripe: with Stripe configured (stripe-mock), the card form is

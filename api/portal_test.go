@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"payorch/activities"
 	"payorch/contracts"
 	"payorch/ids"
+	"payorch/internal/testenv/poll"
 	"payorch/ledger"
 	"payorch/ledger/ledgertest"
 	"payorch/payments"
@@ -258,17 +260,10 @@ func TestPortalReplaceCard(t *testing.T) {
 	h := newPortalHarness(t)
 	cust, _, token := h.portalCustomer("pm_card_chargeDeclinedExpiredCard", true)
 	id := h.invoice(cust, map[string]any{"payment_method": "card"})["id"].(string)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	poll.Until(t, 30*time.Second, "payment state awaiting_action", func() (bool, string) {
 		st := h.do("GET", "/v1/invoices/"+id+"/payment", supportKey, nil).JSON(t)
-		if st["payment_status"] == contracts.PaymentAwaitingAction {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("payment state %v, want awaiting_action", st)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return st["payment_status"] == contracts.PaymentAwaitingAction, fmt.Sprint(st)
+	})
 	mustStatus(t, h.do("PUT", "/v1/portal/payment-method", token, map[string]any{"provider_id": "pm_card_visa"}), 400)
 	r := h.do("PUT", "/v1/portal/payment-method", token, map[string]any{"provider_id": "pm_card_visa", "exp_month": 12, "exp_year": time.Now().Year() + 2})
 	mustStatus(t, r, 200)

@@ -12,6 +12,7 @@ import (
 
 	"payorch/activities"
 	"payorch/ids"
+	"payorch/internal/testenv/poll"
 	"payorch/ledger/ledgertest"
 	"payorch/workflows"
 )
@@ -349,18 +350,11 @@ func TestPaidLoadSlowProvider(t *testing.T) {
 	}
 	close(h.provider.Gate)
 	path := "/v1/wallets/" + wallet + "/loads/" + ld["id"].(string)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	poll.Until(t, 30*time.Second, "the load settled", func() (bool, string) {
 		g := h.do("GET", path, supportKey, nil)
 		mustStatus(t, g, 200)
-		if g.JSON(t)["status"] == "settled" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("load never settled: %s", g.Body)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return g.JSON(t)["status"] == "settled", string(g.Body)
+	})
 	if w := h.getWallet(wallet); w["balance"] != "15.00" {
 		t.Fatalf("wallet %v", w)
 	}

@@ -24,12 +24,16 @@ func TestWorkerCrashNeverChargesTwice(t *testing.T) {
 		}
 		invoiceIDs = append(invoiceIDs, inv["id"].(string))
 	}
-	// Let every invoice fail its first attempt, then crash the worker.
-	s.until("a first failed attempt on every invoice", 60*time.Second, func() bool {
-		return s.scalar(`SELECT count(DISTINCT invoice_id) FROM invoice_transactions WHERE status = 'failed'`) == n
+	// Let every invoice fail its first attempt and record its retry, then crash the worker.
+	s.until("a first failed attempt and its retry scheduled on every invoice", 60*time.Second, func() bool {
+		return s.scalar(`SELECT count(*) FROM invoices i WHERE next_retry_at IS NOT NULL
+			AND EXISTS (SELECT 1 FROM invoice_transactions t WHERE t.invoice_id = i.id AND t.status = 'failed')`) == n
 	})
 	s.killWorker()
-	time.Sleep(1500 * time.Millisecond) // retries fall due while no worker runs
+	// The retries fall due while no worker runs.
+	s.until("every recorded retry due", 30*time.Second, func() bool {
+		return s.scalar(`SELECT count(*) FROM invoices WHERE next_retry_at <= now()`) == n
+	})
 	s.startWorker()
 	// Crash once more while the retries are under way.
 	s.until("second attempts under way", 60*time.Second, func() bool {

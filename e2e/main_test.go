@@ -23,11 +23,15 @@ import (
 	"payorch/config"
 	"payorch/ids"
 	"payorch/internal/testenv"
+	"payorch/internal/testenv/poll"
 )
 
 var (
 	env       *testenv.Env
 	workerBin string
+	// workerBuildFlags are the worker binary's build flags: -race when the tests run with
+	// it (race_test.go), so a race in the worker fails the test that started it.
+	workerBuildFlags []string
 )
 
 func TestMain(m *testing.M) {
@@ -41,7 +45,7 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	build := exec.Command("go", "build", "-o", workerBin, "./worker")
+	build := exec.Command("go", append(append([]string{"build"}, workerBuildFlags...), "-o", workerBin, "./worker")...)
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build worker: %v\n%s", err, out)
@@ -106,7 +110,10 @@ func newStackWith(t *testing.T, o stackOptions) *stack {
 	t.Cleanup(s.api.Close)
 	t.Cleanup(func() {
 		s.killWorker()
-		if t.Failed() {
+		if i := strings.Index(s.logs.String(), "WARNING: DATA RACE"); i >= 0 {
+			report := s.logs.String()[i:]
+			t.Errorf("the worker reported a data race:\n%s", report[:min(len(report), 20000)])
+		} else if t.Failed() {
 			t.Logf("worker logs:\n%s", tail(s.logs.String(), 20000))
 		}
 	})
@@ -184,18 +191,19 @@ func (s *stack) call(method, path string, body any, out any) int {
 	return resp.StatusCode
 }
 
-// until polls cond every 100 ms for at most d.
+// until polls cond (poll.Until) for at most d; when it times out, the invoices and their
+// transactions are logged with the failure.
 func (s *stack) until(what string, d time.Duration, cond func() bool) {
 	s.t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			s.t.Logf("invoices: %s", s.dump(`SELECT id, status, attempt_count FROM invoices ORDER BY seq`))
+	held := false
+	defer func() {
+		if !held { // poll.Until failed the test (runtime.Goexit runs this)
+			s.t.Logf("invoices: %s", s.dump(`SELECT id, status, attempt_count, next_retry_at FROM invoices ORDER BY seq`))
 			s.t.Logf("transactions: %s", s.dump(`SELECT invoice_id, attempt, method, status, coalesce(error_type, '') FROM invoice_transactions ORDER BY seq`))
-			s.t.Fatalf("timed out after %s waiting for %s", d, what)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	}()
+	poll.Until(s.t, d, what, func() (bool, string) { return cond(), "" })
+	held = true
 }
 
 // dump renders a query's rows for a failure message.
@@ -212,6 +220,9 @@ func (s *stack) dump(query string) string {
 			return err.Error()
 		}
 		fmt.Fprintf(&b, "\n  %v", vals)
+	}
+	if err := rows.Err(); err != nil {
+		return err.Error()
 	}
 	return b.String()
 }

@@ -19,6 +19,7 @@ import (
 
 	"payorch/config"
 	"payorch/declines"
+	"payorch/internal/testenv/poll"
 	"payorch/outbox"
 	"payorch/store"
 )
@@ -462,10 +463,7 @@ func TestRunLoopSendsAndStops(t *testing.T) {
 	done := make(chan struct{})
 	go func() { m.Run(ctx, 20*time.Millisecond); close(done) }()
 	f.emit(outbox.EmailPaymentFailed, ada, paymentFailed(ada, "payment_method_expired", ""))
-	deadline := time.Now().Add(10 * time.Second)
-	for len(srv.messages()) == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.Until(t, 10*time.Second, "the Run loop to send the message", func() (bool, string) { return len(srv.messages()) > 0, "" })
 	cancel()
 	select {
 	case <-done:

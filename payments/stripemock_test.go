@@ -3,6 +3,7 @@ package payments
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"payorch/internal/testenv/poll"
 )
 
 // stripeMockBinary locates the stripe-mock binary that `make tools` builds into
@@ -103,8 +106,7 @@ func startStripeMock(t *testing.T, extraArgs ...string) string {
 
 	base := "http://" + httpAddr
 	probe := &http.Client{Timeout: 500 * time.Millisecond}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	poll.Until(t, 30*time.Second, "stripe-mock to answer on "+base, func() (bool, string) {
 		select {
 		case err := <-exited:
 			exited <- err // let the cleanup see it too
@@ -112,15 +114,13 @@ func startStripeMock(t *testing.T, extraArgs ...string) string {
 		default:
 		}
 		resp, err := probe.Get(base + "/v1/payment_intents/pi_probe")
-		if err == nil {
-			resp.Body.Close()
-			return base // any HTTP answer means it is serving
+		if err != nil {
+			return false, fmt.Sprintf("%v; output:\n%s", err, out.String())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stripe-mock did not answer on %s within 30s (last error: %v); output:\n%s", base, err, out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		resp.Body.Close()
+		return true, "" // any HTTP answer means it is serving
+	})
+	return base
 }
 
 // TestStripeWireFormatAgainstStripeMock sends a real Charge through stripe-go to

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -23,6 +24,7 @@ import (
 	"payorch/customers"
 	"payorch/ids"
 	"payorch/internal/testenv"
+	"payorch/internal/testenv/poll"
 	"payorch/invoices"
 	"payorch/payments"
 	"payorch/portal"
@@ -126,31 +128,20 @@ func TestOperatorCommands(t *testing.T) {
 		t.Fatalf("collect: %s", out)
 	}
 	var st contracts.PaymentState
-	deadline := time.Now().Add(30 * time.Second)
-	for st.PaymentStatus != contracts.PaymentRetryScheduled {
-		if time.Now().After(deadline) {
-			t.Fatalf("state never reached retry_scheduled: %+v", st)
-		}
-		time.Sleep(100 * time.Millisecond)
+	poll.Until(t, 30*time.Second, "payment state retry_scheduled", func() (bool, string) {
 		if err := json.Unmarshal([]byte(mustCtl(t, "state", inv.ID)), &st); err != nil {
 			t.Fatal(err)
 		}
-	}
+		return st.PaymentStatus == contracts.PaymentRetryScheduled, fmt.Sprintf("%+v", st)
+	})
 	if st.FailedAttempts != 1 || st.NextRetryAt == nil || st.InvoiceID != inv.ID {
 		t.Fatalf("state %+v", st)
 	}
 	// Visibility is eventually consistent: the list shows the workflow within seconds.
-	deadline = time.Now().Add(30 * time.Second)
-	for {
+	poll.Until(t, 30*time.Second, "the list to show the invoice", func() (bool, string) {
 		out := mustCtl(t, "list", "-status", "retry_scheduled", "-invoice", inv.ID)
-		if strings.Contains(out, contracts.InvoicePaymentWorkflowID(inv.ID)) && strings.Contains(out, cust.ID) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("list never showed the invoice: %s", out)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return strings.Contains(out, contracts.InvoicePaymentWorkflowID(inv.ID)) && strings.Contains(out, cust.ID), out
+	})
 	var rows struct {
 		Data []listRow `json:"data"`
 	}

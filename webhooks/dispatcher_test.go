@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"payorch/internal/testenv/poll"
 	"payorch/outbox"
 	"payorch/store"
 )
@@ -543,10 +544,7 @@ func TestRunLoopDeliversAndStops(t *testing.T) {
 	done := make(chan struct{})
 	go func() { f.disp.Run(ctx, 20*time.Millisecond); close(done) }()
 	evt := f.emit(outbox.WalletCredited, "wal_1", map[string]any{"id": "wal_1"})
-	deadline := time.Now().Add(10 * time.Second)
-	for len(rc.requests()) == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.Until(t, 10*time.Second, "the Run loop to deliver the event", func() (bool, string) { return len(rc.requests()) > 0, "" })
 	cancel()
 	select {
 	case <-done:

@@ -5,6 +5,10 @@
 //
 //	var env *testenv.Env
 //	func TestMain(m *testing.M) { testenv.Main(m, &env, testenv.Options{Temporal: true}) }
+//
+// A package whose tests import testenv is left out of `make test-fast`
+// (scripts/fast-packages.sh). To wait for something in a test, use package poll
+// (internal/testenv/poll), which starts nothing.
 package testenv
 
 import (
