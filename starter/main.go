@@ -64,9 +64,6 @@ func main() {
 	os.Exit(code)
 }
 
-// errUsage marks an unknown or missing command (exit status 2).
-var errUsage = errors.New("usage")
-
 // run runs one command line and returns the process's exit status: 0 done, 1 the
 // command failed (one line on stderr says what), 2 the line is not a command.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
