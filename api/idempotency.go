@@ -65,7 +65,11 @@ func (s *Server) idempotent(c *gin.Context) {
 
 	deadline := time.Now().Add(inFlightWait)
 	for {
-		claimed, prior, err := idempotency.Claim(ctx, s.pool, &k, c.Request.Method, c.Request.URL.Path)
+		// The claim is made whatever the client does: a claim committed while the client
+		// hung up, but answered as an error, would leave the key in use for LockTimeout.
+		claimCtx, cancelClaim := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		claimed, prior, err := idempotency.Claim(claimCtx, s.pool, &k, c.Request.Method, c.Request.URL.Path)
+		cancelClaim()
 		if err != nil {
 			s.fail(c, err)
 			return
