@@ -75,13 +75,6 @@ func startEnv(ctx context.Context, k knobs) (*benchEnv, error) {
 			e.Stop()
 		}
 	}()
-	// The worker binary, built from this tree (whatever workflow it has).
-	e.WorkerBin = filepath.Join(tmp, "worker")
-	build := exec.CommandContext(ctx, "go", "build", "-o", e.WorkerBin, "./worker")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("build worker: %v\n%s", err, out)
-	}
 	if e.PG, err = testenv.StartPostgres(ctx); err != nil {
 		return nil, err
 	}
@@ -215,8 +208,18 @@ func (e *benchEnv) workerEnv(queue string) []string {
 	)
 }
 
-// startWorker starts the payorch worker binary on queue.
+// startWorker starts the payorch worker on queue, built from this tree (whatever workflow
+// it has) the first time.
 func (e *benchEnv) startWorker(queue string) (*process, error) {
+	if e.WorkerBin == "" {
+		bin := filepath.Join(e.tmp, "worker")
+		build := exec.Command("go", "build", "-o", bin, "./worker")
+		build.Dir = e.Root
+		if out, err := build.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("build worker: %v\n%s", err, out)
+		}
+		e.WorkerBin = bin
+	}
 	return e.spawn(e.WorkerBin, e.workerEnv(queue))
 }
 
