@@ -180,8 +180,17 @@ fi
 for sa in CustomerId=Keyword InvoiceId=Keyword SubscriptionId=Keyword PaymentStatus=Keyword NextRetryAt=Datetime; do
   .bin/temporal operator search-attribute create --address "$ADDR" -n default --name "${sa%=*}" --type "${sa#*=}" >/dev/null 2>&1 || true
 done
-for i in $(seq 1 60); do # the namespace cache refreshes every few seconds
-  .bin/temporal workflow list --address "$ADDR" -n default --limit 1 >/dev/null 2>&1 && break
+# The namespace and search-attribute caches refresh every few seconds: wait until a start
+# that sets every search attribute is accepted (a probe workflow, terminated at once).
+for i in $(seq 1 120); do
+  probe="payorch-probe-$$-$i"
+  if .bin/temporal workflow start --address "$ADDR" -n default --type Probe --task-queue payorch-probe --workflow-id "$probe" \
+       --search-attribute 'CustomerId="probe"' --search-attribute 'InvoiceId="probe"' --search-attribute 'SubscriptionId="probe"' \
+       --search-attribute 'PaymentStatus="probe"' --static-summary probe >/dev/null 2>&1; then
+    .bin/temporal workflow terminate --address "$ADDR" -n default --workflow-id "$probe" --reason probe >/dev/null 2>&1 || true
+    break
+  fi
+  [ "$i" = 120 ] && die "temporal-server does not accept workflow starts with payorch's search attributes, see $DIR/logs/server.log"
   sleep 1
 done
 say "temporal-server ready at $ADDR (namespace default)"
