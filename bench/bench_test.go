@@ -42,13 +42,13 @@ func TestBenchSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	prefix := invoiceID[:strings.LastIndex(invoiceID, "_")+1]
-	if err := checkP2(ctx, e, walletID, prefix, k.P2N+min(k.P2C*4, k.P2N)); err != nil {
+	if err := checkP2(ctx, e, walletID, prefix, k.P2N+min(k.P2C*4, k.P2N)+max(1, k.P2N/4)); err != nil {
 		t.Fatalf("the untouched run fails its check: %v", err)
 	}
 	if _, err := e.Pool.Exec(ctx, `DELETE FROM events WHERE id = (SELECT id FROM events WHERE type = 'wallet.debited' LIMIT 1)`); err != nil {
 		t.Fatal(err)
 	}
-	if err := checkP2(ctx, e, walletID, prefix, k.P2N+min(k.P2C*4, k.P2N)); err == nil || !strings.Contains(err.Error(), "wallet.debited") {
+	if err := checkP2(ctx, e, walletID, prefix, k.P2N+min(k.P2C*4, k.P2N)+max(1, k.P2N/4)); err == nil || !strings.Contains(err.Error(), "wallet.debited") {
 		t.Fatalf("a missing wallet.debited event passed the check: %v", err)
 	}
 }

@@ -75,7 +75,7 @@ func loadKnobs() knobs {
 		N: envInt("BENCH_N", 200), C: envInt("BENCH_C", 8),
 		P2N: envInt("BENCH_P2_N", 2000), P2C: envInt("BENCH_P2_C", 8),
 		P3N: envInt("BENCH_P3_N", 400), P3C: envInt("BENCH_P3_C", 8),
-		Parked: envInt("BENCH_PARKED", 2000), P4C: envInt("BENCH_P4_C", 8),
+		Parked: envInt("BENCH_PARKED", 1000), P4C: envInt("BENCH_P4_C", 8),
 		TemporalAddr: strings.TrimSpace(os.Getenv("BENCH_TEMPORAL_ADDRESS")),
 		Results:      strings.TrimSpace(os.Getenv("BENCH_RESULTS")),
 		Only:         map[string]bool{},
@@ -122,6 +122,9 @@ func run() error {
 		}
 		r["phase_seconds"] = round(time.Since(t0).Seconds(), 1)
 		results[p.name] = r
+		if b, err := json.Marshal(r); err == nil {
+			fmt.Fprintf(os.Stderr, "    %s %s\n", p.name, b)
+		}
 	}
 	results["machine"] = map[string]any{
 		"date": started.Format(time.RFC3339), "cores": runtime.NumCPU(), "goos": runtime.GOOS,

@@ -37,7 +37,7 @@ func runP2(ctx context.Context, e *benchEnv, k knobs) (result, error) {
 	prefix := ids.New(ids.Invoice) + "_"
 	if _, err := pool.Exec(ctx, `
 		INSERT INTO invoices (id, customer_id, currency, payment_method, total)
-		SELECT $1 || g, $2, 'EUR', 'card', `+p2Amount+` FROM generate_series(1, $3::int) g`, prefix, hot.CustomerID, warm+k.P2N); err != nil {
+		SELECT $1 || g, $2, 'EUR', 'card', `+p2Amount+` FROM generate_series(1, $3::int) g`, prefix, hot.CustomerID, warm+k.P2N+max(1, k.P2N/4)); err != nil {
 		return nil, err
 	}
 	debit := func(ctx context.Context, i int) error {
@@ -72,12 +72,24 @@ func runP2(ctx context.Context, e *benchEnv, k knobs) (result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkP2(ctx, e, hot.ID, prefix, warm+k.P2N); err != nil {
+	// The same serially (one at a time): the cost of one debit without lock waits.
+	serialN := max(1, k.P2N/4)
+	ledgerSerial, _, err := loop(ctx, serialN, 1, func(ctx context.Context, i int) error { return debit(ctx, warm+k.P2N+i) })
+	if err != nil {
+		return nil, err
+	}
+	rawSerial, _, err := loop(ctx, serialN, 1, update)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkP2(ctx, e, hot.ID, prefix, warm+k.P2N+serialN); err != nil {
 		return nil, err
 	}
 	lr, rr := float64(k.P2N)/ledgerElapsed.Seconds(), float64(k.P2N)/rawElapsed.Seconds()
+	ls, rs := float64(serialN)/ledgerSerial.Seconds(), float64(serialN)/rawSerial.Seconds()
 	return result{
 		"ratio": round(lr/rr, 3), "ledger_debits_per_s": round(lr, 1), "raw_updates_per_s": round(rr, 1),
+		"serial_ratio": round(ls/rs, 3), "serial_ledger_per_s": round(ls, 1), "serial_raw_per_s": round(rs, 1),
 		"ledger_p50_ms": percentile(ledgerLat, 0.5), "ledger_p99_ms": percentile(ledgerLat, 0.99),
 		"raw_p50_ms": percentile(rawLat, 0.5), "raw_p99_ms": percentile(rawLat, 0.99),
 		"n": k.P2N, "concurrency": k.P2C,
