@@ -9,14 +9,15 @@ WORKFLOWCHECK_VERSION := v0.6.0
 STATICCHECK_VERSION := v0.8.2
 SQLC_VERSION := v1.31.1
 
-.PHONY: run test test-fast lint bench migrate sqlc tools deps clean-data help ctl
+.PHONY: run test test-fast lint bench bench-prod bench-micro temporal-server migrate sqlc tools deps clean-data help ctl
 
 help:
 	@echo "make run      start PostgreSQL, Temporal (Web UI :8233), the worker and the API (:8080); Ctrl-C stops all"
 	@echo "make test     run every test, with the race detector, against a real PostgreSQL and Temporal dev server"
 	@echo "make test-fast  only the pure packages (tests that do not import internal/testenv: no PostgreSQL, no Temporal), in seconds"
 	@echo "make lint     gofmt, go vet, staticcheck, workflowcheck"
-	@echo "make bench    benchmarks"
+	@echo "make bench    P1-P4 ratios on a throwaway PostgreSQL and Temporal dev server (bench/; a few minutes); writes bench/results.json"
+	@echo "make bench-prod  P1 on the Temporal server built from the module proxy, on PostgreSQL (scripts/temporal-server.sh)"
 	@echo "make migrate  apply migrations to PAYORCH_DATABASE_URL"
 	@echo "make sqlc     regenerate store/ from store/queries and migrations"
 	@echo "make tools    build the pinned Temporal CLI, stripe-mock, workflowcheck and staticcheck into .bin/"
@@ -38,7 +39,17 @@ lint: $(BIN)/workflowcheck $(BIN)/staticcheck
 	$(BIN)/staticcheck ./...
 	@if ls workflows/*.go >/dev/null 2>&1; then echo "workflowcheck ./workflows/..."; $(BIN)/workflowcheck ./workflows/...; fi
 
+# make bench: see bench/main.go for the knobs (BENCH_N, BENCH_C, BENCH_PARKED, BENCH_ONLY…).
 bench: deps tools
+	$(GO) run ./bench
+
+# P1 again on the production-shaped server: Temporal built from go.temporal.io/server at the
+# CLI's version, on its own PostgreSQL (scripts/temporal-server.sh starts and stops it).
+bench-prod: deps tools
+	./scripts/temporal-server.sh bench
+
+# The Go microbenchmarks (go test -bench) of every package.
+bench-micro: deps tools
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 migrate:

@@ -2,13 +2,16 @@ package ledger
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync"
 
 	"github.com/shopspring/decimal"
 
 	"payorch/apperr"
 	"payorch/ids"
+	"payorch/money"
 	"payorch/outbox"
 	"payorch/store"
 )
@@ -59,26 +62,20 @@ func WalletIdempotencyKey(invoiceID string, attempt int) string {
 // taken and why — is recorded (wallet_debit_attempts), and every later call returns it
 // (Replayed) without looking at the wallet again; a unique index on the ledger refuses a
 // second debit for the same invoice and attempt whatever happens.
+//
+// It is one statement (DebitTx's function call), so one round trip: the statement is its
+// own transaction.
 func (l *Ledger) DebitForInvoice(ctx context.Context, invoiceID string, attempt int) (DebitResult, error) {
-	out, err := l.debitOnce(ctx, invoiceID, attempt)
+	q := store.New(l.pool)
+	out, err := l.DebitTx(ctx, q, invoiceID, attempt)
 	if store.IsUniqueViolation(err, "") {
 		// Lost a race the invoice lock should have prevented: the first call's outcome stands.
-		out, err = l.debitOnce(ctx, invoiceID, attempt)
+		out, err = l.DebitTx(ctx, q, invoiceID, attempt)
 	}
 	if err != nil {
 		return DebitResult{}, err
 	}
 	return out, nil
-}
-
-func (l *Ledger) debitOnce(ctx context.Context, invoiceID string, attempt int) (DebitResult, error) {
-	var out DebitResult
-	err := l.inTx(ctx, func(q *store.Queries) error {
-		var err error
-		out, err = l.DebitTx(ctx, q, invoiceID, attempt)
-		return err
-	})
-	return out, err
 }
 
 // DebitTx is DebitForInvoice inside the caller's transaction q (the invoice collection's
@@ -87,104 +84,40 @@ func (l *Ledger) debitOnce(ctx context.Context, invoiceID string, attempt int) (
 // taken in another order. A unique violation (a concurrent call won) leaves the
 // transaction aborted: the caller rolls back and calls again, and gets the recorded
 // outcome.
+//
+// Every step runs in the database in one round trip: the SQL function
+// ledger_debit_for_invoice (migrations/010_ledger_debit_function.sql) locks, reads the
+// recorded outcome, decides (the Skip* reasons), writes the ledger row, the invoice
+// transaction, amount_paid, the wallet.debited event (TransactionView's fields) and the
+// attempt record. Go passes what it owns: the new ids, the clock, the idempotency key and
+// the currencies' decimals.
 func (l *Ledger) DebitTx(ctx context.Context, q *store.Queries, invoiceID string, attempt int) (DebitResult, error) {
 	if attempt < 0 {
 		return DebitResult{}, apperr.InvalidParam("attempt", "parameter_invalid", "attempt must be >= 0")
 	}
-	inv, err := q.LedgerLockInvoice(ctx, invoiceID)
-	if store.IsNoRows(err) {
-		return DebitResult{}, apperr.NotFoundf("invoice", invoiceID)
-	}
-	if err != nil {
-		return DebitResult{}, fmt.Errorf("lock invoice: %w", err)
-	}
-	a := int32(attempt)
-	prev, err := q.GetWalletDebitAttempt(ctx, store.GetWalletDebitAttemptParams{InvoiceID: invoiceID, Attempt: a})
-	if err == nil {
-		return DebitResult{InvoiceID: invoiceID, Attempt: attempt, Amount: prev.Amount, Currency: inv.Currency,
-			WalletID: deref(prev.WalletID), WalletTransactionID: deref(prev.WalletTransactionID),
-			InvoiceTransactionID: deref(prev.InvoiceTransactionID), Skipped: deref(prev.Skipped), Replayed: true}, nil
-	}
-	if !store.IsNoRows(err) {
-		return DebitResult{}, fmt.Errorf("get debit attempt: %w", err)
-	}
-	out, err := l.debitLocked(ctx, q, inv, attempt)
+	exp, err := exponentsJSON()
 	if err != nil {
 		return DebitResult{}, err
 	}
-	_, err = q.RecordWalletDebitAttempt(ctx, store.RecordWalletDebitAttemptParams{
-		InvoiceID: invoiceID, Attempt: a, WalletID: optional(out.WalletID), Amount: out.Amount,
-		WalletTransactionID: optional(out.WalletTransactionID), InvoiceTransactionID: optional(out.InvoiceTransactionID),
-		Skipped: optional(out.Skipped),
+	r, err := q.LedgerDebitForInvoice(ctx, store.LedgerDebitForInvoiceParams{
+		InvoiceID: invoiceID, Attempt: int32(attempt), IdempotencyKey: WalletIdempotencyKey(invoiceID, attempt),
+		WalletTxID: ids.New(ids.WalletTx), InvoiceTxID: ids.New(ids.Transaction), EventID: ids.New(ids.Event),
+		PaidAt: l.Now(), Exponents: exp,
 	})
 	if err != nil {
-		return DebitResult{}, fmt.Errorf("record debit attempt: %w", err)
+		return DebitResult{}, fmt.Errorf("debit wallet for invoice: %w", err)
 	}
-	return out, nil
+	if !r.Found {
+		return DebitResult{}, apperr.NotFoundf("invoice", invoiceID)
+	}
+	return DebitResult{InvoiceID: invoiceID, Attempt: attempt, Amount: r.Amount, Currency: r.Currency,
+		WalletID: r.WalletID, WalletTransactionID: r.WalletTransactionID, InvoiceTransactionID: r.InvoiceTransactionID,
+		Skipped: r.Skipped, Replayed: r.Replayed}, nil
 }
 
-// debitLocked decides and writes the debit of one attempt; the invoice row is locked.
-func (l *Ledger) debitLocked(ctx context.Context, q *store.Queries, inv store.Invoice, attempt int) (DebitResult, error) {
-	out := DebitResult{InvoiceID: inv.ID, Attempt: attempt, Amount: decimal.Zero, Currency: inv.Currency}
-	due := inv.Total.Sub(inv.AmountPaid)
-	switch {
-	case inv.Kind != "standard" || (inv.Status != "to_pay" && inv.Status != "error"):
-		out.Skipped = SkipNotCollectable
-		return out, nil
-	case !due.IsPositive():
-		out.Skipped = SkipNothingDue
-		return out, nil
-	}
-	w, err := q.LockWalletByCustomer(ctx, inv.CustomerID)
-	if store.IsNoRows(err) {
-		out.Skipped = SkipNoWallet
-		return out, nil
-	}
-	if err != nil {
-		return out, fmt.Errorf("lock wallet: %w", err)
-	}
-	out.WalletID = w.ID
-	switch {
-	case w.Currency != inv.Currency:
-		out.Skipped = SkipCurrencyMismatch
-		return out, nil
-	case !w.AutoDebit:
-		out.Skipped = SkipAutoDebitOff
-		return out, nil
-	case !w.Balance.IsPositive():
-		out.Skipped = SkipEmptyBalance
-		return out, nil
-	}
-	take := decimal.Min(w.Balance, due)
-	a := int32(attempt)
-	tx, err := q.DebitWallet(ctx, store.DebitWalletParams{
-		ID: ids.New(ids.WalletTx), WalletID: w.ID, Amount: take, Source: SourceInvoice,
-		InvoiceID: &inv.ID, Attempt: &a,
-	})
-	if err != nil {
-		return out, fmt.Errorf("debit wallet: %w", err)
-	}
-	now := l.Now()
-	itx, err := q.LedgerCreateInvoiceTransaction(ctx, store.LedgerCreateInvoiceTransactionParams{
-		ID: ids.New(ids.Transaction), InvoiceID: inv.ID, Attempt: a, Method: "wallet", Amount: take,
-		Currency: inv.Currency, Status: "settled", IdempotencyKey: strptr(WalletIdempotencyKey(inv.ID, attempt)),
-		ProviderReference: &tx.ID, PaidAt: &now,
-	})
-	if err != nil {
-		return out, fmt.Errorf("record wallet payment: %w", err)
-	}
-	if _, err := q.LedgerAddInvoicePayment(ctx, store.LedgerAddInvoicePaymentParams{ID: inv.ID, Amount: take}); err != nil {
-		return out, fmt.Errorf("add wallet payment to invoice: %w", err)
-	}
-	if _, err := outbox.Emit(ctx, q, outbox.Event{
-		Type: outbox.WalletDebited, ResourceType: "wallet_transaction", ResourceID: tx.ID,
-		CustomerID: inv.CustomerID, Data: TransactionView(tx),
-	}); err != nil {
-		return out, err
-	}
-	out.Amount, out.WalletTransactionID, out.InvoiceTransactionID = take, tx.ID, itx.ID
-	return out, nil
-}
+// exponentsJSON is money.Exponents as JSON, built once: the SQL debit formats the event's
+// amounts with it.
+var exponentsJSON = sync.OnceValues(func() ([]byte, error) { return json.Marshal(money.Exponents()) })
 
 func deref(s *string) string {
 	if s == nil {

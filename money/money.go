@@ -144,6 +144,16 @@ func FromMinor(minor int64, currency string) (decimal.Decimal, error) {
 	return decimal.New(minor, -exp), nil
 }
 
+// Exponents returns every supported currency with its number of decimals (a copy): the
+// ledger hands it to SQL that formats amounts as Format does.
+func Exponents() map[string]int32 {
+	out := make(map[string]int32, len(exponents))
+	for c, e := range exponents {
+		out[c] = e
+	}
+	return out
+}
+
 // Format renders an amount with exactly the currency's number of decimals ("12.50").
 func Format(d decimal.Decimal, currency string) string {
 	exp, err := Exponent(currency)
