@@ -19,6 +19,7 @@ import (
 	c "payorch/contracts"
 	"payorch/customers"
 	"payorch/ids"
+	"payorch/internal/testenv/poll"
 	"payorch/invoices"
 	"payorch/payments"
 	"payorch/subscriptions"
@@ -103,20 +104,24 @@ func (d *devServer) state(inv invoices.Invoice) c.PaymentState {
 // waitFor polls the workflow's state until ok (a bounded wait for liveness).
 func (d *devServer) waitFor(inv invoices.Invoice, what string, ok func(c.PaymentState) bool) c.PaymentState {
 	d.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		v, err := env.Temporal.QueryWorkflow(context.Background(), c.InvoicePaymentWorkflowID(inv.ID), "", c.QueryState)
-		if err == nil {
-			var st c.PaymentState
-			if v.Get(&st) == nil && ok(st) {
-				return st
-			}
+	return waitState(d.t, inv.ID, what, ok)
+}
+
+// waitState polls an invoice's payment workflow state until ok, for at most a minute.
+func waitState(t testing.TB, invoiceID, what string, ok func(c.PaymentState) bool) c.PaymentState {
+	t.Helper()
+	var st c.PaymentState
+	poll.Until(t, 60*time.Second, invoiceID+": "+what, func() (bool, string) {
+		v, err := env.Temporal.QueryWorkflow(context.Background(), c.InvoicePaymentWorkflowID(invoiceID), "", c.QueryState)
+		if err != nil {
+			return false, err.Error()
 		}
-		if time.Now().After(deadline) {
-			d.t.Fatalf("%s never reached: %s", inv.ID, what)
+		if err := v.Get(&st); err != nil {
+			return false, err.Error()
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return ok(st), st.PaymentStatus + " (" + st.WaitingFor + ")"
+	})
+	return st
 }
 
 func appErrType(err error) string {

@@ -121,20 +121,7 @@ func TestHistoriesOnDevServer(t *testing.T) {
 		return out
 	}
 	waitStatus := func(inv invoices.Invoice, want string) {
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			v, err := env.Temporal.QueryWorkflow(ctx, c.InvoicePaymentWorkflowID(inv.ID), "", c.QueryState)
-			if err == nil {
-				var st c.PaymentState
-				if v.Get(&st) == nil && st.PaymentStatus == want {
-					return
-				}
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s never reached %s", inv.ID, want)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+		waitState(t, inv.ID, "status "+want, func(st c.PaymentState) bool { return st.PaymentStatus == want })
 	}
 
 	scenarios := []struct {
