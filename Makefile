@@ -8,13 +8,14 @@ STRIPE_MOCK_VERSION := v0.203.0
 WORKFLOWCHECK_VERSION := v0.6.0
 SQLC_VERSION := v1.31.1
 
-.PHONY: run test lint bench migrate sqlc tools deps clean-data help ctl
+.PHONY: run test lint bench fuzz migrate sqlc tools deps clean-data help ctl
 
 help:
 	@echo "make run      start PostgreSQL, Temporal (Web UI :8233), the worker and the API (:8080); Ctrl-C stops all"
 	@echo "make test     run every test against a real PostgreSQL and Temporal dev server"
 	@echo "make lint     gofmt, go vet, workflowcheck"
 	@echo "make bench    benchmarks"
+	@echo "make fuzz     run each fuzz target for FUZZTIME (default 10s; make test runs their seeds)"
 	@echo "make migrate  apply migrations to PAYORCH_DATABASE_URL"
 	@echo "make sqlc     regenerate store/ from store/queries and migrations"
 	@echo "make tools    build the pinned Temporal CLI, stripe-mock and workflowcheck into .bin/"
@@ -33,6 +34,18 @@ lint: $(BIN)/workflowcheck
 
 bench: deps tools
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# go test -fuzz takes one target per run. Each fuzz worker process starts its own
+# PostgreSQL and Temporal (TestMain), hence one worker (FUZZPARALLEL) on this 2-core machine.
+FUZZTIME ?= 10s
+FUZZPARALLEL ?= 1
+FUZZ_TARGETS := ./money:FuzzParseAmount ./api:FuzzJSONBody ./api:FuzzPathQuery ./api:FuzzIdempotencyKey
+
+fuzz: deps tools
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  echo "==> fuzz $${t#*:} ($${t%%:*}, $(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) -parallel $(FUZZPARALLEL) "$${t%%:*}"; \
+	done
 
 migrate:
 	$(GO) run ./starter migrate
