@@ -42,7 +42,7 @@ type fuzzServer struct {
 	routes     gin.RoutesInfo // the /v1/ routes, sorted
 }
 
-func newFuzzServer(f *testing.F) *fuzzServer {
+func newFuzzServer(f testing.TB) *fuzzServer {
 	f.Helper()
 	pool, _ := env.Postgres.NewPool(f)
 	keys, err := config.ParseAPIKeys("backend:" + backendKey + ",support:" + supportKey)
@@ -114,7 +114,8 @@ func jsonField(tb testing.TB, body []byte, field string) string {
 }
 
 // send serves one request byte for byte: path and raw query are used as given (no
-// escaping), the body is sent as application/json with the backend key.
+// escaping), the body is sent as application/json with the backend key; headers are set
+// as given (an empty value removes the header).
 func (fs *fuzzServer) send(method, target, body string, headers map[string]string) response {
 	var req *http.Request
 	if body == "" {
@@ -127,6 +128,10 @@ func (fs *fuzzServer) send(method, target, body string, headers map[string]strin
 	req.URL.Path, req.URL.RawPath, req.URL.RawQuery = path, "", query
 	req.Header.Set("Authorization", "Bearer "+backendKey)
 	for k, v := range headers {
+		if v == "" {
+			req.Header.Del(k)
+			continue
+		}
 		req.Header[k] = []string{v}
 	}
 	rec := httptest.NewRecorder()
