@@ -177,7 +177,7 @@ if ! .bin/temporal operator namespace describe --address "$ADDR" -n default >/de
   .bin/temporal operator namespace create --address "$ADDR" -n default --retention 24h >/dev/null
 fi
 # The search attributes payorch's workflows set (contracts.SearchAttributeFlags).
-for sa in CustomerId=Keyword InvoiceId=Keyword SubscriptionId=Keyword PaymentStatus=Keyword NextRetryAt=Datetime; do
+for sa in CustomerId=Keyword InvoiceId=Keyword SubscriptionId=Keyword PaymentStatus=Keyword NextRetryAt=Datetime WalletId=Keyword; do
   .bin/temporal operator search-attribute create --address "$ADDR" -n default --name "${sa%=*}" --type "${sa#*=}" >/dev/null 2>&1 || true
 done
 # The namespace and search-attribute caches refresh every few seconds: wait until a start
@@ -186,11 +186,11 @@ for i in $(seq 1 120); do
   probe="payorch-probe-$$-$i"
   if .bin/temporal workflow start --address "$ADDR" -n default --type Probe --task-queue payorch-probe --workflow-id "$probe" \
        --search-attribute 'CustomerId="probe"' --search-attribute 'InvoiceId="probe"' --search-attribute 'SubscriptionId="probe"' \
-       --search-attribute 'PaymentStatus="probe"' --static-summary probe >/dev/null 2>&1; then
+       --search-attribute 'PaymentStatus="probe"' --search-attribute 'WalletId="probe"' --static-summary probe >/dev/null 2>"$DIR/logs/probe.err"; then
     .bin/temporal workflow terminate --address "$ADDR" -n default --workflow-id "$probe" --reason probe >/dev/null 2>&1 || true
     break
   fi
-  [ "$i" = 120 ] && die "temporal-server does not accept workflow starts with payorch's search attributes, see $DIR/logs/server.log"
+  [ "$i" = 120 ] && die "temporal-server does not accept workflow starts with payorch's search attributes: $(tail -1 "$DIR/logs/probe.err"); see $DIR/logs/server.log"
   sleep 1
 done
 say "temporal-server ready at $ADDR (namespace default)"
