@@ -11,9 +11,6 @@ import (
 // asserted), then shows P2's own check is real: with one wallet.debited event removed,
 // checkP2 refuses the run.
 func TestBenchSmoke(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts PostgreSQL and a Temporal dev server")
-	}
 	ctx := context.Background()
 	k := knobs{P2N: 40, P2C: 4, P3N: 20, P3C: 4}
 	e, err := startEnv(ctx, k)

@@ -24,7 +24,6 @@ import (
 
 	"payorch/api"
 	"payorch/config"
-	"payorch/contracts"
 	"payorch/internal/app"
 	"payorch/internal/testenv"
 	"payorch/migrations"
@@ -121,11 +120,7 @@ func (e *benchEnv) startDevServer(ctx context.Context) error {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	// A file, so P4 can measure it; fsync off as in the benchmark's PostgreSQL (testenv:
 	// fsync=off), so both sides measure work, not the disk.
-	args := append([]string{
-		"--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
-		"--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
-		"--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=off",
-	}, contracts.SearchAttributeFlags...)
+	args := append(testenv.DevServerArgs(), "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=off")
 	var out io.Writer = io.Discard
 	if os.Getenv("PAYORCH_TEST_VERBOSE") != "" {
 		out = os.Stderr

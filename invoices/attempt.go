@@ -58,12 +58,9 @@ func (s *Service) BeginAttempt(ctx context.Context, invoiceID string, n int, man
 func (s *Service) beginAttempt(ctx context.Context, invoiceID string, n int, manual bool) (AttemptStart, error) {
 	var out AttemptStart
 	err := store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
-		inv, err := q.LockInvoice(ctx, invoiceID)
-		if store.IsNoRows(err) {
-			return notFound(invoiceID)
-		}
+		inv, err := lockInvoice(ctx, q, invoiceID)
 		if err != nil {
-			return fmt.Errorf("lock invoice: %w", err)
+			return err
 		}
 		if inv.Status == StatusPaid || inv.Status == StatusVoided {
 			out.Closed = true

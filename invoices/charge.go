@@ -57,12 +57,9 @@ func (s *Service) startChargeTx(ctx context.Context, q *store.Queries, invoiceID
 	key := ChargeKey(invoiceID, n)
 	var out ChargeStart
 	err := func() error {
-		inv, err := q.LockInvoice(ctx, invoiceID)
-		if store.IsNoRows(err) {
-			return notFound(invoiceID)
-		}
+		inv, err := lockInvoice(ctx, q, invoiceID)
 		if err != nil {
-			return fmt.Errorf("lock invoice: %w", err)
+			return err
 		}
 		cust, err := q.GetCustomer(ctx, inv.CustomerID)
 		if err != nil {

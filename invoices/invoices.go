@@ -103,6 +103,19 @@ func (s *Service) Get(ctx context.Context, id string) (Invoice, error) {
 	return load(ctx, store.New(s.pool), id)
 }
 
+// lockInvoice locks an invoice's row for the rest of the transaction q (not found: a typed
+// 404).
+func lockInvoice(ctx context.Context, q *store.Queries, id string) (store.Invoice, error) {
+	inv, err := q.LockInvoice(ctx, id)
+	if store.IsNoRows(err) {
+		return store.Invoice{}, notFound(id)
+	}
+	if err != nil {
+		return store.Invoice{}, fmt.Errorf("lock invoice: %w", err)
+	}
+	return inv, nil
+}
+
 func load(ctx context.Context, q *store.Queries, id string) (Invoice, error) {
 	row, err := q.GetInvoice(ctx, id)
 	if store.IsNoRows(err) {

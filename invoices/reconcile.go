@@ -32,12 +32,9 @@ func (s *Service) Reconcile(ctx context.Context, invoiceID string, in ReconcileI
 	key := reconcileTxnKey(invoiceID, in.Key)
 	var out Transaction
 	err := store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
-		inv, err := q.LockInvoice(ctx, invoiceID)
-		if store.IsNoRows(err) {
-			return notFound(invoiceID)
-		}
+		inv, err := lockInvoice(ctx, q, invoiceID)
 		if err != nil {
-			return fmt.Errorf("lock invoice: %w", err)
+			return err
 		}
 		if prev, err := q.GetInvoiceTransactionByKey(ctx, &key); err == nil {
 			out = TransactionFromRow(prev)

@@ -155,10 +155,7 @@ func (e *Env) startTemporal(ctx context.Context) error {
 		return err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	args := append([]string{
-		"--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
-		"--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
-	}, contracts.SearchAttributeFlags...)
+	args := DevServerArgs()
 	var out io.Writer = io.Discard
 	if os.Getenv("PAYORCH_TEST_VERBOSE") != "" {
 		out = os.Stderr
@@ -366,4 +363,14 @@ func (p *Postgres) Stop() {
 		}
 	}
 	_ = os.RemoveAll(p.dir)
+}
+
+// DevServerArgs are the flags every dev server of the project starts with: one task-queue
+// partition (so the dev server's single SQLite writer is measured, not partition
+// fan-out) and payorch's search attributes.
+func DevServerArgs() []string {
+	return append([]string{
+		"--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
+		"--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
+	}, contracts.SearchAttributeFlags...)
 }
