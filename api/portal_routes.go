@@ -80,7 +80,8 @@ type PortalTopUp struct {
 
 // portalTopUp charges the customer's card at once within the portal limits (checked with
 // the wallet row locked, counting loads in flight) and answers after the charge's outcome:
-// 201 settled (the balance includes it) or failed, 202 when it is still pending.
+// 201 settled (the balance includes it), 402 payment_failed with the failed load and the
+// wallet (as POST /v1/wallets/{id}/load), 202 when it is still pending.
 func (s *Server) portalTopUp(c *gin.Context) {
 	var in PortalTopUpInput
 	if err := decode(c, &in); err != nil {
@@ -92,11 +93,21 @@ func (s *Server) portalTopUp(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	status := http.StatusAccepted
-	if done {
-		status = http.StatusCreated
+	switch {
+	case done && out.Load.Status == ledger.LoadFailed:
+		c.JSON(http.StatusPaymentRequired, PortalTopUpFailed{LoadFailedBody: loadFailedBody(out.Load), Wallet: out.Wallet})
+	case done:
+		c.JSON(http.StatusCreated, out)
+	default:
+		c.JSON(http.StatusAccepted, out)
 	}
-	c.JSON(status, out)
+}
+
+// PortalTopUpFailed is the answer to a portal top-up whose charge failed (402): the error
+// envelope (payment_error, payment_failed), the failed load and the wallet, unchanged.
+type PortalTopUpFailed struct {
+	LoadFailedBody
+	Wallet ledger.Wallet `json:"wallet"`
 }
 
 // portalTopUpRun records a portal load of amount for the customer's wallet (the portal

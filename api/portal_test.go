@@ -172,8 +172,11 @@ func TestPortalWalletAndTopUp(t *testing.T) {
 	}
 	_, declinedWallet, declined := h.portalCustomer("pm_card_chargeDeclinedInsufficientFunds", true)
 	r = h.topUp(declined, "10.00")
-	mustStatus(t, r, 201)
-	if ld := r.JSON(t)["load"].(map[string]any); ld["status"] != "failed" || ld["error_type"] == nil || h.getWallet(declinedWallet)["balance"] != "0.00" {
+	mustStatus(t, r, 402)
+	if r.ErrorCode(t) != "payment_failed" {
+		t.Fatalf("declined top-up code %s", r.Body)
+	}
+	if ld, w := r.JSON(t)["load"].(map[string]any), r.JSON(t)["wallet"].(map[string]any); ld["status"] != "failed" || ld["error_type"] == nil || w["balance"] != "0.00" || h.getWallet(declinedWallet)["balance"] != "0.00" {
 		t.Fatalf("declined top-up %s", r.Body)
 	}
 }

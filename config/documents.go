@@ -68,7 +68,7 @@ func (c *Config) loadDocuments(get func(name, def string) string) error {
 	secret := get("PAYORCH_PORTAL_SECRET", "")
 	if secret == "" {
 		// make run keeps the dev stack's key here: a command started from another shell
-		// (go run ./starter portal …) then signs links the running API accepts.
+		// (payorchctl portal …) then signs links the running API accepts.
 		if b, err := os.ReadFile(filepath.Join(c.DataDir, "portal-secret")); err == nil {
 			secret = strings.TrimSpace(string(b))
 		}
