@@ -24,7 +24,8 @@
 //
 // Knobs (environment): CHAOS_INVOICES, CHAOS_CUSTOMERS (50), CHAOS_C (client concurrency,
 // 8), CHAOS_KILL_EVERY, CHAOS_API_EVERY, CHAOS_SCHEDULE, CHAOS_SEED (replays the same
-// choices), CHAOS_SETTLE_TIMEOUT (10m: the bounded wait for every outcome).
+// choices), CHAOS_TAIL (30s: how long the faults go on once every invoice exists),
+// CHAOS_SETTLE_TIMEOUT (10m: the bounded wait for every outcome afterwards).
 package main
 
 import (
@@ -47,7 +48,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
 		os.Exit(2)
 	}
-	r, err := run(ctx, k, os.Stderr)
+	r, err := run(ctx, k, os.Stderr, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
 		os.Exit(1)
@@ -66,11 +67,13 @@ type knobs struct {
 	SEPADelay                        time.Duration
 	Seed                             uint64
 	SettleTimeout                    time.Duration
+	// Tail is how long the faults go on once every invoice exists.
+	Tail time.Duration
 }
 
 func loadKnobs(getenv func(string) string) (knobs, error) {
 	k := knobs{Invoices: 1000, Customers: 50, Concurrency: 8, KillEvery: 4 * time.Second, APIEvery: 20 * time.Second,
-		Schedule: "2s,3s,4s", SEPADelay: 2 * time.Second, Seed: uint64(time.Now().UnixNano()), SettleTimeout: 10 * time.Minute}
+		Schedule: "2s,3s,4s", SEPADelay: 2 * time.Second, Seed: uint64(time.Now().UnixNano()), SettleTimeout: 10 * time.Minute, Tail: 30 * time.Second}
 	ints := []struct {
 		name string
 		dst  *int
@@ -87,7 +90,7 @@ func loadKnobs(getenv func(string) string) (knobs, error) {
 	durs := []struct {
 		name string
 		dst  *time.Duration
-	}{{"CHAOS_KILL_EVERY", &k.KillEvery}, {"CHAOS_API_EVERY", &k.APIEvery}, {"CHAOS_SETTLE_TIMEOUT", &k.SettleTimeout}}
+	}{{"CHAOS_KILL_EVERY", &k.KillEvery}, {"CHAOS_API_EVERY", &k.APIEvery}, {"CHAOS_SETTLE_TIMEOUT", &k.SettleTimeout}, {"CHAOS_TAIL", &k.Tail}}
 	for _, v := range durs {
 		if s := strings.TrimSpace(getenv(v.name)); s != "" {
 			d, err := time.ParseDuration(s)

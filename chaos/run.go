@@ -103,8 +103,9 @@ func (st *runState) crashAt(t time.Time) {
 	st.crashes = append(st.crashes, t)
 }
 
-// run is one chaos run; progress goes to log.
-func run(ctx context.Context, k knobs, log io.Writer) (*report, error) {
+// run is one chaos run; progress goes to log. inspect, when not nil, runs after the
+// checks while everything is still up (the test uses it to prove the checks bite).
+func run(ctx context.Context, k knobs, log io.Writer, inspect func(context.Context, *runState, *report) error) (*report, error) {
 	started := time.Now().UTC()
 	fmt.Fprintf(log, "==> chaos: %d invoices, %d customers, seed %d; starting PostgreSQL, Temporal, API and worker\n", k.Invoices, k.Customers, k.Seed)
 	s, err := startStack(ctx, k)
@@ -137,11 +138,9 @@ func run(ctx context.Context, k knobs, log io.Writer) (*report, error) {
 	loadStart := time.Now()
 	st.load(ctx)
 	fmt.Fprintf(log, "==> %d invoices created in %.0f s; faults go on while they settle\n", st.created.Load(), time.Since(loadStart).Seconds())
-	// The faults go on while the invoices settle (retries, SEPA outcomes, webhooks), for as
-	// long as the load took and at least 20 s.
-	chaosFor := max(time.Since(loadStart), 20*time.Second)
+	// The faults go on while the invoices settle (retries, SEPA outcomes, webhooks).
 	select {
-	case <-time.After(chaosFor):
+	case <-time.After(k.Tail):
 	case <-ctx.Done():
 	}
 	stopFaults()
@@ -166,6 +165,11 @@ func run(ctx context.Context, k knobs, log io.Writer) (*report, error) {
 		return nil, err
 	}
 	r.Seconds = time.Since(started).Seconds()
+	if inspect != nil {
+		if err := inspect(ctx, st, r); err != nil {
+			return r, err
+		}
+	}
 	return r, nil
 }
 
