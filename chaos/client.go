@@ -115,18 +115,6 @@ func (c *merchant) send(ctx context.Context, method, path, key string, raw []byt
 	return resp.StatusCode, out, true
 }
 
-// get reads a resource (no key, no hang-ups), retrying while the API is away.
-func (c *merchant) get(ctx context.Context, path string) (map[string]any, error) {
-	status, out, err := c.do(ctx, http.MethodGet, path, "", nil, true)
-	if err != nil {
-		return nil, err
-	}
-	if status != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %d %v", path, status, out)
-	}
-	return out, nil
-}
-
 func errCode(out map[string]any) string {
 	e, _ := out["error"].(map[string]any)
 	s, _ := e["code"].(string)
