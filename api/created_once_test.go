@@ -3,6 +3,12 @@ package api
 import (
 	"context"
 	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+
+	"payorch/contracts"
+	"payorch/internal/testenv/poll"
 )
 
 // TestCreatedOnceWhenTheAnswerWasNotRecorded: a customer, a wallet or a webhook endpoint
@@ -65,4 +71,52 @@ func TestCreatedOnceWhenTheAnswerWasNotRecorded(t *testing.T) {
 		other := h.do("POST", "/v1/wallets", backendKey, body, "Idempotency-Key", "wal-other")
 		mustStatus(t, other, 409)
 	})
+}
+
+// TestReconcileRetriedAfterItPaidTheInvoice: a reconciliation paid the invoice in full
+// (its workflow then ends), but its answer was not recorded (the API was killed, as
+// `make chaos` does). The retry with the same key and body — the same reference and amount,
+// the same reconciliation — gets its outcome (200 with the transaction), not 409
+// invoice_paid; the transfer still counts once. Found by `make chaos`.
+func TestReconcileRetriedAfterItPaidTheInvoice(t *testing.T) {
+	h := newInvoiceHarness(t)
+	cust := h.customer("EUR")
+	id := h.invoice(cust, map[string]any{"payment_method": "bank_transfer"})["id"].(string)
+	h.waitInvoice(id, "awaiting transfer", func(map[string]any) bool { return h.workflowPaymentStatus(id) == contracts.PaymentAwaitingTransfer })
+	body := map[string]any{"amount": "30.00", "reference": "TRX-PAID", "paid_at": time.Now().UTC().Format(time.RFC3339)}
+	first := h.do("POST", "/v1/invoices/"+id+"/reconcile", supportKey, body, "Idempotency-Key", "rec-paid")
+	mustStatus(t, first, 200)
+	h.waitInvoice(id, "paid", func(m map[string]any) bool { return m["status"] == "paid" })
+	poll.Until(t, 30*time.Second, "the payment workflow ends", func() (bool, string) {
+		d, err := env.Temporal.DescribeWorkflowExecution(context.Background(), contracts.InvoicePaymentWorkflowID(id), "")
+		if err != nil {
+			return false, err.Error()
+		}
+		return d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, d.GetWorkflowExecutionInfo().GetStatus().String()
+	})
+	if _, err := h.pool.Exec(context.Background(), `UPDATE idempotency_keys SET status_code = NULL, response_body = NULL, locked_at = '-infinity' WHERE key = 'rec-paid'`); err != nil {
+		t.Fatal(err)
+	}
+	again := h.do("POST", "/v1/invoices/"+id+"/reconcile", supportKey, body, "Idempotency-Key", "rec-paid")
+	mustStatus(t, again, 200)
+	want := first.JSON(t)["transaction"].(map[string]any)["id"]
+	if tx, _ := again.JSON(t)["transaction"].(map[string]any); tx == nil || tx["id"] != want || again.JSON(t)["invoice_status"] != "paid" {
+		t.Fatalf("the retry's outcome %s, want transaction %v and the invoice paid", again.Body, want)
+	}
+	// Without a key too: the same reference and amount is the same reconciliation.
+	mustStatus(t, h.do("POST", "/v1/invoices/"+id+"/reconcile", supportKey, body), 200)
+	var n int
+	if err := h.pool.QueryRow(context.Background(), `SELECT count(*) FROM invoice_transactions WHERE invoice_id = $1 AND method = 'bank_transfer'`, id).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%d reconciliation transactions (%v), want 1", n, err)
+	}
+	// Another amount under that reference is still a mistake, and a new transfer is
+	// refused on the paid invoice.
+	body["amount"] = "12.00"
+	if r := h.do("POST", "/v1/invoices/"+id+"/reconcile", supportKey, body); r.Status != 409 || r.ErrorCode(t) != "reference_already_reconciled" {
+		t.Fatalf("another amount under the reference: %d %s", r.Status, r.Body)
+	}
+	other := map[string]any{"amount": "5.00", "reference": "TRX-OTHER", "paid_at": time.Now().UTC().Format(time.RFC3339)}
+	if r := h.do("POST", "/v1/invoices/"+id+"/reconcile", supportKey, other); r.Status != 409 || r.ErrorCode(t) != "invoice_paid" {
+		t.Fatalf("a new transfer on the paid invoice: %d %s", r.Status, r.Body)
+	}
 }
