@@ -129,10 +129,13 @@ type report struct {
 	Requests, Hangups, Retries     int64
 	Webhooks, Redeliveries, Events int
 	Violations                     []string
+	// LoadStart and LoadEnd are /proc/loadavg's first three fields (the machine is shared).
+	LoadStart, LoadEnd string
 }
 
 func (r *report) print(w io.Writer) {
-	fmt.Fprintf(w, "chaos run %s (%.0f s, seed %d)\n", r.Started.Format(time.RFC3339), r.Seconds, r.Seed)
+	fmt.Fprintf(w, "chaos run %s (%.0f s, seed %d; load average %s at the start, %s at the end)\n",
+		r.Started.Format(time.RFC3339), r.Seconds, r.Seed, r.LoadStart, r.LoadEnd)
 	fmt.Fprintf(w, "  invoices            %d for %d customers %v\n", r.Invoices, r.Customers, r.ByClass)
 	fmt.Fprintf(w, "  worker kills (-9)   %d survived\n", r.WorkerKills)
 	fmt.Fprintf(w, "  API restarts        %d\n", r.APIRestarts)
@@ -148,4 +151,17 @@ func (r *report) print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "    - %s\n", v)
 	}
+}
+
+// loadAvg returns /proc/loadavg's first three fields.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }

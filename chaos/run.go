@@ -106,7 +106,7 @@ func (st *runState) crashAt(t time.Time) {
 // run is one chaos run; progress goes to log. inspect, when not nil, runs after the
 // checks while everything is still up (the test uses it to prove the checks bite).
 func run(ctx context.Context, k knobs, log io.Writer, inspect func(context.Context, *runState, *report) error) (*report, error) {
-	started := time.Now().UTC()
+	started, load0 := time.Now().UTC(), loadAvg()
 	fmt.Fprintf(log, "==> chaos: %d invoices, %d customers, seed %d; starting PostgreSQL, Temporal, API and worker\n", k.Invoices, k.Customers, k.Seed)
 	s, err := startStack(ctx, k)
 	if err != nil {
@@ -164,7 +164,7 @@ func run(ctx context.Context, k knobs, log io.Writer, inspect func(context.Conte
 	if err := st.check(ctx, r); err != nil {
 		return nil, err
 	}
-	r.Seconds = time.Since(started).Seconds()
+	r.Seconds, r.LoadStart, r.LoadEnd = time.Since(started).Seconds(), load0, loadAvg()
 	if inspect != nil {
 		if err := inspect(ctx, st, r); err != nil {
 			return r, err
