@@ -18,7 +18,7 @@ help:
 	@echo "make lint     gofmt, go vet, staticcheck, workflowcheck"
 	@echo "make bench    P1-P4 ratios on a throwaway PostgreSQL and Temporal dev server (bench/; a few minutes); writes bench/results.json"
 	@echo "make bench-prod  P1 on the Temporal server built from the module proxy, on PostgreSQL (scripts/temporal-server.sh)"
-	@echo "make chaos    1,000 invoices under worker kills, API restarts and a PostgreSQL restart; checks every invariant (chaos/; ~15 min)"
+	@echo "make chaos    1,000 invoices under worker kills, API restarts and a PostgreSQL restart; checks every invariant (chaos/; ~5 min)"
 	@echo "make fuzz     run each fuzz target for FUZZTIME (default 10s; make test runs their seeds)"
 	@echo "make migrate  apply migrations to PAYORCH_DATABASE_URL"
 	@echo "make sqlc     regenerate store/ from store/queries and migrations"
