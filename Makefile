@@ -1,4 +1,4 @@
-# payorch — make run (the dev stack), make test (every test), make lint, make bench.
+# payorch — make run (the dev stack), make test (every test), make lint, make bench, make chaos.
 SHELL := /bin/bash
 GO ?= go
 BIN := $(CURDIR)/.bin
@@ -9,7 +9,7 @@ WORKFLOWCHECK_VERSION := v0.6.0
 STATICCHECK_VERSION := v0.8.2
 SQLC_VERSION := v1.31.1
 
-.PHONY: run test test-fast lint bench bench-prod bench-micro temporal-server fuzz migrate sqlc tools deps clean-data help ctl
+.PHONY: run test test-fast lint bench bench-prod bench-micro chaos temporal-server fuzz migrate sqlc tools deps clean-data help ctl
 
 help:
 	@echo "make run      start PostgreSQL, Temporal (Web UI :8233), the worker and the API (:8080); Ctrl-C stops all"
@@ -18,6 +18,7 @@ help:
 	@echo "make lint     gofmt, go vet, staticcheck, workflowcheck"
 	@echo "make bench    P1-P4 ratios on a throwaway PostgreSQL and Temporal dev server (bench/; a few minutes); writes bench/results.json"
 	@echo "make bench-prod  P1 on the Temporal server built from the module proxy, on PostgreSQL (scripts/temporal-server.sh)"
+	@echo "make chaos    1,000 invoices under worker kills, API restarts and a PostgreSQL restart; checks every invariant (chaos/; ~5 min)"
 	@echo "make fuzz     run each fuzz target for FUZZTIME (default 10s; make test runs their seeds)"
 	@echo "make migrate  apply migrations to PAYORCH_DATABASE_URL"
 	@echo "make sqlc     regenerate store/ from store/queries and migrations"
@@ -52,6 +53,11 @@ bench-prod: deps tools
 # The Go microbenchmarks (go test -bench) of every package.
 bench-micro: deps tools
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# make chaos: see chaos/main.go for the knobs (CHAOS_INVOICES, CHAOS_KILL_EVERY, CHAOS_SEED…).
+# A short version (200 invoices) runs in make test (chaos/chaos_test.go).
+chaos: deps tools
+	$(GO) run ./chaos
 
 # go test -fuzz takes one target per run. Each fuzz worker process starts its own
 # PostgreSQL and Temporal (TestMain), hence one worker (FUZZPARALLEL) on this 2-core machine.

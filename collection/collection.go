@@ -124,7 +124,37 @@ func (c *Client) Reconcile(ctx context.Context, invoiceID string, req contracts.
 		}
 		id = invoices.ReconcileKey(req.Reference, amount)
 	}
-	return c.update(ctx, invoiceID, contracts.UpdateReconcile, id, req)
+	out, err := c.update(ctx, invoiceID, contracts.UpdateReconcile, id, req)
+	if e, ok := apperr.As(err); ok && (e.Code == contracts.ErrInvoicePaid || e.Code == contracts.ErrInvoiceVoided) {
+		// The invoice is closed — perhaps by this very reconciliation, whose answer was
+		// lost (its workflow has ended, so the Update cannot attach to the first one). The
+		// same reference and amount is the same reconciliation: its outcome, not a 409.
+		if prev, found, perr := c.reconciled(ctx, invoiceID, req); perr == nil && found {
+			return prev, nil
+		}
+	}
+	return out, err
+}
+
+// reconciled returns, as an Update outcome, the reconciliation the invoice already has
+// under req's reference with req's amount (found is false when there is none).
+func (c *Client) reconciled(ctx context.Context, invoiceID string, req contracts.ReconcileRequest) (contracts.UpdateOutcome, bool, error) {
+	amount, err := decimal.NewFromString(req.Amount)
+	if err != nil {
+		return contracts.UpdateOutcome{}, false, err
+	}
+	t, found, err := c.Invoices.PriorReconciliation(ctx, invoiceID, req.Reference, amount)
+	if err != nil || !found {
+		return contracts.UpdateOutcome{}, false, err
+	}
+	inv, err := c.Invoices.Get(ctx, invoiceID)
+	if err != nil {
+		return contracts.UpdateOutcome{}, false, err
+	}
+	st := stateFromInvoice(inv)
+	view := t.View()
+	return contracts.UpdateOutcome{Transaction: &view, InvoiceStatus: st.InvoiceStatus, PaymentStatus: st.PaymentStatus,
+		AmountDue: st.AmountDue, AmountPaid: st.AmountPaid}, true, nil
 }
 
 // Void stops collection and voids the invoice (the Update id derived from ctx's

@@ -135,17 +135,32 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Customer, error) 
 	if in.ProviderCustomerID != nil && (*in.ProviderCustomerID == "" || len(*in.ProviderCustomerID) > 255) {
 		return Customer{}, apperr.InvalidParam("provider_customer_id", "parameter_invalid", "provider_customer_id must be 1 to 255 characters")
 	}
-	row, err := store.New(s.pool).CreateCustomer(ctx, store.CreateCustomerParams{
-		ID: ids.New(ids.Customer), ExternalID: in.ExternalID, Name: name, Email: email,
-		Currency: cur, Language: lang, ProviderCustomerID: in.ProviderCustomerID,
+	var out Customer
+	err = store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
+		// A retry of the request that created a customer gets that one, not a second.
+		prev, found, err := idempotency.Reuse(ctx, q, func(id string) (Customer, error) {
+			row, err := q.GetCustomer(ctx, id)
+			return customerFromRow(row), err
+		})
+		if err != nil || found {
+			out = prev
+			return err
+		}
+		row, err := q.CreateCustomer(ctx, store.CreateCustomerParams{
+			ID: ids.New(ids.Customer), ExternalID: in.ExternalID, Name: name, Email: email,
+			Currency: cur, Language: lang, ProviderCustomerID: in.ProviderCustomerID,
+		})
+		if store.IsUniqueViolation(err, "customers_external_id_key") {
+			// The transaction is aborted; the holder is read outside it.
+			return s.externalIDTaken(ctx, *in.ExternalID)
+		}
+		if err != nil {
+			return fmt.Errorf("create customer: %w", err)
+		}
+		out = customerFromRow(row)
+		return idempotency.Bind(ctx, q, row.ID, out)
 	})
-	if store.IsUniqueViolation(err, "customers_external_id_key") {
-		return Customer{}, s.externalIDTaken(ctx, *in.ExternalID)
-	}
-	if err != nil {
-		return Customer{}, fmt.Errorf("create customer: %w", err)
-	}
-	return customerFromRow(row), nil
+	return out, err
 }
 
 // externalIDTaken is the 409 for a customer create whose external_id another customer

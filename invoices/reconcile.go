@@ -26,6 +26,27 @@ type ReconcileInput struct {
 	Method string
 }
 
+// PriorReconciliation returns the reconciliation the invoice already has under reference
+// for amount, if any: a reference counts once per invoice, so the same reference and amount
+// sent again is that reconciliation (Reconcile answers it too, while the invoice is open).
+func (s *Service) PriorReconciliation(ctx context.Context, invoiceID, reference string, amount decimal.Decimal) (Transaction, bool, error) {
+	ref := strings.TrimSpace(reference)
+	if ref == "" {
+		return Transaction{}, false, nil
+	}
+	prev, err := store.New(s.pool).GetReconciliationByReference(ctx, store.GetReconciliationByReferenceParams{InvoiceID: invoiceID, Reference: &ref})
+	if store.IsNoRows(err) {
+		return Transaction{}, false, nil
+	}
+	if err != nil {
+		return Transaction{}, false, fmt.Errorf("get reconciliation %q: %w", ref, err)
+	}
+	if !prev.Amount.Equal(amount) {
+		return Transaction{}, false, nil
+	}
+	return TransactionFromRow(prev), true, nil
+}
+
 // Reconcile records a manual payment (partial allowed): a settled transaction and the
 // amount added to amount_paid, refused beyond the amount due. Idempotent per Key.
 func (s *Service) Reconcile(ctx context.Context, invoiceID string, in ReconcileInput) (Transaction, error) {

@@ -20,6 +20,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"payorch/apperr"
+	"payorch/idempotency"
 	"payorch/ids"
 	"payorch/money"
 	"payorch/store"
@@ -143,30 +144,44 @@ func (l *Ledger) CreateWallet(ctx context.Context, in CreateWalletInput) (Wallet
 			s.PortalTopUp = *in.Settings.PortalTopUp
 		}
 	}
-	q := store.New(l.pool)
-	cust, err := q.GetCustomer(ctx, in.CustomerID)
-	if store.IsNoRows(err) {
-		return Wallet{}, &apperr.Error{Kind: apperr.NotFound, Code: "resource_missing", Param: "customer_id",
-			Message: fmt.Sprintf("no customer with id %q", in.CustomerID)}
-	}
-	if err != nil {
-		return Wallet{}, fmt.Errorf("get customer: %w", err)
-	}
-	row, err := q.CreateWallet(ctx, store.CreateWalletParams{
-		ID: ids.New(ids.Wallet), CustomerID: cust.ID, Currency: cust.Currency,
-		AutoDebit: s.AutoDebit, PortalTopUp: s.PortalTopUp,
-	})
-	if store.IsUniqueViolation(err, "wallets_customer_id_key") {
-		e := apperr.Exists("wallet_exists", fmt.Sprintf("customer %s already has a wallet", cust.ID), "")
-		if prev, err := q.GetWalletByCustomer(ctx, cust.ID); err == nil {
-			e.ExistingID = prev.ID
+	var out Wallet
+	err := store.InTx(ctx, l.pool, func(q *store.Queries, _ pgx.Tx) error {
+		// A retry of the request that opened the wallet gets that one, not a 409.
+		prev, found, err := idempotency.Reuse(ctx, q, func(id string) (Wallet, error) {
+			row, err := q.GetWallet(ctx, id)
+			return walletView(row, row.Balance), err
+		})
+		if err != nil || found {
+			out = prev
+			return err
 		}
-		return Wallet{}, e
-	}
-	if err != nil {
-		return Wallet{}, fmt.Errorf("create wallet: %w", err)
-	}
-	return walletView(row, row.Balance), nil
+		cust, err := q.GetCustomer(ctx, in.CustomerID)
+		if store.IsNoRows(err) {
+			return &apperr.Error{Kind: apperr.NotFound, Code: "resource_missing", Param: "customer_id",
+				Message: fmt.Sprintf("no customer with id %q", in.CustomerID)}
+		}
+		if err != nil {
+			return fmt.Errorf("get customer: %w", err)
+		}
+		row, err := q.CreateWallet(ctx, store.CreateWalletParams{
+			ID: ids.New(ids.Wallet), CustomerID: cust.ID, Currency: cust.Currency,
+			AutoDebit: s.AutoDebit, PortalTopUp: s.PortalTopUp,
+		})
+		if store.IsUniqueViolation(err, "wallets_customer_id_key") {
+			e := apperr.Exists("wallet_exists", fmt.Sprintf("customer %s already has a wallet", cust.ID), "")
+			// The transaction is aborted; the holder is read outside it.
+			if prev, err := store.New(l.pool).GetWalletByCustomer(ctx, cust.ID); err == nil {
+				e.ExistingID = prev.ID
+			}
+			return e
+		}
+		if err != nil {
+			return fmt.Errorf("create wallet: %w", err)
+		}
+		out = walletView(row, row.Balance)
+		return idempotency.Bind(ctx, q, row.ID, out)
+	})
+	return out, err
 }
 
 // GetWallet returns a wallet with its balance and projected balance.

@@ -15,9 +15,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"payorch/apperr"
+	"payorch/idempotency"
 	"payorch/ids"
 	"payorch/outbox"
 	"payorch/store"
@@ -153,15 +155,31 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Endpoint, error) 
 	if err != nil {
 		return Endpoint{}, err
 	}
-	row, err := store.New(s.pool).CreateWebhookEndpoint(ctx, store.CreateWebhookEndpointParams{
-		ID: ids.New(ids.WebhookEndpoint), Url: u, Description: desc, Events: events, Enabled: enabled, Secret: secret,
+	var out Endpoint
+	err = store.InTx(ctx, s.pool, func(q *store.Queries, _ pgx.Tx) error {
+		// A retry of the request that registered an endpoint gets that one (and its
+		// secret), not a second endpoint that would receive every event again.
+		prev, found, err := idempotency.Reuse(ctx, q, func(id string) (Endpoint, error) {
+			row, err := q.GetWebhookEndpoint(ctx, id)
+			e := s.endpointFromRow(row)
+			e.Secret = row.Secret
+			return e, err
+		})
+		if err != nil || found {
+			out = prev
+			return err
+		}
+		row, err := q.CreateWebhookEndpoint(ctx, store.CreateWebhookEndpointParams{
+			ID: ids.New(ids.WebhookEndpoint), Url: u, Description: desc, Events: events, Enabled: enabled, Secret: secret,
+		})
+		if err != nil {
+			return fmt.Errorf("create webhook endpoint: %w", err)
+		}
+		out = s.endpointFromRow(row)
+		out.Secret = row.Secret
+		return idempotency.Bind(ctx, q, row.ID, out)
 	})
-	if err != nil {
-		return Endpoint{}, fmt.Errorf("create webhook endpoint: %w", err)
-	}
-	out := s.endpointFromRow(row)
-	out.Secret = row.Secret
-	return out, nil
+	return out, err
 }
 
 // Get returns an endpoint (without its secret).

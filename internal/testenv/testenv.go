@@ -182,6 +182,9 @@ type Postgres struct {
 	dir  string
 	port int
 	cmd  *exec.Cmd
+	// start builds the postmaster's command again (Restart); exited closes when cmd exits.
+	start  func() *exec.Cmd
+	exited chan struct{}
 	// AdminURL connects to the maintenance database.
 	AdminURL string
 	admin    *pgxpool.Pool
@@ -236,18 +239,23 @@ func StartPostgres(ctx context.Context) (*Postgres, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(port),
-		"-k", dir, "-h", "127.0.0.1",
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-		"-c", "max_connections=300", "-c", "shared_buffers=128MB")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	start := func() *exec.Cmd {
+		cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(port),
+			"-k", dir, "-h", "127.0.0.1",
+			"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+			"-c", "max_connections=300", "-c", "shared_buffers=128MB")
+		cmd.Stdout, cmd.Stderr = logFile, logFile
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		return cmd
+	}
+	cmd := start()
 	if err := cmd.Start(); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start postgres: %w", err)
 	}
-	p := &Postgres{dir: dir, port: port, cmd: cmd,
+	p := &Postgres{dir: dir, port: port, start: start,
 		AdminURL: fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)}
+	p.watch(cmd)
 	if err := p.waitReady(ctx); err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "postgres.log"))
 		p.Stop()
@@ -346,6 +354,62 @@ func sanitize(s string) string {
 	return string(b)
 }
 
+// Restart stops the postmaster as `pg_ctl stop -m <mode>` would — "fast" (SIGINT: clients
+// are disconnected, a clean shutdown) or "immediate" (SIGQUIT: no shutdown checkpoint, crash
+// recovery at the next start) — and starts it again on the same data directory and port,
+// as the same user. It returns once the server accepts connections. Open pools see their
+// connections fail and reconnect. The chaos run (chaos/) uses it.
+func (p *Postgres) Restart(ctx context.Context, mode string) error {
+	sig := syscall.SIGINT
+	switch mode {
+	case "fast":
+	case "immediate":
+		sig = syscall.SIGQUIT
+	default:
+		return fmt.Errorf("postgres restart: mode %q is not fast or immediate", mode)
+	}
+	if p.cmd == nil || p.cmd.Process == nil {
+		return fmt.Errorf("postgres restart: not running")
+	}
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.exited
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cmd := p.start()
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("postgres restart: %w", err)
+		}
+		p.watch(cmd)
+		for time.Now().Before(deadline) {
+			if err := p.admin.Ping(ctx); err == nil {
+				return nil
+			}
+			select {
+			case <-p.exited: // e.g. the old postmaster's children still held the port
+			case <-time.After(50 * time.Millisecond):
+				continue
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("postgres restart: not ready after 30 s (see %s)", filepath.Join(p.dir, "postgres.log"))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// watch makes cmd the running postmaster; p.exited closes when it exits.
+func (p *Postgres) watch(cmd *exec.Cmd) {
+	exited := make(chan struct{})
+	p.cmd, p.exited = cmd, exited
+	go func() { _ = cmd.Wait(); close(exited) }()
+}
+
 // Stop stops the cluster and removes its directory.
 func (p *Postgres) Stop() {
 	if p.admin != nil {
@@ -353,13 +417,11 @@ func (p *Postgres) Stop() {
 	}
 	if p.cmd != nil && p.cmd.Process != nil {
 		_ = p.cmd.Process.Signal(syscall.SIGINT) // fast shutdown
-		done := make(chan struct{})
-		go func() { _ = p.cmd.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-p.exited:
 		case <-time.After(10 * time.Second):
 			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-			<-done
+			<-p.exited
 		}
 	}
 	_ = os.RemoveAll(p.dir)
