@@ -28,9 +28,18 @@ const (
 	stripeSigModes
 )
 
-// guardCodes are the codes of the guard's refusals (before any handler): poison, a body
-// that is not JSON text, one over the size limit.
-var guardCodes = map[string]bool{"parameter_invalid": true, "body_invalid": true, "body_too_large": true}
+// guardCodes are the codes of the guard's 400 refusals (before any handler): poison, a
+// body that is not JSON text.
+var guardCodes = map[string]bool{"parameter_invalid": true, "body_invalid": true}
+
+// refusedAs reports whether r is the route's own refusal (a 400 with code want) or the
+// guard's (400, or 413 for a body over the limit).
+func refusedAs(r response, code, want string) bool {
+	if code == codeBodyTooLarge {
+		return r.Status == http.StatusRequestEntityTooLarge
+	}
+	return r.Status == http.StatusBadRequest && (code == want || guardCodes[code])
+}
 
 // tableRows parses fuzzServer.rows ("table=n table=n ...").
 func tableRows(t *testing.T, s string) map[string]int {
@@ -102,13 +111,13 @@ func FuzzStripeWebhook(f *testing.F) {
 		r := fs.send(http.MethodPost, stripeWebhookPath, payload, map[string]string{"Authorization": "", "Stripe-Signature": sig})
 		code := fs.checkRefusal(t, what, r, before)
 		if mode != sigValid {
-			if r.Status != http.StatusBadRequest || (code != "invalid_signature" && !guardCodes[code]) {
+			if !refusedAs(r, code, "invalid_signature") {
 				t.Fatalf("%s: not validly signed, answered %d %s, want 400 invalid_signature: %s", what, r.Status, code, r.Body)
 			}
 			return
 		}
 		if r.Status >= 300 {
-			if r.Status != http.StatusBadRequest || (code != "invalid_event" && !guardCodes[code]) {
+			if !refusedAs(r, code, "invalid_event") {
 				t.Fatalf("%s: signed, refused with %d %s, want 400 invalid_event: %s", what, r.Status, code, r.Body)
 			}
 			return
