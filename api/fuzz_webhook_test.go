@@ -129,6 +129,11 @@ func FuzzStripeWebhook(f *testing.F) {
 		if err := json.Unmarshal(r.Body, &out); err != nil || !out.Received {
 			t.Fatalf("%s: answer %s", what, r.Body)
 		}
+		if out.Status != "ignored" && out.EventID == "" {
+			// An event without an id cannot be told from another: the second would be
+			// taken for a duplicate of the first.
+			t.Fatalf("%s: %s an event without an id: %s", what, out.Status, r.Body)
+		}
 		want := tableRows(t, before)
 		if out.Status == "processed" {
 			want["provider_events"]++
