@@ -58,7 +58,7 @@ bench-micro: deps tools
 FUZZTIME ?= 10s
 FUZZPARALLEL ?= 1
 FUZZ_TARGETS := ./money:FuzzParseAmount ./api:FuzzJSONBody ./api:FuzzPathQuery ./api:FuzzIdempotencyKey \
-	./api:FuzzIdempotencyBody ./api:FuzzStripeWebhook
+	./api:FuzzIdempotencyBody ./api:FuzzStripeWebhook ./api:FuzzPortalPage
 
 fuzz: deps tools
 	@set -e; for t in $(FUZZ_TARGETS); do \
