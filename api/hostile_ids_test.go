@@ -43,8 +43,8 @@ func (fs *fuzzServer) created(t *testing.T, method, path, body string, headers m
 	return jsonField(t, r.Body, field)
 }
 
-// TestHostileOtherCustomersIDs: customer A's portal token used with customer B's ids on
-// every portal route that takes an id, and backend requests that pair A's resource with
+// TestHostileOtherCustomersIDs: customer A's portal token (and A's portal page session)
+// used with customer B's ids on every portal route that takes an id, and backend requests that pair A's resource with
 // B's (B's payment method made A's default or detached from A, B's load or wallet
 // transaction under A's wallet, B's subscription on A's invoice): each is a 404 (or
 // another typed 4xx) and writes nothing; and B's objects are still B's and intact.
@@ -95,6 +95,24 @@ func TestHostileOtherCustomersIDs(t *testing.T) {
 		{"a second wallet for B", http.MethodPost, "/v1/wallets", fmt.Sprintf(`{"customer_id":%q}`, b), nil, []int{http.StatusConflict}},
 	}
 	fs.runHostile(t, cases)
+
+	// The portal page, with A's session cookie (and A's valid CSRF field on forms).
+	csrf := "csrf=" + csrfToken(fs.portalToken)
+	for _, c := range []struct{ name, method, path, form string }{
+		{"page: B's invoice PDF", http.MethodGet, "/portal/invoices/" + invB + "/pdf", ""},
+		{"page: B's credit note PDF", http.MethodGet, "/portal/credit-notes/" + creditNoteB + "/pdf", ""},
+		{"page: B's invoice authentication", http.MethodPost, "/portal/invoices/" + invB + "/authenticate", csrf},
+		{"page: B's invoice authentication complete", http.MethodPost, "/portal/invoices/" + invB + "/authenticate/complete", csrf + "&payment_id=pi_sim_x"},
+	} {
+		before := fs.rows(t)
+		r := fs.sendPage(c.method, c.path, c.form, "")
+		if r.Status != http.StatusNotFound {
+			t.Errorf("%s: %d, want 404: %.200s", c.name, r.Status, r.Body)
+		}
+		if after := fs.rows(t); after != before {
+			t.Errorf("%s: rows changed:\nbefore %s\nafter  %s", c.name, before, after)
+		}
+	}
 
 	// B's objects are B's, intact: B's token sees B's invoice, B's default card is still
 	// B's, B's credit stands.
