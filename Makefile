@@ -63,7 +63,8 @@ chaos: deps tools
 # PostgreSQL and Temporal (TestMain), hence one worker (FUZZPARALLEL) on this 2-core machine.
 FUZZTIME ?= 10s
 FUZZPARALLEL ?= 1
-FUZZ_TARGETS := ./money:FuzzParseAmount ./api:FuzzJSONBody ./api:FuzzPathQuery ./api:FuzzIdempotencyKey
+FUZZ_TARGETS := ./money:FuzzParseAmount ./api:FuzzJSONBody ./api:FuzzPathQuery ./api:FuzzIdempotencyKey \
+	./api:FuzzIdempotencyBody ./api:FuzzStripeWebhook ./api:FuzzPortalPage
 
 fuzz: deps tools
 	@set -e; for t in $(FUZZ_TARGETS); do \

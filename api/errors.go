@@ -45,6 +45,10 @@ var statusByKind = map[apperr.Kind]int{
 	apperr.Internal:        http.StatusInternalServerError,
 }
 
+// codeBodyTooLarge is the code of a body over maxBodyBytes: an invalid request, answered
+// 413.
+const codeBodyTooLarge = "body_too_large"
+
 // errBusy is the answer when the database gave up waiting for a lock (lock_timeout) or on
 // a statement (statement_timeout): the transaction was rolled back, so nothing changed and
 // the same request can be sent again.
@@ -91,6 +95,10 @@ func (s *Server) fail(c *gin.Context, err error) {
 	if !ok {
 		status = http.StatusInternalServerError
 	}
+	if e.Code == codeBodyTooLarge {
+		// An invalid request, answered with the status that says why.
+		status = http.StatusRequestEntityTooLarge
+	}
 	if status == http.StatusUnauthorized {
 		c.Header("WWW-Authenticate", `Bearer realm="payorch"`)
 	}
@@ -132,7 +140,7 @@ func decodeError(err error) error {
 	case errors.Is(err, io.EOF):
 		return apperr.InvalidParam("", "body_missing", "a JSON body is required")
 	case errors.As(err, &maxErr):
-		return apperr.InvalidParam("", "body_too_large", fmt.Sprintf("the body exceeds %d bytes", maxErr.Limit))
+		return apperr.InvalidParam("", codeBodyTooLarge, fmt.Sprintf("the body exceeds %d bytes", maxErr.Limit))
 	case errors.As(err, &typeErr):
 		param := typeErr.Field
 		want := typeErr.Type.String()

@@ -20,7 +20,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"payorch/apperr"
+	"payorch/collection"
 	"payorch/config"
+	"payorch/payments"
 )
 
 // The fuzz targets of the API run their seeds (f.Add and testdata/fuzz/<Name>/) as plain
@@ -39,7 +41,11 @@ type fuzzServer struct {
 	countQuery string // one statement counting the rows of every table
 	customerID string
 	walletID   string
-	routes     gin.RoutesInfo // the /v1/ routes, sorted
+	// portalToken is a portal token of the fixture customer: send authenticates the
+	// /v1/portal/ routes with it (the backend key elsewhere), so that their handlers are
+	// reached.
+	portalToken string
+	routes      gin.RoutesInfo // the /v1/ routes, sorted
 }
 
 func newFuzzServer(f testing.TB) *fuzzServer {
@@ -51,7 +57,11 @@ func newFuzzServer(f testing.TB) *fuzzServer {
 	}
 	srv := New(Deps{Pool: pool, Temporal: env.Temporal, Keys: keys, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		// A secret, so that the Stripe webhook route verifies (and refuses unsigned bodies).
-		StripeWebhookSecret: "whsec_fuzz"})
+		StripeWebhookSecret: fuzzStripeSecret,
+		// The simulated provider's card steps, so that the portal's card routes decode
+		// and answer instead of refusing as unavailable.
+		CardSteps: payments.NewSimulated(pool, payments.SimulatedOptions{})})
+	srv.providerEvents = providerEventsFor(srv)
 	fs := &fuzzServer{srv: srv, pool: pool}
 
 	ctx := context.Background()
@@ -85,6 +95,11 @@ func newFuzzServer(f testing.TB) *fuzzServer {
 		f.Fatalf("fixture wallet: %d %s", r.Status, r.Body)
 	}
 	fs.walletID = jsonField(f, r.Body, "id")
+	r = fs.send(http.MethodPost, "/v1/customers/"+fs.customerID+"/portal-sessions", "", nil)
+	if r.Status != http.StatusCreated {
+		f.Fatalf("fixture portal session: %d %s", r.Status, r.Body)
+	}
+	fs.portalToken = jsonField(f, r.Body, "token")
 
 	for _, rt := range fs.srv.Routes() {
 		if strings.HasPrefix(rt.Path, "/v1/") {
@@ -113,9 +128,24 @@ func jsonField(tb testing.TB, body []byte, field string) string {
 	return s
 }
 
+// providerEventsFor is the provider event handler the processes wire
+// (internal/app.ProviderEvents, which this package cannot import): a pending wallet load's
+// outcome resolves the load, any other event goes to its invoice's workflow.
+func providerEventsFor(srv *Server) payments.EventHandler {
+	router := &collection.EventRouter{Collection: srv.collect}
+	return payments.EventHandlerFunc(func(ctx context.Context, ev payments.Event) error {
+		_, err := srv.ledger.ResolvePendingLoad(ctx, ev)
+		if err == nil || !apperr.IsKind(err, apperr.NotFound) {
+			return err
+		}
+		return router.HandleProviderEvent(ctx, ev)
+	})
+}
+
 // send serves one request byte for byte: path and raw query are used as given (no
-// escaping), the body is sent as application/json with the backend key; headers are set
-// as given (an empty value removes the header).
+// escaping), the body is sent as application/json with the backend key (the portal token
+// on /v1/portal/ routes, once minted); headers are set as given (an empty value removes
+// the header, headerEmpty sends it with an empty value).
 func (fs *fuzzServer) send(method, target, body string, headers map[string]string) response {
 	var req *http.Request
 	if body == "" {
@@ -127,10 +157,16 @@ func (fs *fuzzServer) send(method, target, body string, headers map[string]strin
 	path, query, _ := strings.Cut(target, "?")
 	req.URL.Path, req.URL.RawPath, req.URL.RawQuery = path, "", query
 	req.Header.Set("Authorization", "Bearer "+backendKey)
+	if strings.HasPrefix(path, "/v1/portal/") && fs.portalToken != "" {
+		req.Header.Set("Authorization", "Bearer "+fs.portalToken)
+	}
 	for k, v := range headers {
 		if v == "" {
 			req.Header.Del(k)
 			continue
+		}
+		if v == headerEmpty {
+			v = ""
 		}
 		req.Header[k] = []string{v}
 	}
@@ -138,6 +174,9 @@ func (fs *fuzzServer) send(method, target, body string, headers map[string]strin
 	fs.srv.Handler().ServeHTTP(rec, req)
 	return response{Status: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}
 }
+
+// headerEmpty, as a header value given to send, sends the header with an empty value.
+const headerEmpty = "\x00(empty)"
 
 // rows counts the rows of every table.
 func (fs *fuzzServer) rows(t *testing.T) string {
@@ -180,6 +219,20 @@ var errorKinds = map[string]bool{
 // returns the error code ("" for a 2xx).
 func (fs *fuzzServer) checkRefusal(t *testing.T, what string, r response, before string) string {
 	t.Helper()
+	code := typedError(t, what, r)
+	if code == "" {
+		return ""
+	}
+	if after := fs.rows(t); after != before {
+		t.Fatalf("%s: refused with %d %s, but rows changed:\nbefore %s\nafter  %s", what, r.Status, code, before, after)
+	}
+	return code
+}
+
+// typedError asserts that r is a success or a 4xx with the typed error envelope, and
+// returns the error code ("" for a 2xx).
+func typedError(t *testing.T, what string, r response) string {
+	t.Helper()
 	if r.Status >= 500 {
 		t.Fatalf("%s: %d (5xx): %s", what, r.Status, r.Body)
 	}
@@ -199,9 +252,6 @@ func (fs *fuzzServer) checkRefusal(t *testing.T, what string, r response, before
 	if err := json.Unmarshal(r.Body, &body); err != nil || body.Error == nil ||
 		!errorKinds[body.Error.Type] || body.Error.Code == "" || body.Error.Message == "" {
 		t.Fatalf("%s: %d without a typed error body: %s", what, r.Status, r.Body)
-	}
-	if after := fs.rows(t); after != before {
-		t.Fatalf("%s: refused with %d %s, but rows changed:\nbefore %s\nafter  %s", what, r.Status, body.Error.Code, before, after)
 	}
 	return body.Error.Code
 }
@@ -239,8 +289,8 @@ func jsonHasNUL(body string) bool {
 	return walk(v)
 }
 
-// FuzzJSONBody sends arbitrary bodies to every /v1/ route that takes one (POST, PATCH),
-// chosen by the first argument: the guard (NUL, invalid UTF-8, impossible dates, blank
+// FuzzJSONBody sends arbitrary bodies to every /v1/ route that takes one (POST, PATCH,
+// PUT; the portal's with the fixture's portal token), chosen by the first argument: the guard (NUL, invalid UTF-8, impossible dates, blank
 // ids) and each handler's decoder (unknown fields, wrong types, trailing data, amounts)
 // must answer a typed 4xx and write nothing, or accept a well-formed request; never a 5xx.
 func FuzzJSONBody(f *testing.F) {
@@ -248,6 +298,13 @@ func FuzzJSONBody(f *testing.F) {
 	var routes []gin.RouteInfo
 	for _, rt := range fs.routes {
 		if rt.Method == http.MethodPost || rt.Method == http.MethodPatch {
+			routes = append(routes, rt)
+		}
+	}
+	// The PUT routes come last, so that the committed corpus's route numbers keep naming
+	// the routes they were written for.
+	for _, rt := range fs.routes {
+		if rt.Method == http.MethodPut {
 			routes = append(routes, rt)
 		}
 	}
@@ -336,17 +393,27 @@ func validIdempotencyKey(k string) bool {
 // idempotency_key_reused that writes nothing.
 func FuzzIdempotencyKey(f *testing.F) {
 	fs := newFuzzServer(f)
-	for _, k := range []string{"k1", " ", "k\x00", "k\xff", "k\n", strings.Repeat("k", 255), strings.Repeat("k", 256), "ключ-1", "\u0085k"} {
+	for _, k := range []string{"", "k1", " ", "k\x00", "k\xff", "k\n", strings.Repeat("k", 255), strings.Repeat("k", 256), "ключ-1", "\u0085k"} {
 		f.Add(k)
 	}
 	n := 0
 	f.Fuzz(func(t *testing.T, key string) {
-		if key == "" {
-			return // no key: no idempotency (other tests cover plain requests)
-		}
 		// A key may come again (the fuzzer repeats inputs): start each input from no keys.
 		if _, err := fs.pool.Exec(context.Background(), "DELETE FROM idempotency_keys"); err != nil {
 			t.Fatal(err)
+		}
+		if key == "" {
+			// An empty Idempotency-Key header is no key: the request runs, and nothing is
+			// recorded for it.
+			r := fs.send(http.MethodPost, "/v1/customers", `{"name":"Fuzz","email":"f@example.com","currency":"EUR"}`, map[string]string{"Idempotency-Key": headerEmpty})
+			if r.Status != http.StatusCreated || fs.keyRecorded(t, "") {
+				t.Fatalf("empty Idempotency-Key: %d %s", r.Status, r.Body)
+			}
+			var n int
+			if err := fs.pool.QueryRow(context.Background(), "SELECT count(*) FROM idempotency_keys").Scan(&n); err != nil || n != 0 {
+				t.Fatalf("empty Idempotency-Key: %d keys recorded (%v)", n, err)
+			}
+			return
 		}
 		n++
 		body := fmt.Sprintf(`{"name":"Fuzz","email":"f%d@example.com","currency":"EUR"}`, n)

@@ -161,8 +161,8 @@ func TestHostileRequestsFromOpenAPI(t *testing.T) {
 			tc{n + " unknown field", o.Method, path, `{"zz_unknown":1}`, auth, []int{400, 401, 404, 409, 422}, ""},
 			tc{n + " NUL", o.Method, path, `{"name":"a\u0000b"}`, auth, []int{400}, ""},
 			tc{n + " invalid UTF-8", o.Method, path, "{\"name\":\"a\xffb\"}", auth, []int{400}, ""},
-			tc{n + " 1 MB body", o.Method, path, oneMB, auth, []int{400}, "body_too_large"},
-			tc{n + " 20 MB body", o.Method, path, twentyMB, auth, []int{400}, "body_too_large"})
+			tc{n + " 1 MB body", o.Method, path, oneMB, auth, []int{413}, "body_too_large"},
+			tc{n + " 20 MB body", o.Method, path, twentyMB, auth, []int{413}, "body_too_large"})
 	}
 	for _, a := range []struct{ name, amount string }{
 		{"negative", `"-1.00"`}, {"zero", `"0"`}, {"over-precise", `"1.001"`}, {"exponent", `"1e3"`},

@@ -56,7 +56,7 @@ func (s *Server) stripeWebhook(c *gin.Context) {
 	if err != nil {
 		var maxErr *http.MaxBytesError
 		if errors.As(err, &maxErr) {
-			s.fail(c, apperr.InvalidParam("", "body_too_large", "the body exceeds the size limit"))
+			s.fail(c, apperr.InvalidParam("", codeBodyTooLarge, "the body exceeds the size limit"))
 			return
 		}
 		s.fail(c, apperr.InvalidParam("", "body_invalid", "the body could not be read"))

@@ -49,7 +49,8 @@ func (r *EventRouter) HandleProviderEvent(ctx context.Context, ev payments.Event
 // applyPortalPayment applies the outcome of a payment the customer authenticated in the
 // portal, as the portal page does when it hears back first: a succeeded one is the
 // invoice's reconciliation under the payment's id (it counts once, whichever arrives
-// first); a failed one took nothing. An error asks the provider to deliver it again.
+// first); a failed one took nothing; one about an invoice this database does not have is
+// ignored. An error asks the provider to deliver it again.
 func (r *EventRouter) applyPortalPayment(ctx context.Context, invoiceID string, ev payments.Event) error {
 	if ev.Status != payments.StatusSettled {
 		return nil
@@ -58,6 +59,12 @@ func (r *EventRouter) applyPortalPayment(ctx context.Context, invoiceID string, 
 		Amount: ev.Metadata["amount"], Reference: ev.Reference, PaidAt: time.Now().UTC(), Method: invoices.MethodCardOnSession})
 	if e, ok := apperr.As(err); ok && (e.Code == contracts.ErrInvoicePaid || e.Code == contracts.ErrReferenceReconciled) {
 		return nil // already applied (or the invoice was paid otherwise)
+	}
+	if apperr.IsKind(err, apperr.NotFound) {
+		// No such invoice here (another deployment sharing the provider account): nothing
+		// waits for it, as for a signal to no workflow. Failing would have the provider
+		// deliver it again for days.
+		return nil
 	}
 	return err
 }

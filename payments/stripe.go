@@ -323,7 +323,8 @@ func (t statusRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
 //
 // The bool is false (with a nil error) for any other, correctly signed, event type: the
 // caller acknowledges and ignores it. A missing, malformed, wrong or stale signature
-// returns an error wrapping ErrBadSignature. The event's API version is not checked, as
+// returns an error wrapping ErrBadSignature; an event of those types without an id, a data
+// object or a PaymentIntent id is an error. The event's API version is not checked, as
 // only stable PaymentIntent fields are read.
 func ParseStripeEvent(payload []byte, sigHeader, secret string) (Event, bool, error) {
 	if secret == "" {
@@ -350,6 +351,10 @@ func ParseStripeEvent(payload []byte, sigHeader, secret string) (Event, bool, er
 		status = StatusFailed
 	default:
 		return Event{}, false, nil
+	}
+	if strings.TrimSpace(ev.ID) == "" {
+		// Events are de-duplicated by id: one without cannot be told from another.
+		return Event{}, false, fmt.Errorf("stripe webhook: a %s event without an id", ev.Type)
 	}
 	if ev.Data == nil || len(ev.Data.Raw) == 0 {
 		return Event{}, false, fmt.Errorf("stripe webhook: event %s (%s) has no data object", ev.ID, ev.Type)
