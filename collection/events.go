@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"payorch/apperr"
-	"payorch/money"
 	"payorch/contracts"
 	"payorch/invoices"
+	"payorch/money"
 	"payorch/payments"
 )
 
