@@ -165,3 +165,29 @@ func waitPaymentStatus(t *testing.T, h *invoiceHarness, invoiceID, status string
 		return got == status, got
 	})
 }
+
+// TestStripeBankTransferFallsBackToManual: a customer Stripe does not know (no
+// provider_customer_id) cannot pay into a Stripe cash balance: the invoice is emailed with
+// the merchant's own account, waits in awaiting_transfer with no provider bank transfer,
+// and is reconciled by hand.
+func TestStripeBankTransferFallsBackToManual(t *testing.T) {
+	h := bankTransferWebhookHarness(t)
+	inv := h.invoice(h.customer("EUR"), map[string]any{"payment_method": "bank_transfer"})
+	id := inv["id"].(string)
+	waitPaymentStatus(t, h, id, contracts.PaymentAwaitingTransfer)
+	r := h.do("GET", "/v1/invoices/"+id, supportKey, nil)
+	mustStatus(t, r, 200)
+	if bt := r.JSON(t)["bank_transfer"]; bt != nil {
+		t.Fatalf("bank_transfer = %v, want none (the merchant's account)", bt)
+	}
+	var withInstructions bool
+	if err := h.pool.QueryRow(context.Background(), `SELECT data ? 'instructions' FROM events WHERE type = $1 AND resource_id = $2`,
+		"email.bank_transfer_instructions", id).Scan(&withInstructions); err != nil || withInstructions {
+		t.Fatalf("the instructions email: provider instructions %v (%v), want the merchant's account", withInstructions, err)
+	}
+	r = h.do("POST", "/v1/invoices/"+id+"/reconcile", supportKey, map[string]any{"amount": "30.00", "reference": "BANK-1"})
+	mustStatus(t, r, 200)
+	if st := r.JSON(t)["invoice_status"]; st != "paid" {
+		t.Fatalf("after the manual reconciliation: %v", st)
+	}
+}

@@ -3,7 +3,6 @@ package payments
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -38,10 +37,10 @@ var stripeBankTransferTypes = map[string]string{
 // reference the customer must write, and what remains to pay. Stripe applies incoming
 // transfers to the intent by itself and reports them as events (ParseStripeEvent).
 //
-// A currency without a Stripe bank transfer type is ErrBankTransferUnsupported; a request
-// without a Stripe customer (CustomerRef), or an intent that comes back without
-// instructions, is a non-retryable *ProviderError (the account or the customer is not set
-// up for bank transfers); API errors are mapped as for Charge.
+// A currency without a Stripe bank transfer type, or a customer without a Stripe id
+// (CustomerRef), is ErrBankTransferUnsupported; an intent that comes back without
+// instructions is a non-retryable *ProviderError (the account is not set up for bank
+// transfers); API errors are mapped as for Charge.
 func (s *Stripe) RequestBankTransfer(ctx context.Context, req BankTransferRequest) (BankTransferInstructions, error) {
 	params, err := s.bankTransferParams(req)
 	if err != nil {
@@ -81,8 +80,9 @@ func (s *Stripe) bankTransferParams(req BankTransferRequest) (*stripe.PaymentInt
 		return nil, fmt.Errorf("%w: Stripe takes no bank transfers in %s here", ErrBankTransferUnsupported, cur)
 	}
 	if strings.TrimSpace(req.CustomerRef) == "" {
-		return nil, &ProviderError{Provider: StripeProviderName, Retryable: false, Code: "customer_missing",
-			Err: errors.New("a Stripe bank transfer needs the customer's Stripe id (provider_customer_id)")}
+		// A cash balance belongs to a Stripe customer: without one, the merchant's own
+		// account is the only place to pay.
+		return nil, fmt.Errorf("%w: a Stripe bank transfer needs the customer's Stripe id (provider_customer_id)", ErrBankTransferUnsupported)
 	}
 	bt := &stripe.PaymentIntentPaymentMethodOptionsCustomerBalanceBankTransferParams{Type: stripe.String(typ)}
 	if typ == "eu_bank_transfer" {

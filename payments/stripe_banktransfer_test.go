@@ -128,9 +128,8 @@ func TestStripeBankTransferAgainstStripeMock(t *testing.T) {
 	}
 	r = req
 	r.CustomerRef = ""
-	var pe *ProviderError
-	if _, err := s.RequestBankTransfer(context.Background(), r); !errors.As(err, &pe) || pe.Retryable {
-		t.Errorf("no customer: err = %v, want a non-retryable provider error", err)
+	if _, err := s.RequestBankTransfer(context.Background(), r); !errors.Is(err, ErrBankTransferUnsupported) {
+		t.Errorf("no Stripe customer: err = %v, want ErrBankTransferUnsupported", err)
 	}
 }
 
