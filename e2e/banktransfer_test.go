@@ -106,8 +106,12 @@ func TestSimulatedBankTransfersReconcileThemselves(t *testing.T) {
 		if n := s.scalar(`SELECT count(*) FROM events WHERE resource_id = $1 AND type = 'invoice.settled'`, id); n != 1 {
 			t.Fatalf("%s: invoice.settled written %d times, want once", c.name, n)
 		}
-		if n := s.scalar(`SELECT count(*) FROM sim_bank_transfer_events WHERE transfer_id = $1 AND delivered_at IS NOT NULL`, sbt); n != len(c.refs) {
-			t.Fatalf("%s: %d transfers delivered, want %d", c.name, n, len(c.refs))
+		// The delivery is marked once its handler returned, just after the invoice is paid.
+		s.until(c.name+": each transfer delivered", 30*time.Second, func() bool {
+			return s.scalar(`SELECT count(*) FROM sim_bank_transfer_events WHERE transfer_id = $1 AND delivered_at IS NOT NULL`, sbt) == len(c.refs)
+		})
+		if n := s.scalar(`SELECT count(*) FROM sim_bank_transfer_events WHERE transfer_id = $1`, sbt); n != len(c.refs) {
+			t.Fatalf("%s: %d transfers, want %d", c.name, n, len(c.refs))
 		}
 	}
 
