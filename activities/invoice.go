@@ -317,10 +317,11 @@ const bankTransferCallTimeout = 20 * time.Second
 
 // provideBankTransfer has the provider take a bank-transfer invoice's payment: it asks for
 // the funding (idempotent per invoice: invoices.BankTransferIdempotencyKey) and records it
-// with the instructions email, once. A provider without bank transfers in the invoice's
-// currency falls back to the merchant's own account and manual reconciliation; a provider
-// that refuses for good (no Stripe customer, customer balance not enabled) is
-// misconfiguration (the workflow parks for an operator); an outage is retried.
+// with the instructions email, once. A provider that takes no bank transfer for this
+// invoice (its currency, a customer it does not know) falls back to the merchant's own
+// account and manual reconciliation; a provider that refuses for good (bank transfers not
+// enabled on the account) is misconfiguration (the workflow parks in awaiting_action with
+// the reason); an outage is retried.
 func (a *Activities) provideBankTransfer(ctx context.Context, invoiceID string) error {
 	svc := a.invoiceService()
 	req, done, err := svc.BankTransferRequest(ctx, invoiceID)
