@@ -17,6 +17,10 @@ type Activities struct {
 	Pool *pgxpool.Pool
 	// Provider charges payment methods (Stripe or the simulated provider).
 	Provider payments.Provider
+	// BankTransfers takes bank-transfer invoices' payments through the provider
+	// (payments.BankTransfersFromConfig); nil: the merchant's own account and manual
+	// reconciliation.
+	BankTransfers payments.BankTransfers
 	// Now is the clock (time.Now in production).
 	Now func() time.Time
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/shopspring/decimal"
 	"go.temporal.io/sdk/temporal"
@@ -18,6 +19,7 @@ import (
 func (a *Activities) invoiceService() *invoices.Service {
 	s := invoices.NewService(a.Pool)
 	s.Now = a.now
+	s.ProviderBankTransfers = a.BankTransfers != nil
 	return s
 }
 
@@ -61,6 +63,11 @@ func (a *Activities) StartAttempt(ctx context.Context, in steps.StartAttemptInpu
 	st, err := a.invoiceService().BeginAttempt(ctx, in.InvoiceID, in.Attempt, in.Manual)
 	if err != nil {
 		return steps.AttemptStart{}, classify(err)
+	}
+	if st.BankTransfer && a.BankTransfers != nil {
+		if err := a.provideBankTransfer(ctx, in.InvoiceID); err != nil {
+			return steps.AttemptStart{}, err
+		}
 	}
 	out := steps.AttemptStart{Snapshot: snapshotView(st.Snapshot), Closed: st.Closed, Hold: st.Hold, HoldReason: st.HoldReason,
 		WalletPaid: st.Wallet.Amount.String(), BankTransfer: st.BankTransfer, Charge: preparedView(st.Charge)}
@@ -232,14 +239,16 @@ func (a *Activities) MarkInvoiceErrored(ctx context.Context, in steps.InvoiceRef
 	return steps.ClosingResult(c), classify(err)
 }
 
-// ReconcileInvoice records a manual payment (idempotent per key).
+// ReconcileInvoice records a manual payment, or what a provider's bank-transfer funding
+// report adds (Request.Funding set); idempotent per key.
 func (a *Activities) ReconcileInvoice(ctx context.Context, in steps.ReconcileInput) (steps.ChargeOutcome, error) {
 	amount, err := decimal.NewFromString(in.Request.Amount)
 	if err != nil {
 		return steps.ChargeOutcome{}, temporal.NewNonRetryableApplicationError("amount is not a decimal", contracts.ErrInvalidReconcile, err)
 	}
 	txn, err := a.invoiceService().Reconcile(ctx, in.InvoiceID, invoices.ReconcileInput{
-		Key: in.Key, Amount: amount, Reference: in.Request.Reference, PaidAt: in.Request.PaidAt, Method: in.Request.Method})
+		Key: in.Key, Amount: amount, Reference: in.Request.Reference, PaidAt: in.Request.PaidAt, Method: in.Request.Method,
+		Funding: in.Request.Funding})
 	if err != nil {
 		return steps.ChargeOutcome{}, classify(err)
 	}
@@ -258,8 +267,12 @@ func (a *Activities) SetInvoiceSchedule(ctx context.Context, in steps.ScheduleIn
 	return classify(a.invoiceService().SetSchedule(ctx, in.InvoiceID, in.Attempts, in.NextRetryAt))
 }
 
-// QueueBankTransferEmail queues (once) the email with bank transfer instructions.
+// QueueBankTransferEmail queues (once) the email with bank transfer instructions: the
+// provider's account when the provider takes bank transfers (provideBankTransfer).
 func (a *Activities) QueueBankTransferEmail(ctx context.Context, in steps.InvoiceRef) (bool, error) {
+	if a.BankTransfers != nil {
+		return true, a.provideBankTransfer(ctx, in.InvoiceID)
+	}
 	ok, err := a.invoiceService().QueueBankTransferEmail(ctx, in.InvoiceID)
 	return ok, classify(err)
 }
@@ -296,4 +309,39 @@ func classify(err error) error {
 		}
 	}
 	return bridge(err)
+}
+
+// bankTransferCallTimeout bounds the provider call of provideBankTransfer, which runs
+// inside StartAttempt's local activity (30 s).
+const bankTransferCallTimeout = 20 * time.Second
+
+// provideBankTransfer has the provider take a bank-transfer invoice's payment: it asks for
+// the funding (idempotent per invoice: invoices.BankTransferIdempotencyKey) and records it
+// with the instructions email, once. A provider that takes no bank transfer for this
+// invoice (its currency, a customer it does not know) falls back to the merchant's own
+// account and manual reconciliation; a provider that refuses for good (bank transfers not
+// enabled on the account) is misconfiguration (the workflow parks in awaiting_action with
+// the reason); an outage is retried.
+func (a *Activities) provideBankTransfer(ctx context.Context, invoiceID string) error {
+	svc := a.invoiceService()
+	req, done, err := svc.BankTransferRequest(ctx, invoiceID)
+	if err != nil || done {
+		return classify(err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, bankTransferCallTimeout)
+	defer cancel()
+	ins, err := a.BankTransfers.RequestBankTransfer(cctx, req)
+	var pe *payments.ProviderError
+	switch {
+	case err == nil:
+		return classify(svc.RecordBankTransfer(ctx, invoiceID, ins))
+	case errors.Is(err, payments.ErrBankTransferUnsupported):
+		_, qerr := svc.QueueBankTransferEmail(ctx, invoiceID)
+		return classify(qerr)
+	case errors.Is(err, payments.ErrInvalidChargeRequest), errors.As(err, &pe) && !pe.Retryable:
+		return temporal.NewNonRetryableApplicationError(
+			"the payment provider refused the bank transfer: "+err.Error(), contracts.ErrMisconfigured, err)
+	}
+	return temporal.NewApplicationErrorWithCause("the payment provider is unavailable for the bank transfer: "+err.Error(),
+		contracts.ErrProviderUnavailable, err)
 }

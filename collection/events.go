@@ -2,11 +2,14 @@ package collection
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"payorch/apperr"
 	"payorch/contracts"
 	"payorch/invoices"
+	"payorch/money"
 	"payorch/payments"
 )
 
@@ -18,10 +21,16 @@ type EventRouter struct {
 	Collection *Client
 	// Next handles events that are not about an invoice charge (nil: ignored).
 	Next payments.EventHandler
+	// BankTransfers answers what a bank-transfer funding has received when an event does
+	// not say (nil: such events fail and are delivered again).
+	BankTransfers payments.BankTransfers
 }
 
 // HandleProviderEvent implements payments.EventHandler.
 func (r *EventRouter) HandleProviderEvent(ctx context.Context, ev payments.Event) error {
+	if ev.Funding != nil {
+		return r.applyFunding(ctx, ev)
+	}
 	invoiceID := ev.Metadata["invoice_id"]
 	if invoiceID == "" {
 		id, found, err := r.Collection.Invoices.InvoiceIDForReference(ctx, ev.Reference)
@@ -65,6 +74,52 @@ func (r *EventRouter) applyPortalPayment(ctx context.Context, invoiceID string, 
 		// waits for it, as for a signal to no workflow. Failing would have the provider
 		// deliver it again for days.
 		return nil
+	}
+	return err
+}
+
+// applyFunding applies a provider's report that an invoice's bank-transfer funding has
+// received money (a Stripe customer-balance PaymentIntent, a simulated virtual account)
+// as the invoice's reconcile Update, like a person's reconciliation: the funding's running
+// total, under a reference derived from it (invoices.FundingReference, so a report counts
+// once whatever event carries it) and an Update id derived from that reference. The
+// invoice records what the total adds to what it holds under the funding. An invoice
+// already paid or voided, or no longer collected, waits for nothing: the event is done.
+// A funding no invoice knows (yet) is an error, so the provider delivers it again.
+func (r *EventRouter) applyFunding(ctx context.Context, ev payments.Event) error {
+	invoiceID := ev.Metadata["invoice_id"]
+	if invoiceID == "" {
+		id, found, err := r.Collection.Invoices.InvoiceIDForBankTransfer(ctx, ev.Provider, ev.Reference)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return fmt.Errorf("provider event %s: no invoice has bank transfer %s (yet)", ev.ID, ev.Reference)
+		}
+		invoiceID = id
+	}
+	f := *ev.Funding
+	if !f.Known {
+		if r.BankTransfers == nil {
+			return fmt.Errorf("provider event %s: what bank transfer %s received is unknown and no provider can tell", ev.ID, ev.Reference)
+		}
+		var err error
+		if f, err = r.BankTransfers.BankTransferReceived(ctx, ev.Reference); err != nil {
+			return fmt.Errorf("provider event %s: bank transfer %s: %w", ev.ID, ev.Reference, err)
+		}
+	}
+	if !f.Received.IsPositive() {
+		return nil
+	}
+	_, err := r.Collection.Reconcile(ctx, invoiceID, contracts.ReconcileRequest{
+		Amount:    money.Format(f.Received, f.Currency),
+		Reference: invoices.FundingReference(ev.Reference, f.Received, f.Currency),
+		PaidAt:    time.Now().UTC(), Method: "bank_transfer", Funding: ev.Reference})
+	if e, ok := apperr.As(err); ok && (e.Code == contracts.ErrInvoicePaid || e.Code == contracts.ErrInvoiceVoided || e.Code == "collection_not_running") {
+		return nil
+	}
+	if errors.Is(err, ErrStillRunning) {
+		return fmt.Errorf("provider event %s: the reconciliation of %s is still running; deliver it again: %w", ev.ID, invoiceID, err)
 	}
 	return err
 }

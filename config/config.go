@@ -106,6 +106,8 @@ type Config struct {
 	PortalMaxBalance decimal.Decimal
 	// Worker holds the worker process's own settings (config/worker.go).
 	Worker WorkerConfig
+	// BankTransfers says who takes bank transfers (config/banktransfers.go).
+	BankTransfers BankTransferConfig
 	// Merchant is printed on documents (PAYORCH_MERCHANT_*; see config/documents.go).
 	Merchant Merchant
 	// PortalSessions signs and times portal tokens (PAYORCH_PORTAL_SECRET, _SESSION_TTL,
@@ -210,6 +212,9 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		return Config{}, err
 	}
 	if err := c.loadWorker(get, lookup); err != nil {
+		return Config{}, err
+	}
+	if err := c.loadBankTransfers(get); err != nil {
 		return Config{}, err
 	}
 	switch v := get("PAYORCH_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "false"); v {

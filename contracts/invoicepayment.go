@@ -55,6 +55,11 @@ type ReconcileRequest struct {
 	PaidAt    time.Time `json:"paid_at"`
 	// Method is bank_transfer (default) or manual.
 	Method string `json:"method,omitempty"`
+	// Funding is set (never by the API) when the payment provider reports money received
+	// by bank transfer: the provider's id of the invoice's funding ("pi_…", "sbt_…").
+	// Amount is then the funding's running total, and what it adds to the invoice's
+	// reconciliations under that funding is recorded (invoices.ReconcileInput.Funding).
+	Funding string `json:"funding,omitempty"`
 }
 
 // VoidRequest is the argument of UpdateVoid.

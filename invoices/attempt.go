@@ -31,7 +31,9 @@ type AttemptStart struct {
 	// Paid is set when the wallet covered what was due and the invoice was marked paid.
 	Paid *Closing
 	// BankTransfer is true for a bank-transfer invoice: the payment instructions are
-	// queued (once per invoice) and the invoice waits for a reconciliation.
+	// queued (once per invoice) and the invoice waits for a reconciliation. With
+	// Service.ProviderBankTransfers the instructions are the provider's and are queued by
+	// the caller (BankTransferRequest, then RecordBankTransfer).
 	BankTransfer bool
 	// Charge is the charge of the rest on the invoice's payment method.
 	Charge ChargeStart
@@ -102,8 +104,10 @@ func (s *Service) beginAttempt(ctx context.Context, invoiceID string, n int, man
 			}
 			out.Paid = &closing
 		case inv.PaymentMethod == "bank_transfer":
-			if _, err := queueBankTransferEmailTx(ctx, q, invoiceID); err != nil {
-				return err
+			if !s.ProviderBankTransfers {
+				if _, err := queueBankTransferEmailTx(ctx, q, invoiceID); err != nil {
+					return err
+				}
 			}
 			out.BankTransfer = true
 		default:

@@ -329,4 +329,7 @@ type BankTransferEmail struct {
 	Customer Contact `json:"customer"`
 	// Reference is what the customer must write on the transfer.
 	Reference string `json:"reference"`
+	// Instructions is the provider's account when the provider takes the transfer
+	// (RecordBankTransfer); absent, the merchant's own account (PAYORCH_BANK_*) is shown.
+	Instructions *EmailInstructions `json:"instructions,omitempty"`
 }

@@ -227,8 +227,23 @@ func queueBankTransferEmailTx(ctx context.Context, q *store.Queries, invoiceID s
 		if err != nil {
 			return err
 		}
+		data := BankTransferEmail{Invoice: v, Customer: customerContact(cust), Reference: inv.Number}
+		if bt := v.BankTransfer; bt != nil {
+			// The provider's account, and its reference: it is how the provider matches
+			// the money to the invoice.
+			s := func(p *string) string {
+				if p == nil {
+					return ""
+				}
+				return *p
+			}
+			data.Reference = bt.Reference
+			data.Instructions = &EmailInstructions{AccountHolder: s(bt.AccountHolder), IBAN: s(bt.IBAN), BIC: s(bt.BIC),
+				BankName: s(bt.BankName), SortCode: s(bt.SortCode), AccountNumber: s(bt.AccountNumber),
+				RoutingNumber: s(bt.RoutingNumber), Reference: bt.Reference}
+		}
 		_, err = outbox.Emit(ctx, q, outbox.Event{Type: outbox.EmailBankTransferInstructions, ResourceType: "invoice",
-			ResourceID: inv.ID, CustomerID: inv.CustomerID, Data: BankTransferEmail{Invoice: v, Customer: customerContact(cust), Reference: inv.Number}})
+			ResourceID: inv.ID, CustomerID: inv.CustomerID, Data: data})
 		queued = err == nil
 		return err
 	}()

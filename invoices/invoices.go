@@ -57,6 +57,9 @@ type Invoice struct {
 	VoidReason   *string       `json:"void_reason"`
 	Lines        []Line        `json:"lines"`
 	Transactions []Transaction `json:"transactions"`
+	// BankTransfer is where to pay when the payment provider takes the invoice's bank
+	// transfer (null otherwise, and in lists).
+	BankTransfer *BankTransfer `json:"bank_transfer"`
 	CreatedAt    time.Time     `json:"created_at"`
 }
 
@@ -93,6 +96,10 @@ type Service struct {
 	pool *pgxpool.Pool
 	// Now is the clock (time.Now in production).
 	Now func() time.Time
+	// ProviderBankTransfers is true when the payment provider takes bank transfers:
+	// BeginAttempt then leaves the instructions email to the caller, who asks the
+	// provider for its account first (BankTransferRequest, RecordBankTransfer).
+	ProviderBankTransfers bool
 }
 
 // NewService returns a Service on pool.
@@ -144,6 +151,11 @@ func view(ctx context.Context, q *store.Queries, row store.Invoice) (Invoice, er
 	inv.Transactions = make([]Transaction, len(txns))
 	for i, t := range txns {
 		inv.Transactions[i] = TransactionFromRow(t)
+	}
+	if row.PaymentMethod == "bank_transfer" {
+		if inv.BankTransfer, err = bankTransferView(ctx, q, row.ID); err != nil {
+			return Invoice{}, err
+		}
 	}
 	return inv, nil
 }

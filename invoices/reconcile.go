@@ -24,6 +24,10 @@ type ReconcileInput struct {
 	PaidAt    time.Time
 	// Method is bank_transfer or manual.
 	Method string
+	// Funding, when set, makes this a payment provider's report that its bank-transfer
+	// funding Funding ("pi_…", "sbt_…") has received Amount in total so far: what that
+	// adds to the invoice's reconciliations under the funding is recorded (reconcileFunding).
+	Funding string
 }
 
 // PriorReconciliation returns the reconciliation the invoice already has under reference
@@ -60,6 +64,13 @@ func (s *Service) Reconcile(ctx context.Context, invoiceID string, in ReconcileI
 		if prev, err := q.GetInvoiceTransactionByKey(ctx, &key); err == nil {
 			out = TransactionFromRow(prev)
 			return nil
+		}
+		if in.Funding != "" {
+			if err := money.CheckScale(in.Amount, inv.Currency); err != nil || !in.Amount.IsPositive() {
+				return apperr.InvalidParam("amount", "amount_invalid", "the amount must be positive with the currency's decimals")
+			}
+			out, err = s.reconcileFunding(ctx, q, inv, key, in)
+			return err
 		}
 		// A reference counts once per invoice, whatever request carries it (a unique index
 		// enforces it too): the same amount again is that reconciliation.

@@ -72,9 +72,14 @@ type BankTransferData struct {
 // BankInstructions say where to send a bank transfer.
 type BankInstructions struct {
 	AccountHolder string `json:"account_holder,omitempty"`
-	IBAN          string `json:"iban"`
+	IBAN          string `json:"iban,omitempty"`
 	BIC           string `json:"bic,omitempty"`
 	BankName      string `json:"bank_name,omitempty"`
+	// SortCode (UK), RoutingNumber (US ABA) and AccountNumber name an account that has
+	// no IBAN (a payment provider's GBP or USD bank transfer).
+	SortCode      string `json:"sort_code,omitempty"`
+	RoutingNumber string `json:"routing_number,omitempty"`
+	AccountNumber string `json:"account_number,omitempty"`
 	Reference     string `json:"reference,omitempty"`
 }
 

@@ -341,7 +341,7 @@ func (m *Mailer) compose(ctx context.Context, c store.ClaimDueMailMessagesRow) (
 		dataErr = json.Unmarshal(c.EventData, &d)
 		cust, portal, kind = d.Customer, d.PortalURL, KindBankTransfer
 		ins := m.Bank
-		if d.Instructions != nil && d.Instructions.IBAN != "" {
+		if d.Instructions != nil && (d.Instructions.IBAN != "" || d.Instructions.AccountNumber != "") {
 			ins = *d.Instructions
 		}
 		switch {
@@ -355,7 +355,7 @@ func (m *Mailer) compose(ctx context.Context, c store.ClaimDueMailMessagesRow) (
 		if dataErr == nil && d.Invoice.ID == "" {
 			dataErr = errors.New("invoice.id is missing")
 		}
-		if dataErr == nil && ins.IBAN == "" {
+		if dataErr == nil && ins.IBAN == "" && ins.AccountNumber == "" {
 			dataErr = errors.New("no account to pay to: set PAYORCH_BANK_IBAN (and PAYORCH_BANK_ACCOUNT_HOLDER, PAYORCH_BANK_BIC)")
 		}
 		view = func(b Base) any {

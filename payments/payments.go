@@ -110,6 +110,9 @@ type Event struct {
 	Message      string    `json:"message,omitempty"`
 	// Metadata is the charge's metadata as the provider echoes it back.
 	Metadata map[string]string `json:"metadata,omitempty"`
+	// Funding is set when the event reports money received by bank transfer for a
+	// funding (BankTransfers); Reference is then the funding's provider reference.
+	Funding *Funding `json:"funding,omitempty"`
 }
 
 // EventHandler receives normalized provider events. Handle must be idempotent per event

@@ -55,6 +55,10 @@ type SimulatedOptions struct {
 	// doubles on each failure, capped at MaxSimEventRetryDelay. Zero:
 	// DefaultSimEventRetryDelay.
 	EventRetryDelay time.Duration
+	// BankTransferDelay is how long after the bank-transfer instructions a simulated
+	// customer's incoming transfer is due, and the gap between two partial ones
+	// (PAYORCH_SIM_BANK_TRANSFER_DELAY). Zero: DefaultSimBankTransferDelay.
+	BankTransferDelay time.Duration
 	// Now is the clock (charge times, event due times). Nil: time.Now.
 	Now func() time.Time
 	// Logger receives RunEventLoop's delivery failures. Nil: slog.Default().
@@ -263,8 +267,8 @@ func simInfraError(err error) error {
 	return &ProviderError{Provider: SimulatedProviderName, Retryable: true, Err: fmt.Errorf("simulated provider store: %w", err)}
 }
 
-// DeliverDueEvents hands every due, undelivered simulated event (a SEPA charge's outcome)
-// to handler, one database transaction per event holding the charge row (FOR UPDATE SKIP
+// DeliverDueEvents hands every due, undelivered simulated event (a SEPA charge's outcome,
+// an incoming bank transfer) to handler, one database transaction per event holding the charge row (FOR UPDATE SKIP
 // LOCKED, so several pollers never deliver one event at the same time). An event is
 // marked delivered only when the handler returns nil; on an error it is postponed
 // (EventRetryDelay, doubling) and delivered again by a later call: delivery is at least
@@ -303,6 +307,17 @@ func (s *Simulated) DeliverDueEvents(ctx context.Context, handler EventHandler) 
 		})
 		if err != nil {
 			return delivered, errors.Join(append(handlerErrs, fmt.Errorf("simulated provider events: %w", err))...)
+		}
+		if !found {
+			// No charge outcome is due: an incoming bank transfer may be.
+			var herr error
+			found, ok, herr, err = s.deliverNextBankTransferEvent(ctx, handler, now)
+			if herr != nil {
+				handlerErrs = append(handlerErrs, herr)
+			}
+			if err != nil {
+				return delivered, errors.Join(append(handlerErrs, fmt.Errorf("simulated provider events: %w", err))...)
+			}
 		}
 		if !found {
 			break

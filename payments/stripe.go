@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,10 @@ type StripeConfig struct {
 	BaseURL string
 	// HTTPClient overrides the HTTP client. Default: a client with DefaultStripeTimeout.
 	HTTPClient *http.Client
+	// EUBankTransferCountry is the country of the IBAN Stripe gives customers paying euro
+	// invoices by bank transfer (BE, DE, ES, FR, IE or NL; empty:
+	// DefaultStripeEUBankTransferCountry).
+	EUBankTransferCountry string
 }
 
 // Stripe is the Stripe implementation of Provider. It charges saved payment methods
@@ -54,7 +59,8 @@ type StripeConfig struct {
 // concurrent use. The stripe-go client it owns never retries on its own: retries belong
 // to the caller, with the same idempotency key.
 type Stripe struct {
-	api *client.API
+	api       *client.API
+	euCountry string
 }
 
 var _ Provider = (*Stripe)(nil)
@@ -64,6 +70,13 @@ var _ Provider = (*Stripe)(nil)
 func NewStripe(cfg StripeConfig) (*Stripe, error) {
 	if strings.TrimSpace(cfg.SecretKey) == "" {
 		return nil, errors.New("stripe: secret key is required")
+	}
+	euCountry := strings.ToUpper(strings.TrimSpace(cfg.EUBankTransferCountry))
+	if euCountry == "" {
+		euCountry = DefaultStripeEUBankTransferCountry
+	}
+	if !slices.Contains(stripeEUCountries, euCountry) {
+		return nil, fmt.Errorf("stripe: EU bank transfer country %q is not one of %s", euCountry, strings.Join(stripeEUCountries, ", "))
 	}
 	var hc http.Client
 	if cfg.HTTPClient != nil {
@@ -90,7 +103,7 @@ func NewStripe(cfg StripeConfig) (*Stripe, error) {
 	}
 	b := stripe.GetBackendWithConfig(stripe.APIBackend, bc)
 	api := client.New(cfg.SecretKey, &stripe.Backends{API: b, Connect: b, Uploads: b})
-	return &Stripe{api: api}, nil
+	return &Stripe{api: api, euCountry: euCountry}, nil
 }
 
 // Name returns "stripe".
@@ -318,6 +331,10 @@ func (t statusRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
 // converts the PaymentIntent events payorch acts on into a normalized Event:
 // payment_intent.succeeded → settled, payment_intent.processing → pending,
 // payment_intent.payment_failed → failed with the error mapped from last_payment_error.
+// Bank transfers (customer_balance intents) become events with Funding set
+// (parseFundingEvent): payment_intent.partially_funded, the intent's
+// payment_intent.succeeded, and customer_cash_balance_transaction.created of type
+// applied_to_payment.
 // Event.ID is the Stripe event id, Event.Reference the PaymentIntent id, and the intent's
 // metadata is copied.
 //
@@ -349,6 +366,7 @@ func ParseStripeEvent(payload []byte, sigHeader, secret string) (Event, bool, er
 		status = StatusPending
 	case stripe.EventTypePaymentIntentPaymentFailed:
 		status = StatusFailed
+	case stripe.EventTypePaymentIntentPartiallyFunded, stripe.EventTypeCustomerCashBalanceTransactionCreated:
 	default:
 		return Event{}, false, nil
 	}
@@ -359,9 +377,16 @@ func ParseStripeEvent(payload []byte, sigHeader, secret string) (Event, bool, er
 	if ev.Data == nil || len(ev.Data.Raw) == 0 {
 		return Event{}, false, fmt.Errorf("stripe webhook: event %s (%s) has no data object", ev.ID, ev.Type)
 	}
+	if status == "" {
+		return parseFundingEvent(ev)
+	}
 	var pi stripe.PaymentIntent
 	if err := json.Unmarshal(ev.Data.Raw, &pi); err != nil {
 		return Event{}, false, fmt.Errorf("stripe webhook: event %s: decoding payment intent: %w", ev.ID, err)
+	}
+	if status == StatusSettled && isCustomerBalanceIntent(&pi) {
+		// A bank transfer's intent: the money it received is reconciled on the invoice.
+		return parseFundingEvent(ev)
 	}
 	if pi.ID == "" {
 		return Event{}, false, fmt.Errorf("stripe webhook: event %s (%s) has no payment intent id", ev.ID, ev.Type)

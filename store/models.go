@@ -101,6 +101,16 @@ type Invoice struct {
 	CollectionStartedAt *time.Time
 }
 
+type InvoiceBankTransfer struct {
+	InvoiceID         string
+	Provider          string
+	ProviderReference string
+	Amount            decimal.Decimal
+	Currency          string
+	Instructions      []byte
+	CreatedAt         time.Time
+}
+
 type InvoiceLine struct {
 	InvoiceID   string
 	Position    int32
@@ -202,6 +212,31 @@ type Receipt struct {
 	Currency            string
 	PaymentMethod       string
 	IssuedAt            time.Time
+}
+
+type SimBankTransfer struct {
+	ID               string
+	IdempotencyKey   string
+	CustomerRef      string
+	PaymentMethodRef string
+	Amount           decimal.Decimal
+	Currency         string
+	Iban             string
+	Reference        string
+	Metadata         []byte
+	CreatedAt        time.Time
+}
+
+type SimBankTransferEvent struct {
+	ID          string
+	TransferID  string
+	Seq         int32
+	Amount      decimal.Decimal
+	Received    decimal.Decimal
+	DueAt       time.Time
+	DeliveredAt *time.Time
+	Attempts    int32
+	LastError   string
 }
 
 type SimCharge struct {

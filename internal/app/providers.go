@@ -20,11 +20,19 @@ func (a *App) Provider() (payments.Provider, error) {
 // webhooks in the API, simulated SEPA outcomes in the worker): the outcome of a wallet
 // load's pending charge resolves the load (ledger.ResolvePendingLoad); any other charge's
 // goes to its invoice's payment workflow (collection.EventRouter, which ignores charges
-// no workflow waits for). It needs the Temporal client.
+// no workflow waits for). Money received by bank transfer (an event with Funding) is the
+// invoice's reconciliation (collection.EventRouter). It needs the Temporal client.
 func (a *App) ProviderEvents() payments.EventHandler {
 	l := ledger.New(a.Pool)
 	router := &collection.EventRouter{Collection: a.Collection()}
+	if p, err := a.Provider(); err == nil {
+		router.BankTransfers, _ = p.(payments.BankTransfers)
+	}
 	return payments.EventHandlerFunc(func(ctx context.Context, ev payments.Event) error {
+		if ev.Funding != nil {
+			// Money received by bank transfer for an invoice (never a wallet load's).
+			return router.HandleProviderEvent(ctx, ev)
+		}
 		// A load's one-off invoice has no payment workflow: try the loads first.
 		_, err := l.ResolvePendingLoad(ctx, ev)
 		if err == nil || !apperr.IsKind(err, apperr.NotFound) {
