@@ -17,11 +17,9 @@ import (
 
 	"go.temporal.io/api/workflowservice/v1"
 
-	"payorch/collection"
 	"payorch/config"
 	"payorch/contracts"
 	"payorch/internal/app"
-	"payorch/invoices"
 	"payorch/migrations"
 )
 
@@ -127,8 +125,8 @@ func withApp(ctx context.Context, cmd string, args []string, jsonOut bool, out i
 		return err
 	}
 	defer a.Close()
-	inv := invoices.NewService(a.Pool)
-	cl := &collection.Client{Temporal: a.Temporal, TaskQueue: a.Config.TaskQueue, RetrySchedule: a.Config.RetrySchedule, Invoices: inv}
+	cl := a.Collection()
+	inv := cl.Invoices
 	switch cmd {
 	case "collect":
 		id, err := oneID(cmd, args)
