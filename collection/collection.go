@@ -41,7 +41,7 @@ type Client struct {
 	// Settings gives the dunning policy in force, which each workflow takes a copy of
 	// when it starts (nil: RetrySchedule for every error type).
 	Settings *settings.Service
-	Invoices      *invoices.Service
+	Invoices *invoices.Service
 	// UpdateWait bounds the wait for an Update's outcome (0: DefaultUpdateWait); past it
 	// the Update may still run and the caller gets ErrStillRunning.
 	UpdateWait time.Duration
