@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"reflect"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"payorch/contracts"
+	"payorch/invoices"
 	"payorch/settings"
 )
 
@@ -98,8 +100,8 @@ func TestDunningSettings(t *testing.T) {
 }
 
 // TestRunningWorkflowKeepsItsDunningPolicy: each payment workflow takes the policy in
-// force when it starts; a PUT afterwards changes the workflows started from then on,
-// never one that is running.
+// force when it starts (started by the API or by the worker's sweeper); a PUT afterwards
+// changes the workflows started from then on, never one that is running.
 func TestRunningWorkflowKeepsItsDunningPolicy(t *testing.T) {
 	h := newInvoiceHarness(t)
 	mustStatus(t, h.do("PUT", "/v1/settings/dunning", backendKey, map[string]any{"default": []string{"1h", "1h", "1h"},
@@ -114,6 +116,19 @@ func TestRunningWorkflowKeepsItsDunningPolicy(t *testing.T) {
 		"by_error_type": map[string]any{"processing_error": []string{"7h"}}}), http.StatusOK)
 	after := h.invoice(cust, nil)["id"].(string)
 	h.waitInvoice(after, "a failed first attempt", failedAttempts(1))
+	// The worker's sweeper, starting an invoice whose request never started it, gives
+	// its workflow the policy in force too.
+	swept, err := invoices.NewService(h.pool).Create(context.Background(), invoices.CreateInput{CustomerID: cust,
+		Lines: []invoices.LineInput{{Description: "Pro plan", Amount: "30.00"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := h.sweeper()
+	sw.Collection.Settings = h.srv.settings
+	if res, err := sw.Sweep(context.Background()); err != nil || res.Started != 1 {
+		t.Fatalf("sweep: %+v %v", res, err)
+	}
+	h.waitInvoice(swept.ID, "a failed first attempt", failedAttempts(1))
 
 	// The running workflow fails again (a manual retry): it still follows its own
 	// schedule, whose second delay is 6 h of 2 retries; the new one follows the new: 7 h of 1.
@@ -123,7 +138,7 @@ func TestRunningWorkflowKeepsItsDunningPolicy(t *testing.T) {
 		failed   int
 		delay    time.Duration
 		attempts int
-	}{{before, 2, 6 * time.Hour, 3}, {after, 1, 7 * time.Hour, 2}} {
+	}{{before, 2, 6 * time.Hour, 3}, {after, 1, 7 * time.Hour, 2}, {swept.ID, 1, 7 * time.Hour, 2}} {
 		r := h.do("GET", "/v1/invoices/"+c.id+"/payment", supportKey, nil)
 		mustStatus(t, r, http.StatusOK)
 		var st contracts.PaymentState
