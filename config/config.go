@@ -341,7 +341,7 @@ func ParseRetrySchedule(s string) ([]time.Duration, error) {
 		out = append(out, d)
 	}
 	if err := (dunning.Policy{Default: out}).Validate(); err != nil {
-		return nil, errors.New(strings.TrimPrefix(message(err), "default: "))
+		return nil, errors.New(strings.TrimPrefix(strings.TrimPrefix(message(err), "default: "), "default "))
 	}
 	return out, nil
 }

@@ -128,7 +128,7 @@ func TestDunningPolicyConfiguration(t *testing.T) {
 		}
 	}
 	_, err = FromLookup(lookup(map[string]string{"PAYORCH_RETRY_SCHEDULE": "1m,1m,1m,1m,1m,1m,1m,1m,1m,1m,1m"}))
-	if err == nil || !strings.Contains(err.Error(), "PAYORCH_RETRY_SCHEDULE: default must list 1 to 10 delays") {
+	if err == nil || !strings.Contains(err.Error(), "PAYORCH_RETRY_SCHEDULE: must list 1 to 10 delays, got 11") {
 		t.Errorf("eleven delays: %v", err)
 	}
 }
