@@ -19,11 +19,13 @@ import (
 	"payorch/config"
 	"payorch/customers"
 	"payorch/documents/pdf"
+	"payorch/dunning"
 	"payorch/ids"
 	"payorch/invoices"
 	"payorch/ledger"
 	"payorch/payments"
 	"payorch/portal"
+	"payorch/settings"
 	"payorch/subscriptions"
 	"payorch/webhooks"
 )
@@ -37,9 +39,12 @@ type Deps struct {
 	Temporal client.Client
 	Keys     []config.APIKey
 	Logger   *slog.Logger
-	// TaskQueue and RetrySchedule are what invoice payment workflows start with.
-	TaskQueue     string
-	RetrySchedule []time.Duration
+	// TaskQueue is where invoice payment workflows run. RetrySchedule and
+	// DunningByErrorType are the configuration's dunning policy, which workflows start
+	// with until one is set through PUT /v1/settings/dunning.
+	TaskQueue          string
+	RetrySchedule      []time.Duration
+	DunningByErrorType map[string][]time.Duration
 	// PortalLimits bound portal wallet loads (zero: ledger.DefaultPortalLimits).
 	PortalLimits ledger.PortalLimits
 	// StripeWebhookSecret verifies POST /v1/providers/stripe/webhooks (empty: 503).
@@ -76,6 +81,7 @@ type Server struct {
 	collect   *collection.Client
 	ledger    *ledger.Ledger
 	subs      *subscriptions.Service
+	settings  *settings.Service
 	taskQueue string
 	engine    *gin.Engine
 	// stripeWebhookSecret and providerEvents serve the inbound provider webhooks.
@@ -102,6 +108,7 @@ func New(d Deps) *Server {
 		webhooks:  webhooks.NewService(d.Pool),
 		invoices:  invoices.NewService(d.Pool),
 		ledger:    ledger.New(d.Pool), subs: subscriptions.NewService(d.Pool), taskQueue: d.TaskQueue,
+		settings: settings.NewService(d.Pool, dunning.Policy{Default: d.RetrySchedule, ByErrorType: d.DunningByErrorType}),
 	}
 	s.stripeWebhookSecret, s.providerEvents = d.StripeWebhookSecret, d.ProviderEvents
 	s.webhooks.AllowPrivateNetworks = d.WebhookAllowPrivateNetworks
@@ -113,8 +120,8 @@ func New(d Deps) *Server {
 	if !d.PortalLimits.MaxLoad.IsZero() {
 		s.ledger.PortalLimits = d.PortalLimits
 	}
-	s.collect = &collection.Client{Temporal: d.Temporal, TaskQueue: d.TaskQueue, RetrySchedule: d.RetrySchedule, Invoices: s.invoices, UpdateWait: d.UpdateWait,
-		Ledger: s.ledger, Log: s.log}
+	s.collect = &collection.Client{Temporal: d.Temporal, TaskQueue: d.TaskQueue, RetrySchedule: d.RetrySchedule, Settings: s.settings,
+		Invoices: s.invoices, UpdateWait: d.UpdateWait, Ledger: s.ledger, Log: s.log}
 	s.cards = &portal.Cards{Steps: d.CardSteps, Customers: s.customers, Invoices: s.invoices, Collect: s.collect}
 	s.stripeKey = d.StripePublishableKey
 	if s.log == nil {
@@ -171,6 +178,7 @@ func (s *Server) routes() {
 	s.providerRoutes()
 	s.documentRoutes()
 	s.portalRoutes()
+	s.settingsRoutes()
 }
 
 func (s *Server) get(path string, roles []config.Role, h gin.HandlerFunc) {
@@ -179,6 +187,12 @@ func (s *Server) get(path string, roles []config.Role, h gin.HandlerFunc) {
 
 func (s *Server) post(path string, roles []config.Role, h gin.HandlerFunc) {
 	s.engine.POST(path, s.authorize(roles...), s.idempotent, h)
+}
+
+// put routes a replacement (a setting): authorized, and idempotent under an
+// Idempotency-Key like every POST.
+func (s *Server) put(path string, roles []config.Role, h gin.HandlerFunc) {
+	s.engine.PUT(path, s.authorize(roles...), s.idempotent, h)
 }
 
 // patch routes a partial update: authorized, and idempotent under an Idempotency-Key like

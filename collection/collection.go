@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -23,17 +25,23 @@ import (
 	"payorch/apperr"
 	"payorch/contracts"
 	"payorch/customers"
+	"payorch/dunning"
 	"payorch/idempotency"
 	"payorch/invoices"
 	"payorch/ledger"
+	"payorch/settings"
 )
 
 // Client starts and steers invoice payment workflows.
 type Client struct {
-	Temporal      client.Client
-	TaskQueue     string
+	Temporal  client.Client
+	TaskQueue string
+	// RetrySchedule is the default retry schedule, used when Settings is nil.
 	RetrySchedule []time.Duration
-	Invoices      *invoices.Service
+	// Settings gives the dunning policy in force, which each workflow takes a copy of
+	// when it starts (nil: RetrySchedule for every error type).
+	Settings *settings.Service
+	Invoices *invoices.Service
 	// UpdateWait bounds the wait for an Update's outcome (0: DefaultUpdateWait); past it
 	// the Update may still run and the caller gets ErrStillRunning.
 	UpdateWait time.Duration
@@ -66,18 +74,23 @@ func (c *Client) StartInvoice(ctx context.Context, inv invoices.Invoice) error {
 	if sub != "" {
 		sa = append(sa, contracts.SearchSubscriptionID.ValueSet(sub))
 	}
-	_, err := c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+	pol, err := c.policy(ctx)
+	if err != nil {
+		return err // the sweeper will start it again
+	}
+	def, by := pol.Strings()
+	_, err = c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       contracts.InvoicePaymentWorkflowID(inv.ID),
 		TaskQueue:                c.TaskQueue,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		TypedSearchAttributes:    temporal.NewSearchAttributes(sa...),
 		StaticSummary:            fmt.Sprintf("Invoice %s — %s %s — customer %s", inv.ID, inv.Total, inv.Currency, inv.CustomerID),
-		StaticDetails: fmt.Sprintf("**Invoice** %s  \n**Customer** %s  \n**Subscription** %s  \n**Amount** %s %s by %s  \n**Retry schedule** %v",
-			inv.ID, inv.CustomerID, orNone(sub), inv.Total, inv.Currency, inv.PaymentMethod, c.RetrySchedule),
+		StaticDetails: fmt.Sprintf("**Invoice** %s  \n**Customer** %s  \n**Subscription** %s  \n**Amount** %s %s by %s  \n**Retry schedule** %s%s",
+			inv.ID, inv.CustomerID, orNone(sub), inv.Total, inv.Currency, inv.PaymentMethod, strings.Join(def, ", "), byTypeDetails(by)),
 	}, contracts.InvoicePaymentWorkflow, contracts.InvoicePaymentInput{
 		InvoiceID: inv.ID, CustomerID: inv.CustomerID, SubscriptionID: sub, Method: inv.PaymentMethod,
-		RetrySchedule: c.RetrySchedule,
+		RetrySchedule: pol.Default, RetryByErrorType: pol.ByErrorType,
 	})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if err != nil && !errors.As(err, &started) { // already started: completed earlier under the same id
@@ -87,6 +100,33 @@ func (c *Client) StartInvoice(ctx context.Context, inv invoices.Invoice) error {
 		return err // the sweeper will start it again, which is harmless
 	}
 	return nil
+}
+
+// policy is the dunning policy a workflow starting now takes (Settings', or RetrySchedule
+// for every type).
+func (c *Client) policy(ctx context.Context) (dunning.Policy, error) {
+	if c.Settings == nil {
+		return dunning.Policy{Default: c.RetrySchedule}, nil
+	}
+	pol, err := c.Settings.Policy(ctx)
+	if err != nil {
+		return dunning.Policy{}, apperr.New(apperr.Unavailable, "settings_unavailable", "collection could not be started: the dunning policy could not be read: "+err.Error())
+	}
+	return pol, nil
+}
+
+// byTypeDetails lists the policy's schedules per error type for the Web UI's details.
+func byTypeDetails(by map[string][]string) string {
+	types := make([]string, 0, len(by))
+	for t := range by {
+		types = append(types, t)
+	}
+	slices.Sort(types)
+	out := ""
+	for _, t := range types {
+		out += fmt.Sprintf("; %s: %s", t, strings.Join(by[t], ", "))
+	}
+	return out
 }
 
 func orNone(s string) string {

@@ -5,6 +5,7 @@ package config
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/mail"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"payorch/apperr"
+	"payorch/dunning"
 	"payorch/store"
 )
 
@@ -59,8 +62,13 @@ type Config struct {
 	TaskQueue string
 	// APIKeys are the bearer keys accepted by the API (PAYORCH_API_KEYS).
 	APIKeys []APIKey
-	// RetrySchedule is the delay before each retry of a failed payment (PAYORCH_RETRY_SCHEDULE).
+	// RetrySchedule is the delay before each retry of a failed payment (PAYORCH_RETRY_SCHEDULE):
+	// the dunning policy's default schedule.
 	RetrySchedule []time.Duration
+	// DunningByErrorType gives retried error types their own schedule
+	// (PAYORCH_DUNNING_BY_ERROR_TYPE, e.g. "processing_error=15m,1h,6h;declined=1h,1d"); with
+	// RetrySchedule it is the dunning policy in force until one is set through the API.
+	DunningByErrorType map[string][]time.Duration
 	// DataDir is where the dev stack keeps its state (PAYORCH_DATA_DIR).
 	DataDir string
 	// LogLevel is the minimum log level (PAYORCH_LOG_LEVEL: debug, info, warn, error).
@@ -182,6 +190,9 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		return Config{}, fmt.Errorf("PAYORCH_RETRY_SCHEDULE: %w", err)
 	}
 	c.RetrySchedule = sched
+	if c.DunningByErrorType, err = ParseDunningByErrorType(get("PAYORCH_DUNNING_BY_ERROR_TYPE", ""), sched); err != nil {
+		return Config{}, fmt.Errorf("PAYORCH_DUNNING_BY_ERROR_TYPE: %w", err)
+	}
 	switch strings.ToLower(get("PAYORCH_LOG_LEVEL", "info")) {
 	case "debug":
 		c.LogLevel = slog.LevelDebug
@@ -320,7 +331,8 @@ func Authenticate(keys []APIKey, presented string) (APIKey, bool) {
 // Fingerprint is a stable, non-secret identifier of the key (for scoping idempotency keys and logs).
 func (k APIKey) Fingerprint() string { return fmt.Sprintf("%x", k.hash[:8]) }
 
-// ParseRetrySchedule parses a comma list of Go durations ("2h,12h,24h"); each must be positive.
+// ParseRetrySchedule parses a comma list of Go durations ("2h,12h,24h"): 1 to
+// dunning.MaxSteps delays, each positive and at most dunning.MaxDelay.
 func ParseRetrySchedule(s string) ([]time.Duration, error) {
 	var out []time.Duration
 	for _, part := range strings.Split(s, ",") {
@@ -333,10 +345,44 @@ func ParseRetrySchedule(s string) ([]time.Duration, error) {
 		}
 		out = append(out, d)
 	}
-	if len(out) == 0 || len(out) > 20 {
-		return nil, fmt.Errorf("between 1 and 20 delays, got %d", len(out))
+	if err := (dunning.Policy{Default: out}).Validate(); err != nil {
+		return nil, errors.New(strings.TrimPrefix(strings.TrimPrefix(message(err), "default: "), "default "))
 	}
 	return out, nil
+}
+
+// ParseDunningByErrorType parses the dunning policy's schedules per error type,
+// "type=delay,delay;type=delay" (empty: none), validated with def as the default
+// schedule by the policy's one rule (dunning.ParsePolicy).
+func ParseDunningByErrorType(s string, def []time.Duration) (map[string][]time.Duration, error) {
+	by := map[string][]string{}
+	for _, part := range strings.Split(s, ";") {
+		if strings.TrimSpace(part) == "" {
+			continue
+		}
+		t, delays, ok := strings.Cut(part, "=")
+		t = strings.TrimSpace(t)
+		if !ok || t == "" {
+			return nil, fmt.Errorf("%q is not error_type=delay,delay", strings.TrimSpace(part))
+		}
+		if _, dup := by[t]; dup {
+			return nil, fmt.Errorf("%s is listed twice", t)
+		}
+		by[t] = strings.Split(delays, ",")
+	}
+	p, err := dunning.ParsePolicy(dunning.FormatSchedule(def), by)
+	if err != nil {
+		return nil, errors.New(message(err))
+	}
+	return p.ByErrorType, nil
+}
+
+// message is a typed error's message without its kind and code (the variable is named instead).
+func message(err error) string {
+	if e, ok := apperr.As(err); ok {
+		return e.Message
+	}
+	return err.Error()
 }
 
 // NewLogger builds the process logger from the configuration.

@@ -104,3 +104,31 @@ func TestDatabasePoolSettings(t *testing.T) {
 		t.Errorf("lock timeout above statement timeout: %v", err)
 	}
 }
+
+// TestDunningPolicyConfiguration: PAYORCH_DUNNING_BY_ERROR_TYPE gives retried types their
+// own schedule, checked by the policy's one rule (package dunning); a bad value names the
+// variable, and PAYORCH_RETRY_SCHEDULE is bounded like every schedule of the policy.
+func TestDunningPolicyConfiguration(t *testing.T) {
+	c, err := FromLookup(lookup(map[string]string{"PAYORCH_DUNNING_BY_ERROR_TYPE": " processing_error=15m,1h,6h ; unknown=30m;"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.DunningByErrorType["processing_error"]; len(got) != 3 || got[0] != 15*time.Minute || got[2] != 6*time.Hour ||
+		len(c.DunningByErrorType) != 2 || c.DunningByErrorType["unknown"][0] != 30*time.Minute {
+		t.Fatalf("by error type %v", c.DunningByErrorType)
+	}
+	if c, err := FromLookup(lookup(nil)); err != nil || len(c.DunningByErrorType) != 0 {
+		t.Fatalf("default: %v %v", c.DunningByErrorType, err)
+	}
+	for _, bad := range []string{"processing_error", "processing_error=soon", "fraud=1h", "payment_method_expired=1h",
+		"card_declined=1h", "declined=1h;declined=2h", "declined=0s", "=1h"} {
+		_, err := FromLookup(lookup(map[string]string{"PAYORCH_DUNNING_BY_ERROR_TYPE": bad}))
+		if err == nil || !strings.HasPrefix(err.Error(), "PAYORCH_DUNNING_BY_ERROR_TYPE:") {
+			t.Errorf("%q: error %v", bad, err)
+		}
+	}
+	_, err = FromLookup(lookup(map[string]string{"PAYORCH_RETRY_SCHEDULE": "1m,1m,1m,1m,1m,1m,1m,1m,1m,1m,1m"}))
+	if err == nil || !strings.Contains(err.Error(), "PAYORCH_RETRY_SCHEDULE: must list 1 to 10 delays, got 11") {
+		t.Errorf("eleven delays: %v", err)
+	}
+}

@@ -11,6 +11,10 @@ type InvoicePaymentInput struct {
 	Method string `json:"method"`
 	// RetrySchedule is the delay before each automatic retry (2h, 12h, 24h by default).
 	RetrySchedule []time.Duration `json:"retry_schedule"`
+	// RetryByErrorType is the dunning policy's own schedule per retried error type
+	// (package dunning), fixed when the workflow starts like RetrySchedule, its default.
+	// Nil (a workflow started before the policy existed): RetrySchedule for every type.
+	RetryByErrorType map[string][]time.Duration `json:"retry_by_error_type,omitempty"`
 	// Carry is the state handed over by continue-as-new; nil on the first run.
 	Carry *PaymentState `json:"carry,omitempty"`
 	// HistoryLimit continues the workflow as new once its history has more events than
@@ -115,7 +119,8 @@ type PaymentState struct {
 	ChargeNumber int `json:"charge_number"`
 	// FailedAttempts counts the failed attempts that use up the retry schedule.
 	FailedAttempts int `json:"failed_attempts"`
-	// MaxAttempts is 1 + the number of retries in the schedule.
+	// MaxAttempts is 1 + the number of retries in the schedule (after a failure: in the
+	// schedule that applied to it, DunningRule).
 	MaxAttempts int `json:"max_attempts"`
 	// FirstAttemptAt starts the schedule; Deadline is when it ends.
 	FirstAttemptAt *time.Time `json:"first_attempt_at,omitempty"`
@@ -130,6 +135,9 @@ type PaymentState struct {
 	LastPaymentMethodID string `json:"last_payment_method_id,omitempty"`
 	// LastErrorType is the error type of the last failed charge.
 	LastErrorType string `json:"last_error_type,omitempty"`
+	// DunningRule names the schedule of the dunning policy that decided after the last
+	// failed charge: its error type's own, or "default" (dunning.Decision.Rule).
+	DunningRule string `json:"dunning_rule,omitempty"`
 	// ProviderOutages counts the charges the provider left unanswered for the charge
 	// activity's whole retry window; bounded like the attempts (MaxAttempts).
 	ProviderOutages int `json:"provider_outages,omitempty"`

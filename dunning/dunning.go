@@ -1,7 +1,8 @@
-// Package dunning holds the retry rule of a failed invoice charge — "2 h, 12 h, 24 h; hard
-// declines wait for a new payment method until the schedule ends; fraud is never retried;
-// provider errors are bounded like attempts but use none of the customer's" — as one pure
-// function, Next. The invoice payment workflow asks it after every failed charge and holds
+// Package dunning holds the retry rule of a failed invoice charge — "2 h, 12 h, 24 h (or
+// the schedule the dunning policy gives the failure's error type); hard declines wait for
+// a new payment method until the schedule ends; fraud is never retried; provider errors
+// are bounded like attempts but use none of the customer's" — as one pure function, Next,
+// and the dunning policy it applies (Policy: its schedules, their validation). The invoice payment workflow asks it after every failed charge and holds
 // no retry arithmetic of its own. What each error type means (hard, never retried, which
 // budget it uses) is the one decline policy of package declines.
 package dunning
@@ -15,9 +16,14 @@ import (
 
 // State is what the rule needs to know about a payment before a failed charge is counted.
 type State struct {
-	// Schedule is the delay before each automatic retry (the seeds' 2h, 12h, 24h by
-	// default); fixed when the workflow starts. Attempts allowed: len(Schedule)+1.
+	// Schedule is the default delay before each automatic retry (the seeds' 2h, 12h, 24h
+	// by default); fixed when the workflow starts. Attempts allowed: len(Schedule)+1. It
+	// also sets the deadline and serves hard declines.
 	Schedule []time.Duration
+	// ByErrorType is the dunning policy's schedule per retried error type (Policy.For),
+	// fixed when the workflow starts; a type without one (or nil: a workflow started
+	// before the policy existed) uses Schedule.
+	ByErrorType map[string][]time.Duration
 	// FailedAttempts and ProviderOutages are the counts so far (before this failure).
 	FailedAttempts  int
 	ProviderOutages int
@@ -71,7 +77,11 @@ type Decision struct {
 	// FailedAttempts and ProviderOutages are the counts after this failure.
 	FailedAttempts  int
 	ProviderOutages int
-	// Why says what applied, e.g. "attempt 2 of 4 at … (last error: declined)".
+	// Rule names the schedule that applied: the failure's error type when the policy
+	// gives it its own, else RuleDefault. MaxAttempts is what that schedule allows.
+	Rule        string
+	MaxAttempts int
+	// Why says what applied, e.g. "attempt 2 of 4 at … (last error: declined; dunning: default)".
 	Why string
 }
 
@@ -90,7 +100,8 @@ func Deadline(first time.Time, schedule []time.Duration) time.Time {
 // always give the same decision (the workflow's replay depends on it).
 func Next(s State, o Outcome) Decision {
 	pol := declines.Of(declines.Type(o.ErrorType))
-	d := Decision{FailedAttempts: s.FailedAttempts, ProviderOutages: s.ProviderOutages}
+	d := Decision{FailedAttempts: s.FailedAttempts, ProviderOutages: s.ProviderOutages, Rule: RuleDefault,
+		MaxAttempts: MaxAttempts(s.Schedule)}
 	if o.ProviderRefused {
 		d.Action = HoldForOperator
 		d.Why = "an operator's retry once the payment provider accepts our requests again: " + o.Message
@@ -102,14 +113,21 @@ func Next(s State, o Outcome) Decision {
 	case declines.BudgetProviderOutages:
 		d.ProviderOutages++
 	}
-	max := MaxAttempts(s.Schedule)
+	// A hard decline keeps its rule whatever the policy says (so does fraud, which For
+	// never gives a schedule): the default schedule's attempts and deadline.
+	sched := s.Schedule
+	if !o.HardDecline {
+		sched, d.Rule = Policy{Default: s.Schedule, ByErrorType: s.ByErrorType}.For(o.ErrorType)
+	}
+	max := MaxAttempts(sched)
+	d.MaxAttempts = max
 	switch {
 	case s.Errored:
 		d.Action, d.Why = StayErrored, fmt.Sprintf("a manual retry, a new payment method, a reconciliation or a void (last error: %s)", o.ErrorType)
 	case pol.NeverRetried:
 		d.Action, d.Why = MarkErrored, o.ErrorType+": never retried"
 	case d.FailedAttempts >= max:
-		d.Action, d.Why = MarkErrored, fmt.Sprintf("all %d attempts failed", max)
+		d.Action, d.Why = MarkErrored, fmt.Sprintf("all %d attempts failed (dunning: %s)", max, d.Rule)
 	case o.HardDecline:
 		if s.Deadline != nil && !s.Now.Before(*s.Deadline) {
 			d.Action, d.Why = MarkErrored, "hard decline after the retry deadline"
@@ -120,19 +138,19 @@ func Next(s State, o Outcome) Decision {
 	case pol.Budget == declines.BudgetProviderOutages:
 		// Not the customer's failure: it uses none of their attempts, but it is bounded like
 		// them and by the schedule's deadline; then an operator decides.
-		next := s.Now.Add(delay(s.Schedule, d.ProviderOutages-1))
+		next := s.Now.Add(delay(sched, d.ProviderOutages-1))
 		if d.ProviderOutages >= max || (s.Deadline != nil && next.After(*s.Deadline)) {
 			d.Action = HoldForOperator
 			d.Why = fmt.Sprintf("an operator's retry: the payment provider could not be reached for %d charge(s), each retried for an hour, and the schedule allows no more", d.ProviderOutages)
 			break
 		}
 		d.Action, d.At = RetryAt, &next
-		d.Why = fmt.Sprintf("retry at %s after provider outage %d of at most %d (failed attempts: %d of %d)",
-			next.UTC().Format(time.RFC3339), d.ProviderOutages, max, d.FailedAttempts, max)
+		d.Why = fmt.Sprintf("retry at %s after provider outage %d of at most %d (failed attempts: %d of %d; dunning: %s)",
+			next.UTC().Format(time.RFC3339), d.ProviderOutages, max, d.FailedAttempts, max, d.Rule)
 	default:
-		next := s.Now.Add(delay(s.Schedule, d.FailedAttempts-1))
+		next := s.Now.Add(delay(sched, d.FailedAttempts-1))
 		d.Action, d.At = RetryAt, &next
-		d.Why = fmt.Sprintf("attempt %d of %d at %s (last error: %s)", d.FailedAttempts+1, max, next.UTC().Format(time.RFC3339), o.ErrorType)
+		d.Why = fmt.Sprintf("attempt %d of %d at %s (last error: %s; dunning: %s)", d.FailedAttempts+1, max, next.UTC().Format(time.RFC3339), o.ErrorType, d.Rule)
 	}
 	return d
 }

@@ -10,6 +10,16 @@ var (
 	t0       = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 	seeds    = []time.Duration{2 * time.Hour, 12 * time.Hour, 24 * time.Hour}
 	deadline = Deadline(t0, seeds) // t0 + 38h
+	// perType is the example policy: processing_error 15m, 1h, 6h; provider_error
+	// a quick 10m, 20m; and a 5-step unknown.
+	perType = map[string][]time.Duration{
+		"processing_error": {15 * time.Minute, time.Hour, 6 * time.Hour},
+		"provider_error":   {10 * time.Minute, 20 * time.Minute},
+		"unknown":          {time.Minute, time.Minute, time.Minute, time.Minute, time.Minute},
+		// Never set through a validated policy; Next must ignore them anyway.
+		"fraud":                  {time.Minute},
+		"payment_method_expired": {time.Minute},
+	}
 )
 
 func at(d time.Duration) *time.Time { t := t0.Add(d); return &t }
@@ -46,7 +56,7 @@ func TestNext(t *testing.T) {
 		{"fraud is never retried", State{Schedule: seeds, Deadline: &deadline, Now: t0},
 			Outcome{ErrorType: "fraud", HardDecline: true}, MarkErrored, nil, 1, 0, "fraud: never retried"},
 		{"provider outage uses no attempt", State{Schedule: seeds, FailedAttempts: 1, Deadline: &deadline, Now: t0.Add(3 * time.Hour)},
-			Outcome{ErrorType: "provider_error"}, RetryAt, at(5 * time.Hour), 1, 1, "provider outage 1 of at most 4 (failed attempts: 1 of 4)"},
+			Outcome{ErrorType: "provider_error"}, RetryAt, at(5 * time.Hour), 1, 1, "provider outage 1 of at most 4 (failed attempts: 1 of 4; dunning: default)"},
 		{"second provider outage waits the second delay", State{Schedule: seeds, ProviderOutages: 1, Deadline: &deadline, Now: t0.Add(3 * time.Hour)},
 			Outcome{ErrorType: "provider_error"}, RetryAt, at(15 * time.Hour), 0, 2, "provider outage 2"},
 		{"provider outage past the deadline holds for an operator", State{Schedule: seeds, ProviderOutages: 2, Deadline: &deadline, Now: t0.Add(20 * time.Hour)},
@@ -59,6 +69,29 @@ func TestNext(t *testing.T) {
 			Outcome{ErrorType: "declined"}, StayErrored, nil, 5, 0, "last error: declined"},
 		{"already errored: fraud stays errored too", State{Schedule: seeds, FailedAttempts: 4, Errored: true, Now: t0},
 			Outcome{ErrorType: "fraud"}, StayErrored, nil, 5, 0, "a manual retry"},
+		// The dunning policy: the failure's error type picks its schedule.
+		{"per type: first processing_error retries in 15m", State{Schedule: seeds, ByErrorType: perType, Deadline: &deadline, Now: t0},
+			Outcome{ErrorType: "processing_error"}, RetryAt, at(15 * time.Minute), 1, 0, "attempt 2 of 4 at 2026-11-02T09:15:00Z (last error: processing_error; dunning: processing_error)"},
+		{"per type: second processing_error retries in 1h", State{Schedule: seeds, ByErrorType: perType, FailedAttempts: 1, Deadline: &deadline, Now: t0},
+			Outcome{ErrorType: "processing_error"}, RetryAt, at(time.Hour), 2, 0, "dunning: processing_error"},
+		{"per type: third processing_error retries in 6h", State{Schedule: seeds, ByErrorType: perType, FailedAttempts: 2, Deadline: &deadline, Now: t0},
+			Outcome{ErrorType: "processing_error"}, RetryAt, at(6 * time.Hour), 3, 0, "attempt 4 of 4"},
+		{"per type: a type without its own schedule uses the default", State{Schedule: seeds, ByErrorType: perType, FailedAttempts: 1, Deadline: &deadline, Now: t0},
+			Outcome{ErrorType: "declined"}, RetryAt, at(12 * time.Hour), 2, 0, "dunning: default"},
+		{"per type: its own number of attempts", State{Schedule: seeds, ByErrorType: perType, FailedAttempts: 3, Deadline: &deadline, Now: t0},
+			Outcome{ErrorType: "something_new"}, RetryAt, at(time.Minute), 4, 0, "attempt 5 of 6 at 2026-11-02T09:01:00Z (last error: something_new; dunning: unknown)"},
+		{"per type: all attempts of its schedule failed", State{Schedule: seeds, ByErrorType: perType, FailedAttempts: 5, Deadline: &deadline, Now: t0},
+			Outcome{ErrorType: "unknown"}, MarkErrored, nil, 6, 0, "all 6 attempts failed (dunning: unknown)"},
+		{"per type: provider outages on their own delays", State{Schedule: seeds, ByErrorType: perType, ProviderOutages: 1, Deadline: &deadline, Now: t0},
+			Outcome{ErrorType: "provider_error"}, RetryAt, at(20 * time.Minute), 0, 2, "provider outage 2 of at most 3 (failed attempts: 0 of 3; dunning: provider_error)"},
+		{"per type: provider outages bounded by their schedule", State{Schedule: seeds, ByErrorType: perType, ProviderOutages: 2, Deadline: &deadline, Now: t0},
+			Outcome{ErrorType: "provider_error"}, HoldForOperator, nil, 0, 3, "an operator's retry"},
+		{"per type: a hard decline keeps its rule", State{Schedule: seeds, ByErrorType: perType, Deadline: &deadline, Now: t0},
+			Outcome{ErrorType: "payment_method_expired", HardDecline: true}, WaitForPaymentMethod, &deadline, 1, 0, "until 2026-11-03T23:00:00Z"},
+		{"per type: a hard code on a scheduled type keeps the hard rule", State{Schedule: seeds, ByErrorType: perType, FailedAttempts: 3, Deadline: &deadline, Now: t0},
+			Outcome{ErrorType: "processing_error", HardDecline: true}, MarkErrored, nil, 4, 0, "all 4 attempts failed (dunning: default)"},
+		{"per type: fraud is never retried", State{Schedule: seeds, ByErrorType: perType, Deadline: &deadline, Now: t0},
+			Outcome{ErrorType: "fraud", HardDecline: true}, MarkErrored, nil, 1, 0, "fraud: never retried"},
 		{"no schedule: one attempt", State{Now: t0},
 			Outcome{ErrorType: "declined"}, MarkErrored, nil, 1, 0, "all 1 attempts failed"},
 		{"no schedule: provider outage holds", State{Now: t0},
@@ -75,6 +108,14 @@ func TestNext(t *testing.T) {
 			}
 			if d.FailedAttempts != tt.failed || d.ProviderOutages != tt.outage {
 				t.Errorf("counts %d/%d, want %d/%d", d.FailedAttempts, d.ProviderOutages, tt.failed, tt.outage)
+			}
+			wantRule := RuleDefault
+			if strings.Contains(tt.why, "dunning: ") && !strings.Contains(tt.why, "dunning: default") {
+				wantRule = tt.why[strings.Index(tt.why, "dunning: ")+len("dunning: "):]
+				wantRule = strings.TrimRight(wantRule, ")")
+			}
+			if strings.Contains(tt.why, "dunning: ") && d.Rule != wantRule {
+				t.Errorf("rule %q, want %q", d.Rule, wantRule)
 			}
 			if !strings.Contains(d.Why, tt.why) {
 				t.Errorf("why %q, want it to contain %q", d.Why, tt.why)

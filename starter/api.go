@@ -80,7 +80,7 @@ func newAPIClient() (*apiClient, error) {
 	return &apiClient{base: strings.TrimRight(base, "/"), key: key, http: &http.Client{Timeout: 90 * time.Second}}, nil
 }
 
-// do sends one request (a POST with a fresh Idempotency-Key) and returns the body of a
+// do sends one request (a POST or PUT with a fresh Idempotency-Key) and returns the body of a
 // 2xx answer and its status.
 func (c *apiClient) do(ctx context.Context, method, path string, body any) (json.RawMessage, int, error) {
 	var rd io.Reader
@@ -100,7 +100,7 @@ func (c *apiClient) do(ctx context.Context, method, path string, body any) (json
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if method == http.MethodPost {
+	if method != http.MethodGet {
 		req.Header.Set("Idempotency-Key", ids.New("ctl"))
 	}
 	resp, err := c.http.Do(req)

@@ -17,11 +17,9 @@ import (
 
 	"go.temporal.io/api/workflowservice/v1"
 
-	"payorch/collection"
 	"payorch/config"
 	"payorch/contracts"
 	"payorch/internal/app"
-	"payorch/invoices"
 	"payorch/migrations"
 )
 
@@ -45,6 +43,10 @@ through the API:
                               revert a wallet top-up
   portal CUSTOMER_ID          print a signed link to the customer's portal (backend key)
   redeliver DELIVERY_ID       send a webhook delivery (whd_…) again now
+  dunning get                 the dunning policy in force: the retry schedule per error type
+  dunning set --default 2h,12h,24h [--type processing_error=15m,1h,6h ...]
+                              replace the dunning policy (backend key); workflows started
+                              from now on take it, running ones keep theirs
 
 workflows and database:
   list [flags]                list payment workflows by status, customer or invoice
@@ -85,6 +87,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "migrate":
 		err = migrate(ctx, stdout)
+	case "dunning":
+		err = runDunning(ctx, cargs, jsonOut, stdout)
 	case "collect", "state", "list":
 		err = withApp(ctx, cmd, cargs, jsonOut, stdout)
 	case "help", "-h", "--help":
@@ -127,8 +131,8 @@ func withApp(ctx context.Context, cmd string, args []string, jsonOut bool, out i
 		return err
 	}
 	defer a.Close()
-	inv := invoices.NewService(a.Pool)
-	cl := &collection.Client{Temporal: a.Temporal, TaskQueue: a.Config.TaskQueue, RetrySchedule: a.Config.RetrySchedule, Invoices: inv}
+	cl := a.Collection()
+	inv := cl.Invoices
 	switch cmd {
 	case "collect":
 		id, err := oneID(cmd, args)

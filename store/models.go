@@ -48,6 +48,14 @@ type DocumentNumberCounter struct {
 	Value int64
 }
 
+type DunningPolicy struct {
+	Singleton       bool
+	DefaultSchedule []string
+	ByErrorType     []byte
+	UpdatedAt       time.Time
+	UpdatedBy       string
+}
+
 type Event struct {
 	ID           string
 	Seq          int64

@@ -5,13 +5,17 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
+	sdkpb "go.temporal.io/api/sdk/v1"
 	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
 
 	"payorch/activities"
@@ -33,8 +37,9 @@ import (
 const recordEnv = "PAYORCH_RECORD_HISTORIES"
 
 // currentShape names the testdata folder of the histories the current code records.
-// v1: the first release; v2: the change "exactly-once-at-the-edges"; v3: "lean-attempt".
-const currentShape = "v3"
+// v1: the first release; v2: the change "exactly-once-at-the-edges"; v3: "lean-attempt";
+// v4: "dunning-policy".
+const currentShape = "v4"
 
 // recordHistory writes a recorded history into the current shape's folder, refusing to
 // overwrite a released one.
@@ -187,6 +192,44 @@ func TestHistoriesOnDevServer(t *testing.T) {
 			must(t, err)
 			if out := update(inv, c.UpdateRetry, c.RetryRequest{RequestedBy: "operator"}); out.InvoiceStatus != "paid" {
 				t.Errorf("operator's retry outcome %+v", out)
+			}
+			return run, c.PaymentPaid
+		}},
+		{"dunning_policy_then_manual_retry", func() (client.WorkflowRun, string) {
+			// processing_error has its own schedule in the policy fixed at start (1 s, then
+			// 1 h): the second failure waits an hour, and the Web UI says which rule applied.
+			inv := newInvoice("pm_sim_fail2_then_settle", "")
+			run, err := env.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+				ID: c.InvoicePaymentWorkflowID(inv.ID), TaskQueue: queue, WorkflowExecutionTimeout: 2 * time.Minute,
+			}, InvoicePayment, c.InvoicePaymentInput{InvoiceID: inv.ID, CustomerID: inv.CustomerID, Method: inv.PaymentMethod,
+				RetrySchedule: sched, RetryByErrorType: map[string][]time.Duration{"processing_error": {time.Second, time.Hour}}})
+			must(t, err)
+			st := waitState(t, inv.ID, "two failures, a retry in an hour", func(st c.PaymentState) bool {
+				return st.PaymentStatus == c.PaymentRetryScheduled && st.FailedAttempts == 2
+			})
+			if st.DunningRule != "processing_error" || st.MaxAttempts != 3 {
+				t.Errorf("state after two failures %+v", st)
+			}
+			v, err := env.Temporal.QueryWorkflow(ctx, run.GetID(), "", "__temporal_workflow_metadata")
+			must(t, err)
+			var meta sdkpb.WorkflowMetadata
+			must(t, v.Get(&meta))
+			if d := meta.GetCurrentDetails(); !strings.Contains(d, "dunning: processing_error (1s, 1h)") {
+				t.Errorf("current details do not name the rule: %q", d)
+			}
+			var summaries []string
+			for _, ev := range fetchHistory(t, run.GetID(), "").GetEvents() {
+				if ev.GetEventType() == enumspb.EVENT_TYPE_TIMER_STARTED && ev.GetUserMetadata().GetSummary() != nil {
+					var s string
+					must(t, converter.GetDefaultDataConverter().FromPayload(ev.GetUserMetadata().GetSummary(), &s))
+					summaries = append(summaries, s)
+				}
+			}
+			if !slices.Contains(summaries, "retry 2 of 2 in 1h (dunning: processing_error)") {
+				t.Errorf("the retry timers' summaries %q do not say which rule applied", summaries)
+			}
+			if out := update(inv, c.UpdateRetry, c.RetryRequest{RequestedBy: "test"}); out.InvoiceStatus != "paid" {
+				t.Errorf("manual retry outcome %+v", out)
 			}
 			return run, c.PaymentPaid
 		}},

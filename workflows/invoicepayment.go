@@ -37,6 +37,11 @@ const (
 	// also records the paid invoice; every database step is a local activity (issue 12).
 	// Histories without its marker take attemptV2 and regular database activities.
 	changeLeanAttempt = "lean-attempt"
+	// changeDunningPolicy: the dunning policy (issue 15) — a failed charge is retried on
+	// the schedule its error type has in the policy fixed into the input
+	// (RetryByErrorType), and the Web UI says which rule applied. Asked once, at start.
+	// Histories without its marker use RetrySchedule for every type, as before.
+	changeDunningPolicy = "dunning-policy"
 )
 
 // errProviderError is the provider_error type as a string (the wallet-load workflow reads it).
@@ -87,6 +92,8 @@ type payment struct {
 	deciding bool
 	// shape is the version of changeLeanAttempt this history runs (see lean), once asked.
 	shape *workflow.Version
+	// policy is true when this history runs changeDunningPolicy (asked at start).
+	policy bool
 	// resume is the step to run again when a step parked on an infrastructure failure
 	// (its retries ran out) resumes by itself at ResumeStepAt (nil: an operator's retry).
 	resume     func() error
@@ -109,6 +116,7 @@ func InvoicePayment(ctx workflow.Context, in c.InvoicePaymentInput) (c.InvoicePa
 		return invoicePaymentV1(ctx, in)
 	}
 	p := &payment{in: in, results: map[string]commandResult{}}
+	p.policy = workflow.GetVersion(ctx, changeDunningPolicy, workflow.DefaultVersion, 1) == 1
 	if in.Carry != nil {
 		p.s = *in.Carry
 	} else {

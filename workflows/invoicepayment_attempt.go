@@ -170,12 +170,18 @@ func (p *payment) onChargeOutcome(ctx workflow.Context, out steps.ChargeOutcome)
 
 // onFailure applies the retry rule (dunning.Next) to a failed charge.
 func (p *payment) onFailure(ctx workflow.Context, t c.TransactionView) error {
-	d := dunning.Next(dunning.State{Schedule: p.in.RetrySchedule, FailedAttempts: p.s.FailedAttempts,
-		ProviderOutages: p.s.ProviderOutages, Deadline: p.s.Deadline, Errored: p.s.InvoiceStatus == "error", Now: workflow.Now(ctx)},
-		dunning.Outcome{ErrorType: t.ErrorType, HardDecline: t.HardDecline,
-			ProviderRefused: t.ErrorType == string(declines.ProviderError) && t.ProviderCode == steps.ProviderRefusedCode, Message: t.Message})
+	st := dunning.State{Schedule: p.in.RetrySchedule, FailedAttempts: p.s.FailedAttempts,
+		ProviderOutages: p.s.ProviderOutages, Deadline: p.s.Deadline, Errored: p.s.InvoiceStatus == "error", Now: workflow.Now(ctx)}
+	if p.policy {
+		st.ByErrorType = p.in.RetryByErrorType // the policy fixed when the workflow started
+	}
+	d := dunning.Next(st, dunning.Outcome{ErrorType: t.ErrorType, HardDecline: t.HardDecline,
+		ProviderRefused: t.ErrorType == string(declines.ProviderError) && t.ProviderCode == steps.ProviderRefusedCode, Message: t.Message})
 	p.s.FailedAttempts, p.s.ProviderOutages = d.FailedAttempts, d.ProviderOutages
 	p.s.LastErrorType = t.ErrorType
+	if p.policy {
+		p.s.DunningRule, p.s.MaxAttempts = d.Rule, d.MaxAttempts
+	}
 	switch d.Action {
 	case dunning.StayErrored:
 		p.setStatus(ctx, c.PaymentErrored, d.Why)

@@ -2,12 +2,14 @@ package workflows
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	c "payorch/contracts"
+	"payorch/dunning"
 	"payorch/steps"
 )
 
@@ -56,8 +58,40 @@ func (p *payment) setStatus(ctx workflow.Context, status, waitingFor string) {
 	if p.s.Hold != "" {
 		hold = fmt.Sprintf("\n\nhold: **%s**", p.s.Hold)
 	}
-	workflow.SetCurrentDetails(ctx, fmt.Sprintf("**%s** — waiting for: %s%s\n\nattempts: %d charge(s), %d failed of %d allowed, %d provider outage(s); due %s %s",
-		status, waitingFor, hold, p.s.ChargeNumber, p.s.FailedAttempts, p.s.MaxAttempts, p.s.ProviderOutages, p.s.AmountDue, p.s.Currency))
+	rule := ""
+	if p.s.DunningRule != "" {
+		rule = "\n\ndunning: " + p.dunningRule()
+	}
+	workflow.SetCurrentDetails(ctx, fmt.Sprintf("**%s** — waiting for: %s%s\n\nattempts: %d charge(s), %d failed of %d allowed, %d provider outage(s); due %s %s%s",
+		status, waitingFor, hold, p.s.ChargeNumber, p.s.FailedAttempts, p.s.MaxAttempts, p.s.ProviderOutages, p.s.AmountDue, p.s.Currency, rule))
+}
+
+// dunningRule says which schedule of the dunning policy decided after the last failure
+// and what it is: "processing_error (15m, 1h, 6h)".
+func (p *payment) dunningRule() string {
+	sched := p.in.RetrySchedule
+	if s, ok := p.in.RetryByErrorType[p.s.DunningRule]; ok {
+		sched = s
+	}
+	return fmt.Sprintf("%s (%s)", p.s.DunningRule, strings.Join(dunning.FormatSchedule(sched), ", "))
+}
+
+// retrySummary is the Web UI's summary of a scheduled retry: "retry 2 of 3 in 1h
+// (dunning: processing_error)", or for a provider outage, which uses no retry of the
+// customer's, "retry after provider outage 1 of at most 4 in 15m (dunning: default)".
+func (p *payment) retrySummary(in time.Duration) string {
+	if !p.policy {
+		// A provider outage uses no attempt of the customer's: the next is still n+1.
+		return fmt.Sprintf("attempt %d of %d in %s", p.s.FailedAttempts+1, p.s.MaxAttempts, in)
+	}
+	delay, rule := dunning.FormatDelay(in), p.s.DunningRule
+	if rule == "" {
+		rule = dunning.RuleDefault // carried over from a run before the change
+	}
+	if p.s.LastErrorType == errProviderError {
+		return fmt.Sprintf("retry after provider outage %d of at most %d in %s (dunning: %s)", p.s.ProviderOutages, p.s.MaxAttempts, delay, rule)
+	}
+	return fmt.Sprintf("retry %d of %d in %s (dunning: %s)", p.s.FailedAttempts, p.s.MaxAttempts-1, delay, rule)
 }
 
 // overdueAt is when a pending charge's missing outcome needs a person: pendingLimit after
@@ -93,8 +127,7 @@ func (p *payment) wait(ctx workflow.Context) error {
 	case c.PaymentRetryScheduled:
 		until = p.s.NextRetryAt
 		if until != nil {
-			// A provider outage uses no attempt of the customer's: the next is still n+1.
-			summary = fmt.Sprintf("attempt %d of %d in %s", p.s.FailedAttempts+1, p.s.MaxAttempts, until.Sub(workflow.Now(ctx)).Round(time.Second))
+			summary = p.retrySummary(until.Sub(workflow.Now(ctx)).Round(time.Second))
 		}
 	case c.PaymentProcessing:
 		if p.s.InFlightSince != nil {

@@ -14,7 +14,7 @@ import (
 func (a *App) APIDeps() api.Deps {
 	return api.Deps{
 		Pool: a.Pool, Temporal: a.Temporal, Keys: a.Config.APIKeys, Logger: a.Log,
-		TaskQueue: a.Config.TaskQueue, RetrySchedule: a.Config.RetrySchedule,
+		TaskQueue: a.Config.TaskQueue, RetrySchedule: a.Config.RetrySchedule, DunningByErrorType: a.Config.DunningByErrorType,
 		PortalLimits:        ledger.PortalLimits{MaxLoad: a.Config.PortalMaxLoad, MaxBalance: a.Config.PortalMaxBalance},
 		StripeWebhookSecret: a.Config.StripeWebhookSecret, ProviderEvents: a.ProviderEvents(),
 		WebhookAllowPrivateNetworks: a.Config.WebhookAllowPrivateNetworks,

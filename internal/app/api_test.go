@@ -15,6 +15,7 @@ func TestAPIDepsCarryTheConfiguration(t *testing.T) {
 	t.Setenv("PAYORCH_DATABASE_URL", "postgres://x@127.0.0.1:1/x")
 	t.Setenv("PAYORCH_TASK_QUEUE", "payments-eu")
 	t.Setenv("PAYORCH_RETRY_SCHEDULE", "2s,3s,4s")
+	t.Setenv("PAYORCH_DUNNING_BY_ERROR_TYPE", "processing_error=15m,1h")
 	t.Setenv("PAYORCH_API_KEYS", "backend:key_backend_1,support:key_support_1")
 	t.Setenv("PAYORCH_PORTAL_MAX_LOAD", "50")
 	t.Setenv("PAYORCH_PORTAL_MAX_BALANCE", "200")
@@ -28,11 +29,14 @@ func TestAPIDepsCarryTheConfiguration(t *testing.T) {
 	checks := map[string][2]string{
 		"task queue":      {d.TaskQueue, "payments-eu"},
 		"retry schedule":  {fmt.Sprint(d.RetrySchedule), "[2s 3s 4s]"},
-		"keys":            {fmt.Sprint(len(d.Keys)), "2"},
-		"portal load":     {d.PortalLimits.MaxLoad.String(), "50"},
-		"portal balance":  {d.PortalLimits.MaxBalance.String(), "200"},
-		"stripe secret":   {d.StripeWebhookSecret, "whsec_test"},
-		"provider events": {fmt.Sprint(d.ProviderEvents != nil), "true"},
+		"dunning by type": {fmt.Sprint(d.DunningByErrorType), "map[processing_error:[15m0s 1h0m0s]]"},
+		// The worker's sweeper starts workflows with the policy in force too.
+		"sweeper's policy": {fmt.Sprint(a.Sweeper().Collection.Settings != nil), "true"},
+		"keys":             {fmt.Sprint(len(d.Keys)), "2"},
+		"portal load":      {d.PortalLimits.MaxLoad.String(), "50"},
+		"portal balance":   {d.PortalLimits.MaxBalance.String(), "200"},
+		"stripe secret":    {d.StripeWebhookSecret, "whsec_test"},
+		"provider events":  {fmt.Sprint(d.ProviderEvents != nil), "true"},
 	}
 	for name, c := range checks {
 		if c[0] != c[1] {

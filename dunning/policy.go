@@ -1,0 +1,184 @@
+package dunning
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"payorch/apperr"
+	"payorch/declines"
+)
+
+// Policy is the dunning policy: the retry schedule of a failed charge by the failure's
+// error type. Default serves every type without its own schedule (the seeds' 2h, 12h,
+// 24h unless configured); ByErrorType gives a retried type its own (processing_error:
+// 15m, 1h, 6h). Hard declines and fraud keep their rules whatever the policy says:
+// FixedRules. A policy is fixed into each payment workflow when it starts.
+type Policy struct {
+	Default     []time.Duration
+	ByErrorType map[string][]time.Duration
+}
+
+// Bounds of a schedule: at most MaxSteps delays, each positive and at most MaxDelay (a
+// month: the schedule's dates stay dates a person can act on).
+const (
+	MaxSteps = 10
+	MaxDelay = 30 * 24 * time.Hour
+)
+
+// RuleDefault is the Rule of a decision taken on the default schedule.
+const RuleDefault = "default"
+
+// OwnSchedule reports whether failures of type t may have their own schedule: the types
+// retried on a schedule. A hard decline waits for a new payment method until the default
+// schedule's deadline and fraud is never retried; neither takes a schedule.
+func OwnSchedule(t declines.Type) bool {
+	p := declines.Of(t)
+	return t.Valid() && p.Retried && !p.Hard && !p.NeverRetried
+}
+
+// FixedRules says, per error type that no policy can change, what happens to it instead
+// (the API shows it with the policy).
+func FixedRules() map[string]string {
+	out := map[string]string{}
+	for _, t := range declines.All {
+		p := declines.Of(t)
+		switch {
+		case p.NeverRetried:
+			out[string(t)] = "never retried: the invoice goes to error at once"
+		case p.Hard:
+			out[string(t)] = "hard decline: no automatic retry; waits for a new payment method, then charges at once, until the default schedule's deadline (first attempt + the sum of the default delays)"
+		}
+	}
+	return out
+}
+
+// For returns the schedule that applies to a failure of errorType and the rule's name
+// (the type, or RuleDefault). An unknown or empty type is unknown's.
+func (p Policy) For(errorType string) ([]time.Duration, string) {
+	t := declines.Of(declines.Type(errorType)).Type
+	if s, ok := p.ByErrorType[string(t)]; ok && len(s) > 0 && OwnSchedule(t) {
+		return s, string(t)
+	}
+	return p.Default, RuleDefault
+}
+
+// Validate checks a policy: a default schedule and every type's schedule of 1 to
+// MaxSteps positive delays of at most MaxDelay, only the eleven error types, and none of
+// those whose rules are fixed (FixedRules). The error is a typed 400 naming the field.
+func (p Policy) Validate() error {
+	if err := checkSchedule("default", p.Default); err != nil {
+		return err
+	}
+	for _, t := range sortedTypes(p.ByErrorType) {
+		param := "by_error_type." + t
+		if !declines.Type(t).Valid() {
+			return apperr.InvalidParam(param, "error_type_unknown",
+				fmt.Sprintf("%q is not an error type; the types are %s", t, typeList()))
+		}
+		if !OwnSchedule(declines.Type(t)) {
+			return apperr.InvalidParam(param, "error_type_rule_fixed",
+				fmt.Sprintf("%s keeps its rule and takes no schedule: %s", t, FixedRules()[t]))
+		}
+		if err := checkSchedule(param, p.ByErrorType[t]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkSchedule(param string, s []time.Duration) error {
+	if len(s) == 0 || len(s) > MaxSteps {
+		return apperr.InvalidParam(param, "schedule_invalid",
+			fmt.Sprintf("%s must list 1 to %d delays, got %d", param, MaxSteps, len(s)))
+	}
+	for i, d := range s {
+		if d <= 0 || d > MaxDelay {
+			return apperr.InvalidParam(param, "schedule_invalid",
+				fmt.Sprintf("%s: delay %d (%s) must be positive and at most %s", param, i+1, d, FormatDelay(MaxDelay)))
+		}
+	}
+	return nil
+}
+
+// ParseSchedule reads delays written as Go durations ("15m", "2h", "1h30m"); param names
+// the field in the typed error. The result is not yet validated (Policy.Validate).
+func ParseSchedule(param string, delays []string) ([]time.Duration, error) {
+	out := make([]time.Duration, 0, len(delays))
+	for i, s := range delays {
+		d, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil {
+			return nil, apperr.InvalidParam(param, "schedule_invalid",
+				fmt.Sprintf("%s: delay %d (%q) is not a duration like 15m, 2h or 1h30m", param, i+1, s))
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// ParsePolicy reads and validates a policy written as durations (the API's and the
+// configuration's form).
+func ParsePolicy(def []string, byType map[string][]string) (Policy, error) {
+	p := Policy{ByErrorType: map[string][]time.Duration{}}
+	var err error
+	if p.Default, err = ParseSchedule("default", def); err != nil {
+		return Policy{}, err
+	}
+	for _, t := range sortedTypes(byType) {
+		if p.ByErrorType[t], err = ParseSchedule("by_error_type."+t, byType[t]); err != nil {
+			return Policy{}, err
+		}
+	}
+	if err := p.Validate(); err != nil {
+		return Policy{}, err
+	}
+	return p, nil
+}
+
+// Strings is the policy written as durations (FormatDelay), the inverse of ParsePolicy.
+func (p Policy) Strings() (def []string, byType map[string][]string) {
+	byType = map[string][]string{}
+	for t, s := range p.ByErrorType {
+		byType[t] = FormatSchedule(s)
+	}
+	return FormatSchedule(p.Default), byType
+}
+
+// FormatSchedule writes each delay with FormatDelay.
+func FormatSchedule(s []time.Duration) []string {
+	out := make([]string, len(s))
+	for i, d := range s {
+		out[i] = FormatDelay(d)
+	}
+	return out
+}
+
+// FormatDelay writes a delay as a short Go duration: 2h, 15m, 1h30m, 90s.
+func FormatDelay(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+func sortedTypes[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func typeList() string {
+	names := make([]string, len(declines.All))
+	for i, t := range declines.All {
+		names[i] = string(t)
+	}
+	return strings.Join(names, ", ")
+}

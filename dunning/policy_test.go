@@ -1,0 +1,85 @@
+package dunning
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"payorch/apperr"
+)
+
+func TestParsePolicy(t *testing.T) {
+	p, err := ParsePolicy([]string{"2h", "12h", "24h"}, map[string][]string{"processing_error": {"15m", "1h", "6h"}, "provider_error": {"1h30m"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(p.Default, seeds) || !reflect.DeepEqual(p.ByErrorType["processing_error"], []time.Duration{15 * time.Minute, time.Hour, 6 * time.Hour}) {
+		t.Fatalf("policy %+v", p)
+	}
+	def, by := p.Strings()
+	if !reflect.DeepEqual(def, []string{"2h", "12h", "24h"}) || !reflect.DeepEqual(by["processing_error"], []string{"15m", "1h", "6h"}) || by["provider_error"][0] != "1h30m" {
+		t.Fatalf("strings %v %v", def, by)
+	}
+	if s, rule := p.For("processing_error"); rule != "processing_error" || len(s) != 3 || s[0] != 15*time.Minute {
+		t.Fatalf("For(processing_error) = %v %s", s, rule)
+	}
+	if s, rule := p.For("declined"); rule != RuleDefault || !reflect.DeepEqual(s, seeds) {
+		t.Fatalf("For(declined) = %v %s", s, rule)
+	}
+}
+
+// TestParsePolicyRefuses: every bad policy is a typed 400 naming the field, before
+// anything is stored: durations, step counts, unknown types, and the types whose rules
+// are fixed (hard declines, fraud).
+func TestParsePolicyRefuses(t *testing.T) {
+	ok := []string{"2h"}
+	eleven := strings.Split("1m,1m,1m,1m,1m,1m,1m,1m,1m,1m,1m", ",")
+	tests := []struct {
+		name   string
+		def    []string
+		by     map[string][]string
+		param  string
+		code   string
+		inText string
+	}{
+		{"no default", nil, nil, "default", "schedule_invalid", "1 to 10 delays"},
+		{"not a duration", []string{"2h", "soon"}, nil, "default", "schedule_invalid", `delay 2 ("soon")`},
+		{"zero", []string{"0s"}, nil, "default", "schedule_invalid", "must be positive"},
+		{"negative", []string{"-1h"}, nil, "default", "schedule_invalid", "must be positive"},
+		{"too long a delay", []string{"721h"}, nil, "default", "schedule_invalid", "at most 720h"},
+		{"eleven steps", eleven, nil, "default", "schedule_invalid", "got 11"},
+		{"type: eleven steps", ok, map[string][]string{"declined": eleven}, "by_error_type.declined", "schedule_invalid", "got 11"},
+		{"type: empty", ok, map[string][]string{"declined": {}}, "by_error_type.declined", "schedule_invalid", "got 0"},
+		{"type: negative", ok, map[string][]string{"processing_error": {"15m", "-1m"}}, "by_error_type.processing_error", "schedule_invalid", "delay 2"},
+		{"unknown type", ok, map[string][]string{"card_declined": {"1h"}}, "by_error_type.card_declined", "error_type_unknown", "processing_error"},
+		{"fraud is fixed", ok, map[string][]string{"fraud": {"1h"}}, "by_error_type.fraud", "error_type_rule_fixed", "never retried"},
+		{"hard decline is fixed", ok, map[string][]string{"payment_method_expired": {"1h"}}, "by_error_type.payment_method_expired", "error_type_rule_fixed", "waits for a new payment method"},
+		{"authentication_required is fixed", ok, map[string][]string{"authentication_required": {"1h"}}, "by_error_type.authentication_required", "error_type_rule_fixed", "hard decline"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParsePolicy(tt.def, tt.by)
+			e, ok := apperr.As(err)
+			if !ok || e.Kind != apperr.Invalid || e.Param != tt.param || e.Code != tt.code || !strings.Contains(e.Message, tt.inText) {
+				t.Fatalf("error %v, want %s %s containing %q", err, tt.param, tt.code, tt.inText)
+			}
+		})
+	}
+}
+
+func TestFixedRules(t *testing.T) {
+	r := FixedRules()
+	want := []string{"authentication_required", "fraud", "payment_method_expired", "payment_method_invalid", "payment_method_not_supported"}
+	if got := sortedTypes(r); !reflect.DeepEqual(got, want) {
+		t.Fatalf("fixed rules for %v, want %v", got, want)
+	}
+}
+
+func TestFormatDelay(t *testing.T) {
+	for d, want := range map[time.Duration]string{2 * time.Hour: "2h", 15 * time.Minute: "15m", 90 * time.Minute: "1h30m", 90 * time.Second: "1m30s", 1500 * time.Millisecond: "1.5s", 36 * time.Hour: "36h"} {
+		if got := FormatDelay(d); got != want {
+			t.Errorf("FormatDelay(%s) = %q, want %q", d, got, want)
+		}
+	}
+}
