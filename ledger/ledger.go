@@ -72,6 +72,11 @@ type Settings struct {
 	AutoDebit bool `json:"auto_debit"`
 	// PortalTopUp lets the customer load the wallet from the portal.
 	PortalTopUp bool `json:"portal_top_up"`
+	// AutoTopUp loads the wallet automatically (null: off); see DESIGN.md "Wallet automation".
+	AutoTopUp *AutoTopUp `json:"auto_top_up"`
+	// AlertBelow: wallet.balance_low is emitted once when the projected balance goes under
+	// it, and again only after it has climbed back above (null: no alert).
+	AlertBelow *string `json:"alert_below"`
 }
 
 // Wallet is a customer's wallet, as the API returns it.
@@ -83,10 +88,13 @@ type Wallet struct {
 	// Balance is the real-time balance (decimal string).
 	Balance string `json:"balance"`
 	// ProjectedBalance is the balance minus what is due in the current period; it can be negative.
-	ProjectedBalance string    `json:"projected_balance"`
-	Settings         Settings  `json:"settings"`
-	CreatedAt        time.Time `json:"created_at"`
-	UpdatedAt        time.Time `json:"updated_at"`
+	ProjectedBalance string `json:"projected_balance"`
+	// BalanceLow is true when wallet.balance_low was sent and the projected balance has not
+	// climbed back above alert_below since.
+	BalanceLow bool      `json:"balance_low"`
+	Settings   Settings  `json:"settings"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
 }
 
 // Transaction is one ledger row, as the API returns it.
@@ -115,6 +123,12 @@ type Transaction struct {
 type SettingsInput struct {
 	AutoDebit   *bool `json:"auto_debit"`
 	PortalTopUp *bool `json:"portal_top_up"`
+	// AutoTopUp sets (an object) or removes (null) the auto top-up; setting it again turns
+	// a switched-off one back on.
+	AutoTopUp OptionalAutoTopUp `json:"auto_top_up"`
+	// AlertBelow sets (a decimal string, zero or more) or removes (null) the low-balance
+	// alert's threshold; setting it re-arms the alert.
+	AlertBelow OptionalAmount `json:"alert_below"`
 }
 
 // CreateWalletInput is the body of POST /v1/wallets.
@@ -152,9 +166,17 @@ func (l *Ledger) CreateWallet(ctx context.Context, in CreateWalletInput) (Wallet
 	if err != nil {
 		return Wallet{}, fmt.Errorf("get customer: %w", err)
 	}
-	row, err := q.CreateWallet(ctx, store.CreateWalletParams{
-		ID: ids.New(ids.Wallet), CustomerID: cust.ID, Currency: cust.Currency,
-		AutoDebit: s.AutoDebit, PortalTopUp: s.PortalTopUp,
+	var id string
+	err = l.inTx(ctx, func(q *store.Queries) error {
+		row, err := q.CreateWallet(ctx, store.CreateWalletParams{
+			ID: ids.New(ids.Wallet), CustomerID: cust.ID, Currency: cust.Currency,
+			AutoDebit: s.AutoDebit, PortalTopUp: s.PortalTopUp,
+		})
+		if err != nil {
+			return err
+		}
+		id = row.ID
+		return l.applyAutomationSettings(ctx, q, row, in.Settings)
 	})
 	if store.IsUniqueViolation(err, "wallets_customer_id_key") {
 		e := apperr.Exists("wallet_exists", fmt.Sprintf("customer %s already has a wallet", cust.ID), "")
@@ -163,10 +185,13 @@ func (l *Ledger) CreateWallet(ctx context.Context, in CreateWalletInput) (Wallet
 		}
 		return Wallet{}, e
 	}
+	if _, ok := apperr.As(err); ok {
+		return Wallet{}, err
+	}
 	if err != nil {
 		return Wallet{}, fmt.Errorf("create wallet: %w", err)
 	}
-	return walletView(row, row.Balance), nil
+	return l.GetWallet(ctx, id)
 }
 
 // GetWallet returns a wallet with its balance and projected balance.
@@ -230,17 +255,26 @@ func (l *Ledger) UpdateWallet(ctx context.Context, id string, in UpdateWalletInp
 	if in.Settings == nil {
 		return Wallet{}, apperr.InvalidParam("settings", "parameter_missing", "settings is required")
 	}
-	if in.Settings.AutoDebit == nil && in.Settings.PortalTopUp == nil {
-		return Wallet{}, apperr.InvalidParam("settings", "parameter_missing", "settings needs auto_debit or portal_top_up")
+	st := in.Settings
+	if st.AutoDebit == nil && st.PortalTopUp == nil && !st.AutoTopUp.Set && !st.AlertBelow.Set {
+		return Wallet{}, apperr.InvalidParam("settings", "parameter_missing", "settings needs auto_debit, portal_top_up, auto_top_up or alert_below")
 	}
-	_, err := store.New(l.pool).UpdateWalletSettings(ctx, store.UpdateWalletSettingsParams{
-		ID: id, AutoDebit: in.Settings.AutoDebit, PortalTopUp: in.Settings.PortalTopUp,
+	err := l.inTx(ctx, func(q *store.Queries) error {
+		w, err := lockWallet(ctx, q, id)
+		if err != nil {
+			return err
+		}
+		if st.AutoDebit != nil || st.PortalTopUp != nil {
+			if w, err = q.UpdateWalletSettings(ctx, store.UpdateWalletSettingsParams{
+				ID: id, AutoDebit: st.AutoDebit, PortalTopUp: st.PortalTopUp,
+			}); err != nil {
+				return fmt.Errorf("update wallet: %w", err)
+			}
+		}
+		return l.applyAutomationSettings(ctx, q, w, st)
 	})
-	if store.IsNoRows(err) {
-		return Wallet{}, apperr.NotFoundf("wallet", id)
-	}
 	if err != nil {
-		return Wallet{}, fmt.Errorf("update wallet: %w", err)
+		return Wallet{}, err
 	}
 	return l.GetWallet(ctx, id)
 }
@@ -267,7 +301,9 @@ func walletView(w store.Wallet, projected decimal.Decimal) Wallet {
 	return Wallet{
 		ID: w.ID, Object: "wallet", CustomerID: w.CustomerID, Currency: w.Currency,
 		Balance: money.Format(w.Balance, w.Currency), ProjectedBalance: money.Format(projected, w.Currency),
-		Settings:  Settings{AutoDebit: w.AutoDebit, PortalTopUp: w.PortalTopUp},
+		BalanceLow: w.BalanceLow,
+		Settings: Settings{AutoDebit: w.AutoDebit, PortalTopUp: w.PortalTopUp,
+			AutoTopUp: autoTopUpView(w), AlertBelow: alertBelowView(w)},
 		CreatedAt: w.CreatedAt.UTC(), UpdatedAt: w.UpdatedAt.UTC(),
 	}
 }
