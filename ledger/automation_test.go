@@ -290,7 +290,9 @@ func TestBalanceLowAlertOncePerCrossing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	alerts := func() int { return ledgertest.Count(t, pool, "events", "type = 'wallet.balance_low' AND resource_id = $1", w.ID) }
+	alerts := func() int {
+		return ledgertest.Count(t, pool, "events", "type = 'wallet.balance_low' AND resource_id = $1", w.ID)
+	}
 	var credits []string
 	for range 20 {
 		ld, err := l.RequestLoad(ctx, w.ID, ledger.LoadInput{Amount: "5.00", Type: ledger.LoadFree})
