@@ -150,7 +150,9 @@ func TestAutoTopUpScheduleFollowsSetting(t *testing.T) {
 	if a["amount"] != "30.00" || a["monthly_on"] != float64(5) || a["below"] != nil || a["status"] != "active" {
 		t.Fatalf("created with %v", a)
 	}
-	t.Cleanup(func() { _ = env.Temporal.ScheduleClient().GetHandle(ctx, contracts.WalletAutoTopUpScheduleID(wal)).Delete(ctx) })
+	t.Cleanup(func() {
+		_ = env.Temporal.ScheduleClient().GetHandle(ctx, contracts.WalletAutoTopUpScheduleID(wal)).Delete(ctx)
+	})
 	if d := scheduleDay(t, wal); d != 5 {
 		t.Fatalf("schedule day %d, want 5", d)
 	}
