@@ -1,7 +1,8 @@
 // Package ledger holds every money rule of the customer wallet: one wallet per customer,
 // an append-only ledger of wallet transactions whose sum is the cached balance, loads
 // (free, and paid ones charged by the WalletLoad workflow), portal limits, the debit of a
-// wallet for an invoice, the credit-back of a voided invoice's debits, and reverts.
+// wallet for an invoice, the credit-back of a voided invoice's debits, reverts, and the
+// wallet automation (auto top-up and low-balance alert, automation.go).
 //
 // Every balance change is a single SQL statement that moves wallets.balance and appends
 // the ledger row together (store.CreditWallet, store.DebitWallet); the database refuses a
