@@ -13,6 +13,7 @@ import (
 	"payorch/ledger"
 	"payorch/ledger/ledgertest"
 	"payorch/payments"
+	"payorch/subscriptions"
 )
 
 // autoTopUp is the setting {"below", "amount"} as a SettingsInput.
@@ -414,5 +415,40 @@ func TestMonthlyTopUpOncePerMonth(t *testing.T) {
 	}
 	if f.balance() != "60.00" {
 		t.Fatalf("balance %s, want 60.00", f.balance())
+	}
+}
+
+// TestBalanceLowOnSubscriptionAndUsage: a subscription's fee and its usage lower the
+// projected balance; the one that takes it under alert_below alerts, once.
+func TestBalanceLowOnSubscriptionAndUsage(t *testing.T) {
+	f := newFixture(t, ledger.SettingsInput{})
+	ctx := context.Background()
+	f.free("100.00")
+	alert := ledger.SettingsInput{AlertBelow: ledger.OptionalAmount{Set: true, Value: ptr("50.00")}}
+	if _, err := f.l.UpdateWallet(ctx, f.wallet, ledger.UpdateWalletInput{Settings: &alert}); err != nil {
+		t.Fatal(err)
+	}
+	alerts := func() int { return ledgertest.Count(t, f.pool, "events", "type = 'wallet.balance_low'") }
+	svc := subscriptions.NewService(f.pool)
+	now := time.Now().UTC()
+	sub, err := svc.Create(ctx, subscriptions.CreateInput{CustomerID: f.customer, Amount: "30.00",
+		CurrentPeriodStart: now.Add(-24 * time.Hour).Format(time.RFC3339), CurrentPeriodEnd: now.Add(29 * 24 * time.Hour).Format(time.RFC3339)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := alerts(); n != 0 {
+		t.Fatalf("%d alerts at 70, want 0", n)
+	}
+	for i := range 3 {
+		if _, err := svc.RecordUsage(ctx, sub.ID, subscriptions.UsageInput{Amount: "10.00", Description: fmt.Sprint("usage ", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := f.l.GetWallet(ctx, f.wallet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := alerts(); n != 1 || w.ProjectedBalance != "40.00" || !w.BalanceLow {
+		t.Fatalf("after usage to 40: %d alerts, projected %s, balance_low %v (want 1, 40.00, true)", n, w.ProjectedBalance, w.BalanceLow)
 	}
 }
