@@ -125,3 +125,15 @@ func (a *Activities) RefundWalletDebits(ctx context.Context, in steps.InvoiceRef
 	r, err := a.ledger().CreditBackInvoiceDebits(ctx, in.InvoiceID)
 	return steps.WalletRefund{Amount: r.Amount.String(), WalletTransactionID: r.WalletTransactionID}, ledgerError(err)
 }
+
+// RequestMonthlyTopUp makes a wallet's monthly auto load for the month of in.At
+// (ledger.RequestMonthlyTopUp), once per wallet and month: a retried or repeated run gets
+// the same load. No load (auto top-up off, no monthly_on, switched off, no automated
+// payment method) is a result, with the reason.
+func (a *Activities) RequestMonthlyTopUp(ctx context.Context, in steps.MonthlyTopUpInput) (steps.MonthlyTopUp, error) {
+	r, err := a.ledger().RequestMonthlyTopUp(ctx, in.WalletID, in.At)
+	if err != nil {
+		return steps.MonthlyTopUp{}, ledgerError(err)
+	}
+	return steps.MonthlyTopUp{LoadID: r.Load.ID, CustomerID: r.Load.CustomerID, Status: r.Load.Status, Skipped: r.Skipped}, nil
+}

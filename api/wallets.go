@@ -33,7 +33,7 @@ func (s *Server) createWallet(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	out, err := s.ledger.CreateWallet(c.Request.Context(), in)
+	out, err := s.collect.CreateWallet(c.Request.Context(), in)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -71,7 +71,7 @@ func (s *Server) updateWallet(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	out, err := s.ledger.UpdateWallet(c.Request.Context(), c.Param("id"), in)
+	out, err := s.collect.UpdateWallet(c.Request.Context(), c.Param("id"), in)
 	if err != nil {
 		s.fail(c, err)
 		return

@@ -9,8 +9,10 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"payorch/activities"
+	"payorch/contracts"
 	"payorch/ids"
 	"payorch/internal/testenv/poll"
 	"payorch/ledger/ledgertest"
@@ -32,6 +34,7 @@ func newWalletHarness(t *testing.T) *walletHarness {
 	fake := ledgertest.NewFakeProvider()
 	w := worker.New(env.Temporal, queue, worker.Options{})
 	w.RegisterWorkflow(workflows.WalletLoad)
+	w.RegisterWorkflowWithOptions(workflows.WalletAutoTopUp, workflow.RegisterOptions{Name: contracts.WalletAutoTopUpWorkflow})
 	w.RegisterActivity(&activities.Activities{Pool: h.pool, Provider: fake})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)

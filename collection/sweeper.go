@@ -15,7 +15,7 @@ import (
 // sweeperActions counts what the sweeper repaired, by action.
 var sweeperActions = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Name: "payorch_sweeper_actions_total",
-	Help: "Repairs made by the collection sweeper: collection started for an invoice that had no workflow (start_collection), a missed new-payment-method signal sent again (resend_payment_method), an invoice of a reactivated subscription told again (resume_held_invoice).",
+	Help: "Repairs made by the collection sweeper: collection started for an invoice that had no workflow (start_collection), a missed new-payment-method signal sent again (resend_payment_method), an invoice of a reactivated subscription told again (resume_held_invoice), an auto top-up load's workflow started (start_auto_load).",
 }, []string{"action"})
 
 // sweeperErrors counts sweeps that failed.
@@ -30,7 +30,10 @@ func init() { prometheus.MustRegister(sweeperActions, sweeperErrors) }
 // invoices that have no payment workflow (the API stored the invoice, then the start
 // failed or the process died), and sends again the "payment method updated" signal that
 // an invoice waiting for a new card may have missed and the "subscription reactivated"
-// signal that an invoice held by its errored subscription may have missed. Every action is harmless when
+// signal that an invoice held by its errored subscription may have missed; it also starts
+// the WalletLoad workflow of the auto top-up loads that debits requested (ledger.AfterDebitTx
+// writes them in the debit's transaction, so none is lost if a process dies after the
+// commit). Every action is harmless when
 // repeated, so several workers may sweep at once.
 type Sweeper struct {
 	// Collection starts workflows and sends the signals.
@@ -55,6 +58,8 @@ type SweepResult struct {
 	Resent int
 	// Resumed is how many invoices of a reactivated subscription were told again.
 	Resumed int
+	// AutoLoads is how many auto top-up loads had their WalletLoad workflow started.
+	AutoLoads int
 }
 
 // Sweep runs once.
@@ -127,6 +132,15 @@ func (s *Sweeper) Sweep(ctx context.Context) (SweepResult, error) {
 	}
 	if !resumeFailed && len(reactivated) < batch {
 		s.reactivatedSince = next
+	}
+	// Auto top-up loads a debit requested (in its own transaction): their workflow starts here.
+	if s.Collection.Ledger != nil {
+		n, err := s.Collection.StartAutoLoads(ctx, s.Grace, batch)
+		res.AutoLoads = n
+		sweeperActions.WithLabelValues("start_auto_load").Add(float64(n))
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return res, errors.Join(errs...)
 }

@@ -25,3 +25,25 @@ type WalletLoadResult struct {
 	WalletTransactionID string `json:"wallet_transaction_id"`
 	InvoiceID           string `json:"invoice_id"`
 }
+
+// WalletAutoTopUpWorkflow is the workflow type a wallet's monthly auto top-up schedule
+// starts: it makes the month's auto load and charges it (a WalletLoad child workflow).
+const WalletAutoTopUpWorkflow = "WalletAutoTopUp"
+
+// WalletAutoTopUpScheduleID is the id of a wallet's monthly auto top-up Temporal Schedule
+// (also the id prefix of the workflows it starts): one per wallet.
+func WalletAutoTopUpScheduleID(walletID string) string { return "wallet-auto-top-up/" + walletID }
+
+// WalletAutoTopUpInput is the WalletAutoTopUp workflow's input.
+type WalletAutoTopUpInput struct {
+	WalletID string `json:"wallet_id"`
+}
+
+// WalletAutoTopUpResult is what a monthly auto top-up run did.
+type WalletAutoTopUpResult struct {
+	// Load is the month's auto load as its WalletLoad workflow left it (empty ID: none).
+	Load WalletLoadResult `json:"load"`
+	// Skipped says why no load was made (auto_top_up_off, no_monthly_load,
+	// disabled, no_automated_payment_method).
+	Skipped string `json:"skipped,omitempty"`
+}

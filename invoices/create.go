@@ -12,6 +12,7 @@ import (
 	"payorch/apperr"
 	"payorch/idempotency"
 	"payorch/ids"
+	"payorch/ledger"
 	"payorch/money"
 	"payorch/store"
 	"payorch/subscriptions"
@@ -147,6 +148,10 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Invoice, error) {
 			if _, err := subscriptions.Renew(ctx, q, *in.SubscriptionID, *periodStart, *periodEnd); err != nil {
 				return err
 			}
+		}
+		// The invoice lowers the customer's projected balance: the low-balance alert looks.
+		if err := ledger.New(s.pool).CheckBalanceAlertTx(ctx, q, cust.ID); err != nil {
+			return err
 		}
 		if out, err = view(ctx, q, row); err != nil {
 			return err

@@ -43,6 +43,8 @@ type DebitResult struct {
 	// Skipped says why nothing was taken (no_wallet, auto_debit_off, empty_balance,
 	// nothing_due, invoice_not_collectable, currency_mismatch).
 	Skipped string `json:"skipped,omitempty"`
+	// Automation is what the wallet automation did after the debit (AfterDebitTx).
+	Automation AutomationOutcome `json:"-"`
 }
 
 // WalletIdempotencyKey is the invoice transaction key of an attempt's wallet part.
@@ -63,14 +65,17 @@ func WalletIdempotencyKey(invoiceID string, attempt int) string {
 // (Replayed) without looking at the wallet again; a unique index on the ledger refuses a
 // second debit for the same invoice and attempt whatever happens.
 //
-// It is one statement (DebitTx's function call), so one round trip: the statement is its
-// own transaction.
+// It is one transaction: DebitTx's function call and the wallet automation after it.
 func (l *Ledger) DebitForInvoice(ctx context.Context, invoiceID string, attempt int) (DebitResult, error) {
-	q := store.New(l.pool)
-	out, err := l.DebitTx(ctx, q, invoiceID, attempt)
+	var out DebitResult
+	debit := func(q *store.Queries) (err error) {
+		out, err = l.DebitTx(ctx, q, invoiceID, attempt)
+		return err
+	}
+	err := l.inTx(ctx, debit)
 	if store.IsUniqueViolation(err, "") {
 		// Lost a race the invoice lock should have prevented: the first call's outcome stands.
-		out, err = l.DebitTx(ctx, q, invoiceID, attempt)
+		err = l.inTx(ctx, debit)
 	}
 	if err != nil {
 		return DebitResult{}, err
@@ -90,7 +95,8 @@ func (l *Ledger) DebitForInvoice(ctx context.Context, invoiceID string, attempt 
 // recorded outcome, decides (the Skip* reasons), writes the ledger row, the invoice
 // transaction, amount_paid, the wallet.debited event (TransactionView's fields) and the
 // attempt record. Go passes what it owns: the new ids, the clock, the idempotency key and
-// the currencies' decimals.
+// the currencies' decimals. A new debit is followed, in the same transaction, by the
+// wallet automation (AfterDebitTx: one more round trip).
 func (l *Ledger) DebitTx(ctx context.Context, q *store.Queries, invoiceID string, attempt int) (DebitResult, error) {
 	if attempt < 0 {
 		return DebitResult{}, apperr.InvalidParam("attempt", "parameter_invalid", "attempt must be >= 0")
@@ -110,9 +116,16 @@ func (l *Ledger) DebitTx(ctx context.Context, q *store.Queries, invoiceID string
 	if !r.Found {
 		return DebitResult{}, apperr.NotFoundf("invoice", invoiceID)
 	}
-	return DebitResult{InvoiceID: invoiceID, Attempt: attempt, Amount: r.Amount, Currency: r.Currency,
+	out := DebitResult{InvoiceID: invoiceID, Attempt: attempt, Amount: r.Amount, Currency: r.Currency,
 		WalletID: r.WalletID, WalletTransactionID: r.WalletTransactionID, InvoiceTransactionID: r.InvoiceTransactionID,
-		Skipped: r.Skipped, Replayed: r.Replayed}, nil
+		Skipped: r.Skipped, Replayed: r.Replayed}
+	if r.Amount.IsPositive() && !r.Replayed {
+		// Wallet automation (auto top-up, low-balance alert), with the wallet row still locked.
+		if out.Automation, err = l.AfterDebitTx(ctx, q, r.WalletID); err != nil {
+			return DebitResult{}, err
+		}
+	}
+	return out, nil
 }
 
 // exponentsJSON is money.Exponents as JSON, built once: the SQL debit formats the event's
@@ -199,7 +212,7 @@ func (l *Ledger) CreditBackInvoiceDebits(ctx context.Context, invoiceID string) 
 			return err
 		}
 		out.Amount, out.WalletID, out.WalletTransactionID = total, tx.WalletID, tx.ID
-		return nil
+		return l.CheckBalanceAlertTx(ctx, q, inv.CustomerID)
 	})
 	if err != nil {
 		return CreditBackResult{}, err

@@ -1,7 +1,8 @@
 // Package ledger holds every money rule of the customer wallet: one wallet per customer,
 // an append-only ledger of wallet transactions whose sum is the cached balance, loads
 // (free, and paid ones charged by the WalletLoad workflow), portal limits, the debit of a
-// wallet for an invoice, the credit-back of a voided invoice's debits, and reverts.
+// wallet for an invoice, the credit-back of a voided invoice's debits, reverts, and the
+// wallet automation (auto top-up and low-balance alert, automation.go).
 //
 // Every balance change is a single SQL statement that moves wallets.balance and appends
 // the ledger row together (store.CreditWallet, store.DebitWallet); the database refuses a
@@ -73,6 +74,11 @@ type Settings struct {
 	AutoDebit bool `json:"auto_debit"`
 	// PortalTopUp lets the customer load the wallet from the portal.
 	PortalTopUp bool `json:"portal_top_up"`
+	// AutoTopUp loads the wallet automatically (null: off); see DESIGN.md "Wallet automation".
+	AutoTopUp *AutoTopUp `json:"auto_top_up"`
+	// AlertBelow: wallet.balance_low is emitted once when the projected balance goes under
+	// it, and again only after it has climbed back above (null: no alert).
+	AlertBelow *string `json:"alert_below"`
 }
 
 // Wallet is a customer's wallet, as the API returns it.
@@ -84,10 +90,13 @@ type Wallet struct {
 	// Balance is the real-time balance (decimal string).
 	Balance string `json:"balance"`
 	// ProjectedBalance is the balance minus what is due in the current period; it can be negative.
-	ProjectedBalance string    `json:"projected_balance"`
-	Settings         Settings  `json:"settings"`
-	CreatedAt        time.Time `json:"created_at"`
-	UpdatedAt        time.Time `json:"updated_at"`
+	ProjectedBalance string `json:"projected_balance"`
+	// BalanceLow is true when wallet.balance_low was sent and the projected balance has not
+	// climbed back above alert_below since.
+	BalanceLow bool      `json:"balance_low"`
+	Settings   Settings  `json:"settings"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
 }
 
 // Transaction is one ledger row, as the API returns it.
@@ -116,6 +125,12 @@ type Transaction struct {
 type SettingsInput struct {
 	AutoDebit   *bool `json:"auto_debit"`
 	PortalTopUp *bool `json:"portal_top_up"`
+	// AutoTopUp sets (an object) or removes (null) the auto top-up; setting it again turns
+	// a switched-off one back on.
+	AutoTopUp OptionalAutoTopUp `json:"auto_top_up"`
+	// AlertBelow sets (a decimal string, zero or more) or removes (null) the low-balance
+	// alert's threshold; setting it re-arms the alert.
+	AlertBelow OptionalAmount `json:"alert_below"`
 }
 
 // CreateWalletInput is the body of POST /v1/wallets.
@@ -148,8 +163,7 @@ func (l *Ledger) CreateWallet(ctx context.Context, in CreateWalletInput) (Wallet
 	err := store.InTx(ctx, l.pool, func(q *store.Queries, _ pgx.Tx) error {
 		// A retry of the request that opened the wallet gets that one, not a 409.
 		prev, found, err := idempotency.Reuse(ctx, q, func(id string) (Wallet, error) {
-			row, err := q.GetWallet(ctx, id)
-			return walletView(row, row.Balance), err
+			return walletIn(ctx, q, id)
 		})
 		if err != nil || found {
 			out = prev
@@ -178,7 +192,12 @@ func (l *Ledger) CreateWallet(ctx context.Context, in CreateWalletInput) (Wallet
 		if err != nil {
 			return fmt.Errorf("create wallet: %w", err)
 		}
-		out = walletView(row, row.Balance)
+		if err := l.applyAutomationSettings(ctx, q, row, in.Settings); err != nil {
+			return err
+		}
+		if out, err = walletIn(ctx, q, row.ID); err != nil {
+			return err
+		}
 		return idempotency.Bind(ctx, q, row.ID, out)
 	})
 	return out, err
@@ -191,6 +210,19 @@ func (l *Ledger) GetWallet(ctx context.Context, id string) (Wallet, error) {
 	if store.IsNoRows(err) {
 		return Wallet{}, apperr.NotFoundf("wallet", id)
 	}
+	if err != nil {
+		return Wallet{}, fmt.Errorf("get wallet: %w", err)
+	}
+	projected, err := q.WalletProjectedBalance(ctx, id)
+	if err != nil {
+		return Wallet{}, fmt.Errorf("projected balance: %w", err)
+	}
+	return walletView(row, projected), nil
+}
+
+// walletIn reads a wallet with its projected balance inside the caller's transaction.
+func walletIn(ctx context.Context, q *store.Queries, id string) (Wallet, error) {
+	row, err := q.GetWallet(ctx, id)
 	if err != nil {
 		return Wallet{}, fmt.Errorf("get wallet: %w", err)
 	}
@@ -245,17 +277,26 @@ func (l *Ledger) UpdateWallet(ctx context.Context, id string, in UpdateWalletInp
 	if in.Settings == nil {
 		return Wallet{}, apperr.InvalidParam("settings", "parameter_missing", "settings is required")
 	}
-	if in.Settings.AutoDebit == nil && in.Settings.PortalTopUp == nil {
-		return Wallet{}, apperr.InvalidParam("settings", "parameter_missing", "settings needs auto_debit or portal_top_up")
+	st := in.Settings
+	if st.AutoDebit == nil && st.PortalTopUp == nil && !st.AutoTopUp.Set && !st.AlertBelow.Set {
+		return Wallet{}, apperr.InvalidParam("settings", "parameter_missing", "settings needs auto_debit, portal_top_up, auto_top_up or alert_below")
 	}
-	_, err := store.New(l.pool).UpdateWalletSettings(ctx, store.UpdateWalletSettingsParams{
-		ID: id, AutoDebit: in.Settings.AutoDebit, PortalTopUp: in.Settings.PortalTopUp,
+	err := l.inTx(ctx, func(q *store.Queries) error {
+		w, err := lockWallet(ctx, q, id)
+		if err != nil {
+			return err
+		}
+		if st.AutoDebit != nil || st.PortalTopUp != nil {
+			if w, err = q.UpdateWalletSettings(ctx, store.UpdateWalletSettingsParams{
+				ID: id, AutoDebit: st.AutoDebit, PortalTopUp: st.PortalTopUp,
+			}); err != nil {
+				return fmt.Errorf("update wallet: %w", err)
+			}
+		}
+		return l.applyAutomationSettings(ctx, q, w, st)
 	})
-	if store.IsNoRows(err) {
-		return Wallet{}, apperr.NotFoundf("wallet", id)
-	}
 	if err != nil {
-		return Wallet{}, fmt.Errorf("update wallet: %w", err)
+		return Wallet{}, err
 	}
 	return l.GetWallet(ctx, id)
 }
@@ -282,7 +323,9 @@ func walletView(w store.Wallet, projected decimal.Decimal) Wallet {
 	return Wallet{
 		ID: w.ID, Object: "wallet", CustomerID: w.CustomerID, Currency: w.Currency,
 		Balance: money.Format(w.Balance, w.Currency), ProjectedBalance: money.Format(projected, w.Currency),
-		Settings:  Settings{AutoDebit: w.AutoDebit, PortalTopUp: w.PortalTopUp},
+		BalanceLow: w.BalanceLow,
+		Settings: Settings{AutoDebit: w.AutoDebit, PortalTopUp: w.PortalTopUp,
+			AutoTopUp: autoTopUpView(w), AlertBelow: alertBelowView(w)},
 		CreatedAt: w.CreatedAt.UTC(), UpdatedAt: w.UpdatedAt.UTC(),
 	}
 }

@@ -80,12 +80,14 @@ type Load struct {
 	Currency string `json:"currency"`
 	// Status is pending (paid load being charged, or a direct debit awaiting its outcome),
 	// settled (credited) or failed (nothing credited; see error_type).
-	Status              string      `json:"status"`
-	ErrorType           *string     `json:"error_type"`
-	ErrorMessage        *string     `json:"error_message"`
-	ProviderCode        *string     `json:"provider_code"`
-	DeclineCode         *string     `json:"decline_code"`
-	PaymentMethodID     *string     `json:"payment_method_id"`
+	Status          string  `json:"status"`
+	ErrorType       *string `json:"error_type"`
+	ErrorMessage    *string `json:"error_message"`
+	ProviderCode    *string `json:"provider_code"`
+	DeclineCode     *string `json:"decline_code"`
+	PaymentMethodID *string `json:"payment_method_id"`
+	// AutoTopUp is below or monthly for a load the wallet's auto top-up made (null: none).
+	AutoTopUp           *string     `json:"auto_top_up"`
 	InvoiceID           *string     `json:"invoice_id"`
 	WalletTransactionID *string     `json:"wallet_transaction_id"`
 	CreditNote          *CreditNote `json:"credit_note"`
@@ -309,6 +311,9 @@ func (l *Ledger) freeLoad(ctx context.Context, q *store.Queries, w store.Wallet,
 		Type: outbox.WalletCredited, ResourceType: "wallet_transaction", ResourceID: tx.ID,
 		CustomerID: w.CustomerID, Data: TransactionView(tx),
 	}); err != nil {
+		return Load{}, err
+	}
+	if err := l.CheckBalanceAlertTx(ctx, q, w.CustomerID); err != nil {
 		return Load{}, err
 	}
 	return loadView(row, &cn, nil), nil
@@ -567,6 +572,12 @@ func (l *Ledger) completeLocked(ctx context.Context, q *store.Queries, ld store.
 		}); err != nil {
 			return Load{}, err
 		}
+		if err := l.autoLoadOutcomeTx(ctx, q, settled, pm); err != nil {
+			return Load{}, err
+		}
+		if err := l.CheckBalanceAlertTx(ctx, q, ld.CustomerID); err != nil {
+			return Load{}, err
+		}
 		return loadView(settled, nil, &rc), nil
 	case payments.StatusFailed:
 		et := res.ErrorType
@@ -596,6 +607,9 @@ func (l *Ledger) completeLocked(ctx context.Context, q *store.Queries, ld store.
 		})
 		if err != nil {
 			return Load{}, fmt.Errorf("fail load: %w", err)
+		}
+		if err := l.autoLoadOutcomeTx(ctx, q, failed, pm); err != nil {
+			return Load{}, err
 		}
 		return loadView(failed, nil, nil), nil
 	case payments.StatusPending:
@@ -628,7 +642,7 @@ func loadView(r store.WalletLoad, cn *store.CreditNote, rc *store.Receipt) Load 
 		Source: r.Source, Amount: money.Format(r.Amount, r.Currency), Currency: r.Currency, Status: r.Status,
 		ErrorType: r.ErrorType, ErrorMessage: r.ErrorMessage, ProviderCode: r.ProviderCode, DeclineCode: r.DeclineCode,
 		PaymentMethodID: r.PaymentMethodID, InvoiceID: r.InvoiceID, WalletTransactionID: r.WalletTransactionID,
-		CreatedAt: r.CreatedAt.UTC(),
+		AutoTopUp: r.AutoTopUp, CreatedAt: r.CreatedAt.UTC(),
 	}
 	if r.CompletedAt != nil {
 		t := r.CompletedAt.UTC()

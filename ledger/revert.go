@@ -80,6 +80,9 @@ func (l *Ledger) Revert(ctx context.Context, walletID, txID string) (Transaction
 		}); err != nil {
 			return err
 		}
+		if err := l.CheckBalanceAlertTx(ctx, q, w.CustomerID); err != nil {
+			return err
+		}
 		out = TransactionView(debit)
 		return nil
 	})

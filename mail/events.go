@@ -126,3 +126,14 @@ type Customer struct {
 	Email    string `json:"email,omitempty"`
 	Language string `json:"language,omitempty"`
 }
+
+// AutoTopUpDisabledData is the data of an outbox.EmailAutoTopUpDisabled event (the ledger
+// writes it as ledger.AutoTopUpDisabledEmail): the wallet's auto top-up switched itself off
+// after Failures failed auto loads in a row. The customer is the event's.
+type AutoTopUpDisabledData struct {
+	WalletID  string `json:"wallet_id"`
+	Amount    string `json:"amount"`
+	Currency  string `json:"currency"`
+	Failures  int    `json:"failures"`
+	PortalURL string `json:"portal_url,omitempty"`
+}

@@ -385,6 +385,17 @@ func (m *Mailer) compose(ctx context.Context, c store.ClaimDueMailMessagesRow) (
 			return LoadReceiptView{Base: b, ReceiptID: number, Amount: FormatAmount(d.Amount, d.Currency, b.Lang),
 				PaidAt: FormatDate(issued, b.Lang), PortalURL: portalLink}
 		}
+	case outbox.EmailAutoTopUpDisabled:
+		var d AutoTopUpDisabledData
+		dataErr = json.Unmarshal(c.EventData, &d)
+		portal, kind = d.PortalURL, KindAutoTopUpDisabled
+		if dataErr == nil && (d.WalletID == "" || d.Amount == "") {
+			dataErr = errors.New("the wallet id and amount are required")
+		}
+		view = func(b Base) any {
+			return AutoTopUpDisabledView{Base: b, Amount: FormatAmount(d.Amount, d.Currency, b.Lang),
+				Failures: d.Failures, PortalURL: portalLink}
+		}
 	default:
 		return composed{}, fmt.Sprintf("no email for event type %q", c.EventType), nil
 	}

@@ -41,11 +41,14 @@ func TestTemplatesRenderInEnglishAndFrench(t *testing.T) {
 		KindLoadReceipt: func(l string) any {
 			return LoadReceiptView{Base: base(l), ReceiptID: "RCP-000001", Amount: FormatAmount("50", "EUR", l), PaidAt: FormatDate(time.Date(2026, 3, 5, 0, 0, 0, 0, time.UTC), l)}
 		},
+		KindAutoTopUpDisabled: func(l string) any {
+			return AutoTopUpDisabledView{Base: base(l), Amount: FormatAmount("50", "EUR", l), Failures: 3, PortalURL: "https://portal.example/x"}
+		},
 	}
 	// A word of each language that must appear in every email of that language.
 	marker := map[string]map[string]string{
-		"en": {KindPaymentFailed: "Hello", KindPaymentFailedNeutral: "Hello", KindBankTransfer: "bank transfer", KindLoadReceipt: "wallet"},
-		"fr": {KindPaymentFailed: "Bonjour", KindPaymentFailedNeutral: "Bonjour", KindBankTransfer: "virement", KindLoadReceipt: "portefeuille"},
+		"en": {KindPaymentFailed: "Hello", KindPaymentFailedNeutral: "Hello", KindBankTransfer: "bank transfer", KindLoadReceipt: "wallet", KindAutoTopUpDisabled: "auto top-up"},
+		"fr": {KindPaymentFailed: "Bonjour", KindPaymentFailedNeutral: "Bonjour", KindBankTransfer: "virement", KindLoadReceipt: "portefeuille", KindAutoTopUpDisabled: "rechargement automatique"},
 	}
 	for _, lang := range Languages {
 		for _, kind := range Kinds {

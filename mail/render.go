@@ -25,10 +25,12 @@ const (
 	KindBankTransfer = "bank_transfer"
 	// KindLoadReceipt is the receipt of a paid wallet load.
 	KindLoadReceipt = "load_receipt"
+	// KindAutoTopUpDisabled says the wallet's auto top-up switched itself off after failed loads.
+	KindAutoTopUpDisabled = "auto_top_up_disabled"
 )
 
 // Kinds lists every template kind.
-var Kinds = []string{KindPaymentFailed, KindPaymentFailedNeutral, KindBankTransfer, KindLoadReceipt}
+var Kinds = []string{KindPaymentFailed, KindPaymentFailedNeutral, KindBankTransfer, KindLoadReceipt, KindAutoTopUpDisabled}
 
 // Languages are the languages templates exist in; DefaultLanguage is used for any other.
 var Languages = []string{"en", "fr"}
@@ -154,6 +156,16 @@ type LoadReceiptView struct {
 	ReceiptID string
 	Amount    string
 	PaidAt    string
+	PortalURL string
+}
+
+// AutoTopUpDisabledView fills KindAutoTopUpDisabled.
+type AutoTopUpDisabledView struct {
+	Base
+	// Amount is what each auto load charged.
+	Amount string
+	// Failures is how many auto loads failed in a row.
+	Failures  int
 	PortalURL string
 }
 

@@ -25,13 +25,16 @@ const (
 	WalletDebited             = "wallet.debited"
 	WalletTransactionReverted = "wallet.transaction_reverted"
 	PaymentMethodErrored      = "payment_method.errored"
+	// WalletBalanceLow: the wallet's projected balance went under its alert_below (once
+	// until it climbs back above).
+	WalletBalanceLow = "wallet.balance_low"
 )
 
 // Catalog lists every public event type.
 var Catalog = []string{
 	InvoiceSettled, InvoiceErrored, InvoiceTransactionFailed, SubscriptionErrored,
 	SubscriptionActivated, SubscriptionReactivated, SubscriptionCancelled, WalletCredited,
-	WalletDebited, WalletTransactionReverted, PaymentMethodErrored,
+	WalletDebited, WalletTransactionReverted, PaymentMethodErrored, WalletBalanceLow,
 }
 
 // Internal event types: they drive customer email, and are never sent to webhook endpoints.
@@ -42,6 +45,9 @@ const (
 	EmailBankTransferInstructions = "email.bank_transfer_instructions"
 	// EmailLoadReceipt asks for the receipt email of a paid wallet load.
 	EmailLoadReceipt = "email.load_receipt"
+	// EmailAutoTopUpDisabled tells the customer their wallet's auto top-up switched itself
+	// off after failed loads.
+	EmailAutoTopUpDisabled = "email.auto_top_up_disabled"
 )
 
 // Event is one outbox row to write.

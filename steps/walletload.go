@@ -1,5 +1,7 @@
 package steps
 
+import "time"
+
 // LoadCharge is a wallet load's charge outcome as the workflow carries it: the JSON of
 // payments.ChargeResult, without importing the provider package into workflow code.
 type LoadCharge struct {
@@ -17,4 +19,21 @@ type LoadCharge struct {
 type CompleteWalletLoadInput struct {
 	LoadID string     `json:"load_id"`
 	Result LoadCharge `json:"result"`
+}
+
+// MonthlyTopUpInput is the input of RequestMonthlyTopUp: the wallet and the moment the
+// schedule fired (its month, in UTC, is the load's period).
+type MonthlyTopUpInput struct {
+	WalletID string    `json:"wallet_id"`
+	At       time.Time `json:"at"`
+}
+
+// MonthlyTopUp is what RequestMonthlyTopUp made: the month's pending auto load (empty
+// LoadID: none, and Skipped says why).
+type MonthlyTopUp struct {
+	LoadID     string `json:"load_id,omitempty"`
+	CustomerID string `json:"customer_id,omitempty"`
+	// Status is the load's status (pending until its WalletLoad workflow charges it).
+	Status  string `json:"status,omitempty"`
+	Skipped string `json:"skipped,omitempty"`
 }

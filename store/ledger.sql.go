@@ -112,7 +112,7 @@ const createWallet = `-- name: CreateWallet :one
 
 INSERT INTO wallets (id, customer_id, currency, auto_debit, portal_top_up)
 VALUES ($1, $2, $3, $4, $5)
-RETURNING id, seq, customer_id, currency, balance, auto_debit, portal_top_up, created_at, updated_at
+RETURNING id, seq, customer_id, currency, balance, auto_debit, portal_top_up, created_at, updated_at, auto_top_up_below, auto_top_up_amount, auto_top_up_monthly_on, auto_top_up_failures, auto_top_up_disabled_at, auto_top_up_last_error, alert_below, balance_low
 `
 
 type CreateWalletParams struct {
@@ -144,6 +144,14 @@ func (q *Queries) CreateWallet(ctx context.Context, arg CreateWalletParams) (Wal
 		&i.PortalTopUp,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.AutoTopUpBelow,
+		&i.AutoTopUpAmount,
+		&i.AutoTopUpMonthlyOn,
+		&i.AutoTopUpFailures,
+		&i.AutoTopUpDisabledAt,
+		&i.AutoTopUpLastError,
+		&i.AlertBelow,
+		&i.BalanceLow,
 	)
 	return i, err
 }
@@ -152,7 +160,7 @@ const createWalletLoad = `-- name: CreateWalletLoad :one
 INSERT INTO wallet_loads (id, wallet_id, customer_id, type, source, amount, currency, status,
                           payment_method_id, wallet_transaction_id, completed_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-RETURNING id, seq, wallet_id, customer_id, type, source, amount, currency, status, payment_method_id, invoice_id, charge_reference, error_type, provider_code, decline_code, error_message, wallet_transaction_id, created_at, updated_at, completed_at
+RETURNING id, seq, wallet_id, customer_id, type, source, amount, currency, status, payment_method_id, invoice_id, charge_reference, error_type, provider_code, decline_code, error_message, wallet_transaction_id, created_at, updated_at, completed_at, auto_top_up, auto_top_up_period
 `
 
 type CreateWalletLoadParams struct {
@@ -205,6 +213,8 @@ func (q *Queries) CreateWalletLoad(ctx context.Context, arg CreateWalletLoadPara
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CompletedAt,
+		&i.AutoTopUp,
+		&i.AutoTopUpPeriod,
 	)
 	return i, err
 }
@@ -322,7 +332,7 @@ const failUnstartedWalletLoad = `-- name: FailUnstartedWalletLoad :one
 UPDATE wallet_loads
 SET status = 'failed', error_type = 'unknown', error_message = $1, completed_at = now(), updated_at = now()
 WHERE id = $2 AND status = 'pending' AND invoice_id IS NULL
-RETURNING id, seq, wallet_id, customer_id, type, source, amount, currency, status, payment_method_id, invoice_id, charge_reference, error_type, provider_code, decline_code, error_message, wallet_transaction_id, created_at, updated_at, completed_at
+RETURNING id, seq, wallet_id, customer_id, type, source, amount, currency, status, payment_method_id, invoice_id, charge_reference, error_type, provider_code, decline_code, error_message, wallet_transaction_id, created_at, updated_at, completed_at, auto_top_up, auto_top_up_period
 `
 
 type FailUnstartedWalletLoadParams struct {
@@ -356,6 +366,8 @@ func (q *Queries) FailUnstartedWalletLoad(ctx context.Context, arg FailUnstarted
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CompletedAt,
+		&i.AutoTopUp,
+		&i.AutoTopUpPeriod,
 	)
 	return i, err
 }
@@ -367,7 +379,7 @@ SET status = 'failed', error_type = $1, provider_code = $2,
     charge_reference = COALESCE($5::text, charge_reference),
     completed_at = now(), updated_at = now()
 WHERE id = $6 AND status = 'pending'
-RETURNING id, seq, wallet_id, customer_id, type, source, amount, currency, status, payment_method_id, invoice_id, charge_reference, error_type, provider_code, decline_code, error_message, wallet_transaction_id, created_at, updated_at, completed_at
+RETURNING id, seq, wallet_id, customer_id, type, source, amount, currency, status, payment_method_id, invoice_id, charge_reference, error_type, provider_code, decline_code, error_message, wallet_transaction_id, created_at, updated_at, completed_at, auto_top_up, auto_top_up_period
 `
 
 type FailWalletLoadParams struct {
@@ -410,6 +422,8 @@ func (q *Queries) FailWalletLoad(ctx context.Context, arg FailWalletLoadParams) 
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CompletedAt,
+		&i.AutoTopUp,
+		&i.AutoTopUpPeriod,
 	)
 	return i, err
 }
@@ -520,7 +534,7 @@ func (q *Queries) GetReceiptByLoad(ctx context.Context, loadID string) (Receipt,
 }
 
 const getWallet = `-- name: GetWallet :one
-SELECT id, seq, customer_id, currency, balance, auto_debit, portal_top_up, created_at, updated_at FROM wallets WHERE id = $1
+SELECT id, seq, customer_id, currency, balance, auto_debit, portal_top_up, created_at, updated_at, auto_top_up_below, auto_top_up_amount, auto_top_up_monthly_on, auto_top_up_failures, auto_top_up_disabled_at, auto_top_up_last_error, alert_below, balance_low FROM wallets WHERE id = $1
 `
 
 func (q *Queries) GetWallet(ctx context.Context, id string) (Wallet, error) {
@@ -536,12 +550,20 @@ func (q *Queries) GetWallet(ctx context.Context, id string) (Wallet, error) {
 		&i.PortalTopUp,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.AutoTopUpBelow,
+		&i.AutoTopUpAmount,
+		&i.AutoTopUpMonthlyOn,
+		&i.AutoTopUpFailures,
+		&i.AutoTopUpDisabledAt,
+		&i.AutoTopUpLastError,
+		&i.AlertBelow,
+		&i.BalanceLow,
 	)
 	return i, err
 }
 
 const getWalletByCustomer = `-- name: GetWalletByCustomer :one
-SELECT id, seq, customer_id, currency, balance, auto_debit, portal_top_up, created_at, updated_at FROM wallets WHERE customer_id = $1
+SELECT id, seq, customer_id, currency, balance, auto_debit, portal_top_up, created_at, updated_at, auto_top_up_below, auto_top_up_amount, auto_top_up_monthly_on, auto_top_up_failures, auto_top_up_disabled_at, auto_top_up_last_error, alert_below, balance_low FROM wallets WHERE customer_id = $1
 `
 
 func (q *Queries) GetWalletByCustomer(ctx context.Context, customerID string) (Wallet, error) {
@@ -557,6 +579,14 @@ func (q *Queries) GetWalletByCustomer(ctx context.Context, customerID string) (W
 		&i.PortalTopUp,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.AutoTopUpBelow,
+		&i.AutoTopUpAmount,
+		&i.AutoTopUpMonthlyOn,
+		&i.AutoTopUpFailures,
+		&i.AutoTopUpDisabledAt,
+		&i.AutoTopUpLastError,
+		&i.AlertBelow,
+		&i.BalanceLow,
 	)
 	return i, err
 }
@@ -587,7 +617,7 @@ func (q *Queries) GetWalletDebitAttempt(ctx context.Context, arg GetWalletDebitA
 }
 
 const getWalletLoad = `-- name: GetWalletLoad :one
-SELECT id, seq, wallet_id, customer_id, type, source, amount, currency, status, payment_method_id, invoice_id, charge_reference, error_type, provider_code, decline_code, error_message, wallet_transaction_id, created_at, updated_at, completed_at FROM wallet_loads WHERE id = $1
+SELECT id, seq, wallet_id, customer_id, type, source, amount, currency, status, payment_method_id, invoice_id, charge_reference, error_type, provider_code, decline_code, error_message, wallet_transaction_id, created_at, updated_at, completed_at, auto_top_up, auto_top_up_period FROM wallet_loads WHERE id = $1
 `
 
 func (q *Queries) GetWalletLoad(ctx context.Context, id string) (WalletLoad, error) {
@@ -614,6 +644,8 @@ func (q *Queries) GetWalletLoad(ctx context.Context, id string) (WalletLoad, err
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CompletedAt,
+		&i.AutoTopUp,
+		&i.AutoTopUpPeriod,
 	)
 	return i, err
 }
@@ -1197,7 +1229,7 @@ func (q *Queries) ListWalletTransactions(ctx context.Context, arg ListWalletTran
 }
 
 const listWallets = `-- name: ListWallets :many
-SELECT id, seq, customer_id, currency, balance, auto_debit, portal_top_up, created_at, updated_at FROM wallets
+SELECT id, seq, customer_id, currency, balance, auto_debit, portal_top_up, created_at, updated_at, auto_top_up_below, auto_top_up_amount, auto_top_up_monthly_on, auto_top_up_failures, auto_top_up_disabled_at, auto_top_up_last_error, alert_below, balance_low FROM wallets
 WHERE ($1::text IS NULL OR customer_id = $1::text)
   AND ($2::bigint IS NULL OR seq < $2::bigint)
 ORDER BY seq DESC
@@ -1229,6 +1261,14 @@ func (q *Queries) ListWallets(ctx context.Context, arg ListWalletsParams) ([]Wal
 			&i.PortalTopUp,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.AutoTopUpBelow,
+			&i.AutoTopUpAmount,
+			&i.AutoTopUpMonthlyOn,
+			&i.AutoTopUpFailures,
+			&i.AutoTopUpDisabledAt,
+			&i.AutoTopUpLastError,
+			&i.AlertBelow,
+			&i.BalanceLow,
 		); err != nil {
 			return nil, err
 		}
@@ -1241,7 +1281,7 @@ func (q *Queries) ListWallets(ctx context.Context, arg ListWalletsParams) ([]Wal
 }
 
 const lockWallet = `-- name: LockWallet :one
-SELECT id, seq, customer_id, currency, balance, auto_debit, portal_top_up, created_at, updated_at FROM wallets WHERE id = $1 FOR UPDATE
+SELECT id, seq, customer_id, currency, balance, auto_debit, portal_top_up, created_at, updated_at, auto_top_up_below, auto_top_up_amount, auto_top_up_monthly_on, auto_top_up_failures, auto_top_up_disabled_at, auto_top_up_last_error, alert_below, balance_low FROM wallets WHERE id = $1 FOR UPDATE
 `
 
 func (q *Queries) LockWallet(ctx context.Context, id string) (Wallet, error) {
@@ -1257,12 +1297,20 @@ func (q *Queries) LockWallet(ctx context.Context, id string) (Wallet, error) {
 		&i.PortalTopUp,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.AutoTopUpBelow,
+		&i.AutoTopUpAmount,
+		&i.AutoTopUpMonthlyOn,
+		&i.AutoTopUpFailures,
+		&i.AutoTopUpDisabledAt,
+		&i.AutoTopUpLastError,
+		&i.AlertBelow,
+		&i.BalanceLow,
 	)
 	return i, err
 }
 
 const lockWalletByCustomer = `-- name: LockWalletByCustomer :one
-SELECT id, seq, customer_id, currency, balance, auto_debit, portal_top_up, created_at, updated_at FROM wallets WHERE customer_id = $1 FOR UPDATE
+SELECT id, seq, customer_id, currency, balance, auto_debit, portal_top_up, created_at, updated_at, auto_top_up_below, auto_top_up_amount, auto_top_up_monthly_on, auto_top_up_failures, auto_top_up_disabled_at, auto_top_up_last_error, alert_below, balance_low FROM wallets WHERE customer_id = $1 FOR UPDATE
 `
 
 func (q *Queries) LockWalletByCustomer(ctx context.Context, customerID string) (Wallet, error) {
@@ -1278,12 +1326,20 @@ func (q *Queries) LockWalletByCustomer(ctx context.Context, customerID string) (
 		&i.PortalTopUp,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.AutoTopUpBelow,
+		&i.AutoTopUpAmount,
+		&i.AutoTopUpMonthlyOn,
+		&i.AutoTopUpFailures,
+		&i.AutoTopUpDisabledAt,
+		&i.AutoTopUpLastError,
+		&i.AlertBelow,
+		&i.BalanceLow,
 	)
 	return i, err
 }
 
 const lockWalletLoad = `-- name: LockWalletLoad :one
-SELECT id, seq, wallet_id, customer_id, type, source, amount, currency, status, payment_method_id, invoice_id, charge_reference, error_type, provider_code, decline_code, error_message, wallet_transaction_id, created_at, updated_at, completed_at FROM wallet_loads WHERE id = $1 FOR UPDATE
+SELECT id, seq, wallet_id, customer_id, type, source, amount, currency, status, payment_method_id, invoice_id, charge_reference, error_type, provider_code, decline_code, error_message, wallet_transaction_id, created_at, updated_at, completed_at, auto_top_up, auto_top_up_period FROM wallet_loads WHERE id = $1 FOR UPDATE
 `
 
 func (q *Queries) LockWalletLoad(ctx context.Context, id string) (WalletLoad, error) {
@@ -1310,12 +1366,14 @@ func (q *Queries) LockWalletLoad(ctx context.Context, id string) (WalletLoad, er
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CompletedAt,
+		&i.AutoTopUp,
+		&i.AutoTopUpPeriod,
 	)
 	return i, err
 }
 
 const lockWalletLoadByChargeReference = `-- name: LockWalletLoadByChargeReference :one
-SELECT id, seq, wallet_id, customer_id, type, source, amount, currency, status, payment_method_id, invoice_id, charge_reference, error_type, provider_code, decline_code, error_message, wallet_transaction_id, created_at, updated_at, completed_at FROM wallet_loads WHERE charge_reference = $1 FOR UPDATE
+SELECT id, seq, wallet_id, customer_id, type, source, amount, currency, status, payment_method_id, invoice_id, charge_reference, error_type, provider_code, decline_code, error_message, wallet_transaction_id, created_at, updated_at, completed_at, auto_top_up, auto_top_up_period FROM wallet_loads WHERE charge_reference = $1 FOR UPDATE
 `
 
 func (q *Queries) LockWalletLoadByChargeReference(ctx context.Context, chargeReference *string) (WalletLoad, error) {
@@ -1342,6 +1400,8 @@ func (q *Queries) LockWalletLoadByChargeReference(ctx context.Context, chargeRef
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CompletedAt,
+		&i.AutoTopUp,
+		&i.AutoTopUpPeriod,
 	)
 	return i, err
 }
@@ -1429,7 +1489,7 @@ func (q *Queries) RecordWalletDebitAttempt(ctx context.Context, arg RecordWallet
 const setWalletLoadChargeReference = `-- name: SetWalletLoadChargeReference :one
 UPDATE wallet_loads SET charge_reference = $1, updated_at = now()
 WHERE id = $2 AND status = 'pending'
-RETURNING id, seq, wallet_id, customer_id, type, source, amount, currency, status, payment_method_id, invoice_id, charge_reference, error_type, provider_code, decline_code, error_message, wallet_transaction_id, created_at, updated_at, completed_at
+RETURNING id, seq, wallet_id, customer_id, type, source, amount, currency, status, payment_method_id, invoice_id, charge_reference, error_type, provider_code, decline_code, error_message, wallet_transaction_id, created_at, updated_at, completed_at, auto_top_up, auto_top_up_period
 `
 
 type SetWalletLoadChargeReferenceParams struct {
@@ -1461,6 +1521,8 @@ func (q *Queries) SetWalletLoadChargeReference(ctx context.Context, arg SetWalle
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CompletedAt,
+		&i.AutoTopUp,
+		&i.AutoTopUpPeriod,
 	)
 	return i, err
 }
@@ -1468,7 +1530,7 @@ func (q *Queries) SetWalletLoadChargeReference(ctx context.Context, arg SetWalle
 const setWalletLoadInvoice = `-- name: SetWalletLoadInvoice :one
 UPDATE wallet_loads SET invoice_id = $1, updated_at = now()
 WHERE id = $2 AND status = 'pending' AND invoice_id IS NULL
-RETURNING id, seq, wallet_id, customer_id, type, source, amount, currency, status, payment_method_id, invoice_id, charge_reference, error_type, provider_code, decline_code, error_message, wallet_transaction_id, created_at, updated_at, completed_at
+RETURNING id, seq, wallet_id, customer_id, type, source, amount, currency, status, payment_method_id, invoice_id, charge_reference, error_type, provider_code, decline_code, error_message, wallet_transaction_id, created_at, updated_at, completed_at, auto_top_up, auto_top_up_period
 `
 
 type SetWalletLoadInvoiceParams struct {
@@ -1500,6 +1562,8 @@ func (q *Queries) SetWalletLoadInvoice(ctx context.Context, arg SetWalletLoadInv
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CompletedAt,
+		&i.AutoTopUp,
+		&i.AutoTopUpPeriod,
 	)
 	return i, err
 }
@@ -1510,7 +1574,7 @@ SET status = 'settled', wallet_transaction_id = $1,
     charge_reference = COALESCE($2::text, charge_reference),
     completed_at = now(), updated_at = now()
 WHERE id = $3 AND status = 'pending'
-RETURNING id, seq, wallet_id, customer_id, type, source, amount, currency, status, payment_method_id, invoice_id, charge_reference, error_type, provider_code, decline_code, error_message, wallet_transaction_id, created_at, updated_at, completed_at
+RETURNING id, seq, wallet_id, customer_id, type, source, amount, currency, status, payment_method_id, invoice_id, charge_reference, error_type, provider_code, decline_code, error_message, wallet_transaction_id, created_at, updated_at, completed_at, auto_top_up, auto_top_up_period
 `
 
 type SettleWalletLoadParams struct {
@@ -1543,6 +1607,8 @@ func (q *Queries) SettleWalletLoad(ctx context.Context, arg SettleWalletLoadPara
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CompletedAt,
+		&i.AutoTopUp,
+		&i.AutoTopUpPeriod,
 	)
 	return i, err
 }
@@ -1596,7 +1662,7 @@ SET auto_debit    = COALESCE($1::boolean, auto_debit),
     portal_top_up = COALESCE($2::boolean, portal_top_up),
     updated_at    = now()
 WHERE id = $3
-RETURNING id, seq, customer_id, currency, balance, auto_debit, portal_top_up, created_at, updated_at
+RETURNING id, seq, customer_id, currency, balance, auto_debit, portal_top_up, created_at, updated_at, auto_top_up_below, auto_top_up_amount, auto_top_up_monthly_on, auto_top_up_failures, auto_top_up_disabled_at, auto_top_up_last_error, alert_below, balance_low
 `
 
 type UpdateWalletSettingsParams struct {
@@ -1618,6 +1684,14 @@ func (q *Queries) UpdateWalletSettings(ctx context.Context, arg UpdateWalletSett
 		&i.PortalTopUp,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.AutoTopUpBelow,
+		&i.AutoTopUpAmount,
+		&i.AutoTopUpMonthlyOn,
+		&i.AutoTopUpFailures,
+		&i.AutoTopUpDisabledAt,
+		&i.AutoTopUpLastError,
+		&i.AlertBelow,
+		&i.BalanceLow,
 	)
 	return i, err
 }

@@ -327,15 +327,23 @@ type UsageRecord struct {
 }
 
 type Wallet struct {
-	ID          string
-	Seq         int64
-	CustomerID  string
-	Currency    string
-	Balance     decimal.Decimal
-	AutoDebit   bool
-	PortalTopUp bool
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	ID                  string
+	Seq                 int64
+	CustomerID          string
+	Currency            string
+	Balance             decimal.Decimal
+	AutoDebit           bool
+	PortalTopUp         bool
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+	AutoTopUpBelow      decimal.NullDecimal
+	AutoTopUpAmount     decimal.NullDecimal
+	AutoTopUpMonthlyOn  *int16
+	AutoTopUpFailures   int32
+	AutoTopUpDisabledAt *time.Time
+	AutoTopUpLastError  *string
+	AlertBelow          decimal.NullDecimal
+	BalanceLow          bool
 }
 
 type WalletDebitAttempt struct {
@@ -370,6 +378,8 @@ type WalletLoad struct {
 	CreatedAt           time.Time
 	UpdatedAt           time.Time
 	CompletedAt         *time.Time
+	AutoTopUp           *string
+	AutoTopUpPeriod     *string
 }
 
 type WalletTransaction struct {

@@ -17,6 +17,7 @@ import (
 	"payorch/apperr"
 	"payorch/idempotency"
 	"payorch/ids"
+	"payorch/ledger"
 	"payorch/money"
 	"payorch/outbox"
 	"payorch/store"
@@ -142,6 +143,10 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Subscription, err
 		if err != nil {
 			return fmt.Errorf("create subscription: %w", err)
 		}
+		// Its fee lowers the customer's projected balance: the low-balance alert looks.
+		if err := ledger.New(s.pool).CheckBalanceAlertTx(ctx, q, cust.ID); err != nil {
+			return err
+		}
 		out = View(row)
 		return idempotency.Bind(ctx, q, row.ID, out)
 	})
@@ -243,6 +248,10 @@ func (s *Service) RecordUsage(ctx context.Context, subscriptionID string, in Usa
 		})
 		if err != nil {
 			return fmt.Errorf("create usage record: %w", err)
+		}
+		// Usage lowers the customer's projected balance: the low-balance alert looks.
+		if err := ledger.New(s.pool).CheckBalanceAlertTx(ctx, q, sub.CustomerID); err != nil {
+			return err
 		}
 		out = view(row)
 		return idempotency.Bind(ctx, q, row.ID, out)

@@ -106,6 +106,11 @@ func (*acts) QueueBankTransferEmail(context.Context, steps.InvoiceRef) (bool, er
 	return false, notRegistered("QueueBankTransferEmail")
 }
 
+// RequestMonthlyTopUp makes a wallet's monthly auto load, once per month.
+func (*acts) RequestMonthlyTopUp(context.Context, steps.MonthlyTopUpInput) (steps.MonthlyTopUp, error) {
+	return steps.MonthlyTopUp{}, notRegistered("RequestMonthlyTopUp")
+}
+
 // PrepareWalletLoad creates a paid load's one-off invoice (once) and returns the load.
 func (*acts) PrepareWalletLoad(context.Context, c.WalletLoadInput) (c.WalletLoadResult, error) {
 	return c.WalletLoadResult{}, notRegistered("PrepareWalletLoad")
