@@ -25,13 +25,19 @@ const (
 	WalletDebited             = "wallet.debited"
 	WalletTransactionReverted = "wallet.transaction_reverted"
 	PaymentMethodErrored      = "payment_method.errored"
+	// WalletCreditExpired: an expiring credit's unused rest was debited (data: the expiry
+	// transaction, whose original_transaction_id is the credit).
+	WalletCreditExpired = "wallet.credit_expired"
+	// WalletLoadReversed: the provider reversed a settled paid load's charge (data: the
+	// load reversal: what the wallet gave back and the invoice opened for the rest).
+	WalletLoadReversed = "wallet.load_reversed"
 )
 
 // Catalog lists every public event type.
 var Catalog = []string{
 	InvoiceSettled, InvoiceErrored, InvoiceTransactionFailed, SubscriptionErrored,
 	SubscriptionActivated, SubscriptionReactivated, SubscriptionCancelled, WalletCredited,
-	WalletDebited, WalletTransactionReverted, PaymentMethodErrored,
+	WalletDebited, WalletTransactionReverted, PaymentMethodErrored, WalletCreditExpired, WalletLoadReversed,
 }
 
 // Internal event types: they drive customer email, and are never sent to webhook endpoints.
