@@ -15,7 +15,7 @@ import (
 // sweeperActions counts what the sweeper repaired, by action.
 var sweeperActions = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Name: "payorch_sweeper_actions_total",
-	Help: "Repairs made by the collection sweeper: collection started for an invoice that had no workflow (start_collection), a missed new-payment-method signal sent again (resend_payment_method), an invoice of a reactivated subscription told again (resume_held_invoice).",
+	Help: "Repairs made by the collection sweeper: collection started for an invoice that had no workflow (start_collection), a missed new-payment-method signal sent again (resend_payment_method), an invoice of a reactivated subscription told again (resume_held_invoice), the expiry of an expiring credit scheduled (schedule_credit_expiry).",
 }, []string{"action"})
 
 // sweeperErrors counts sweeps that failed.
@@ -30,7 +30,8 @@ func init() { prometheus.MustRegister(sweeperActions, sweeperErrors) }
 // invoices that have no payment workflow (the API stored the invoice, then the start
 // failed or the process died), and sends again the "payment method updated" signal that
 // an invoice waiting for a new card may have missed and the "subscription reactivated"
-// signal that an invoice held by its errored subscription may have missed. Every action is harmless when
+// signal that an invoice held by its errored subscription may have missed, and it starts
+// the expiry workflow of expiring credits that have none. Every action is harmless when
 // repeated, so several workers may sweep at once.
 type Sweeper struct {
 	// Collection starts workflows and sends the signals.
@@ -55,6 +56,8 @@ type SweepResult struct {
 	Resent int
 	// Resumed is how many invoices of a reactivated subscription were told again.
 	Resumed int
+	// Scheduled is how many expiring credits had their expiry workflow started.
+	Scheduled int
 }
 
 // Sweep runs once.
@@ -127,6 +130,23 @@ func (s *Sweeper) Sweep(ctx context.Context) (SweepResult, error) {
 	}
 	if !resumeFailed && len(reactivated) < batch {
 		s.reactivatedSince = next
+	}
+	// Expiring credits whose expiry workflow was not started (the process died after the
+	// load was committed, or Temporal was unreachable).
+	if s.Collection.Ledger != nil {
+		credits, err := s.Collection.Ledger.UnscheduledExpiries(ctx, s.Grace, batch)
+		if err != nil {
+			return res, errors.Join(append(errs, err)...)
+		}
+		for _, cr := range credits {
+			if err := s.Collection.StartCreditExpiry(ctx, cr); err != nil {
+				errs = append(errs, fmt.Errorf("schedule expiry of %s: %w", cr.TransactionID, err))
+				continue
+			}
+			res.Scheduled++
+			sweeperActions.WithLabelValues("schedule_credit_expiry").Inc()
+			s.Log.WarnContext(ctx, "sweeper: scheduled the expiry of a credit that had no expiry workflow", "transaction_id", cr.TransactionID, "expires_at", cr.ExpiresAt)
+		}
 	}
 	return res, errors.Join(errs...)
 }
