@@ -58,11 +58,11 @@ type LoadReversal struct {
 // for a failed load it is handled, with nothing to take back. No load with that reference:
 // a 404 apperr.
 func (l *Ledger) ReverseLoad(ctx context.Context, ev payments.Event) (rev LoadReversal, handled bool, err error) {
-	if ev.Reference == "" {
-		return LoadReversal{}, false, apperr.InvalidParam("reference", "parameter_missing", "the event has no charge reference")
-	}
 	if ev.Status != payments.StatusReversed && ev.Status != payments.StatusFailed {
 		return LoadReversal{}, false, nil
+	}
+	if ev.Reference == "" {
+		return LoadReversal{}, false, apperr.InvalidParam("reference", "parameter_missing", "the event has no charge reference")
 	}
 	err = l.inTx(ctx, func(q *store.Queries) error {
 		ld, err := q.LockWalletLoadByChargeReference(ctx, &ev.Reference)

@@ -317,7 +317,9 @@ func (t statusRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
 // the Stripe-Signature header, secret the endpoint's signing secret "whsec_…") and
 // converts the PaymentIntent events payorch acts on into a normalized Event:
 // payment_intent.succeeded → settled, payment_intent.processing → pending,
-// payment_intent.payment_failed → failed with the error mapped from last_payment_error.
+// payment_intent.payment_failed → failed with the error mapped from last_payment_error
+// (for a direct debit that had succeeded, the bank's return: a reversal of what settled),
+// charge.dispute.created → reversed (a chargeback: the money is taken back).
 // Event.ID is the Stripe event id, Event.Reference the PaymentIntent id, and the intent's
 // metadata is copied.
 //
@@ -348,6 +350,8 @@ func ParseStripeEvent(payload []byte, sigHeader, secret string) (Event, bool, er
 		status = StatusPending
 	case stripe.EventTypePaymentIntentPaymentFailed:
 		status = StatusFailed
+	case stripe.EventTypeChargeDisputeCreated:
+		return stripeDisputeEvent(ev)
 	default:
 		return Event{}, false, nil
 	}
@@ -383,4 +387,21 @@ func ParseStripeEvent(payload []byte, sigHeader, secret string) (Event, bool, er
 		out.ProviderCode, out.DeclineCode, out.Message = code, declineCode, msg
 	}
 	return out, true, nil
+}
+
+// stripeDisputeEvent turns charge.dispute.created into a reversed Event about the disputed
+// PaymentIntent: the provider has taken the money back (a chargeback).
+func stripeDisputeEvent(ev stripe.Event) (Event, bool, error) {
+	if ev.Data == nil || len(ev.Data.Raw) == 0 {
+		return Event{}, false, fmt.Errorf("stripe webhook: event %s (%s) has no data object", ev.ID, ev.Type)
+	}
+	var d stripe.Dispute
+	if err := json.Unmarshal(ev.Data.Raw, &d); err != nil {
+		return Event{}, false, fmt.Errorf("stripe webhook: event %s: decoding dispute: %w", ev.ID, err)
+	}
+	if d.PaymentIntent == nil || d.PaymentIntent.ID == "" {
+		return Event{}, false, fmt.Errorf("stripe webhook: event %s (%s) names no payment intent", ev.ID, ev.Type)
+	}
+	return Event{ID: ev.ID, Provider: StripeProviderName, Reference: d.PaymentIntent.ID, Status: StatusReversed,
+		ProviderCode: "dispute_" + string(d.Reason), Message: "the customer disputed the payment (" + string(d.Reason) + ")"}, true, nil
 }
