@@ -8,6 +8,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 
 	"payorch/contracts"
+	"payorch/documents/pdf"
 	"payorch/ledger/ledgertest"
 )
 
@@ -58,4 +59,10 @@ func TestLoadExpiresAt(t *testing.T) {
 		t.Fatal("the expiring credit's workflow is not recorded as started")
 	}
 	_ = env.Temporal.TerminateWorkflow(ctx, contracts.CreditExpiryWorkflowID(tx), "", "test over")
+
+	// The credit note's PDF shows when the credit expires.
+	h.srv.docs = pdf.New(h.pool, testMerchant)
+	text := pdfText(t, h.do("GET", "/v1/credit-notes/"+cn["id"].(string)+"/pdf", backendKey, nil), cn["number"].(string)+".pdf")
+	mustContain(t, "expiring credit note PDF", text, "Expires: "+future.Format("2006-01-02"),
+		"This credit expires on "+future.Format("2006-01-02 15:04")+" UTC")
 }
