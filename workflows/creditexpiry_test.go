@@ -2,15 +2,20 @@ package workflows
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"payorch/activities"
 	c "payorch/contracts"
+	"payorch/ids"
 	"payorch/ledger"
 	"payorch/ledger/ledgertest"
 )
@@ -110,4 +115,45 @@ func TestCreditExpiryAfterRevert(t *testing.T) {
 	if n := ledgertest.Count(t, f.pool, "wallet_transactions", "type = 'expiry'"); n != 0 {
 		t.Fatalf("a reverted credit expired: %d expiry rows", n)
 	}
+}
+
+// TestCreditExpiryHistories runs CreditExpiry on the real dev server with the real
+// activities (a credit expiring two seconds after it is made), replays the history against
+// the current code, and records it when PAYORCH_RECORD_HISTORIES=1, so a later change to
+// the workflow must replay it.
+func TestCreditExpiryHistories(t *testing.T) {
+	pool, _ := env.Postgres.NewPool(t)
+	ctx := context.Background()
+	l := ledger.New(pool)
+	cust := ledgertest.Customer(t, pool, "EUR")
+	w, err := l.CreateWallet(ctx, ledger.CreateWalletInput{CustomerID: cust})
+	must(t, err)
+	at := time.Now().Add(2 * time.Second)
+	ld, err := l.RequestLoad(ctx, w.ID, ledger.LoadInput{Amount: "9.00", Type: ledger.LoadFree, ExpiresAt: &at})
+	must(t, err)
+	queue := "test-credit-expiry-" + ids.New("q")
+	wk := worker.New(env.Temporal, queue, worker.Options{})
+	wk.RegisterWorkflowWithOptions(CreditExpiry, workflow.RegisterOptions{Name: c.CreditExpiryWorkflow})
+	wk.RegisterActivity(&activities.Activities{Pool: pool})
+	must(t, wk.Start())
+	defer wk.Stop()
+	runCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	run, err := env.Temporal.ExecuteWorkflow(runCtx, client.StartWorkflowOptions{ID: c.CreditExpiryWorkflowID(*ld.WalletTransactionID),
+		TaskQueue: queue, WorkflowExecutionTimeout: time.Minute}, c.CreditExpiryWorkflow,
+		c.CreditExpiryInput{TransactionID: *ld.WalletTransactionID, ExpiresAt: *ld.ExpiresAt})
+	must(t, err)
+	var res c.CreditExpiryResult
+	must(t, run.Get(runCtx, &res))
+	if res.Amount != "9" || res.ExpiryTransactionID == "" {
+		t.Fatalf("result %+v", res)
+	}
+	hist := fetchHistory(t, run.GetID(), run.GetRunID())
+	if err := newReplayer().ReplayWorkflowHistory(nil, hist); err != nil {
+		t.Fatalf("replay against the current code: %v", err)
+	}
+	if os.Getenv(recordEnv) == "1" {
+		recordHistory(t, "credit_expiry_expired", hist)
+	}
+	ledgertest.AssertBalanced(t, pool)
 }
