@@ -53,7 +53,7 @@ type CreateCreditLotParams struct {
 }
 
 // Credit expiry (expiring credit lots) and load reversals: see
-// migrations/011_wallet_expiry_reversal.sql.
+// migrations/014_wallet_expiry_reversal.sql.
 func (q *Queries) CreateCreditLot(ctx context.Context, arg CreateCreditLotParams) (WalletCreditLot, error) {
 	row := q.db.QueryRow(ctx, createCreditLot,
 		arg.WalletTransactionID,

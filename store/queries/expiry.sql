@@ -1,5 +1,5 @@
 -- Credit expiry (expiring credit lots) and load reversals: see
--- migrations/011_wallet_expiry_reversal.sql.
+-- migrations/014_wallet_expiry_reversal.sql.
 
 -- name: CreateCreditLot :one
 INSERT INTO wallet_credit_lots (wallet_transaction_id, wallet_id, amount, remaining, expires_at)
