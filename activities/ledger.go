@@ -107,6 +107,18 @@ func (a *Activities) ResolveWalletLoadCharge(ctx context.Context, ev payments.Ev
 	return l, ledgerError(err)
 }
 
+// ExpireCredit debits what is left of an expiring credit at its expiry
+// (ledger.ExpireCredit with the workflow's clock): once per credit, nothing for a spent or
+// reverted one; refused before expires_at (non-retryable).
+func (a *Activities) ExpireCredit(ctx context.Context, in contracts.ExpireCreditInput) (contracts.CreditExpiryResult, error) {
+	e, err := a.ledger().ExpireCredit(ctx, in.TransactionID, in.AsOf)
+	if err != nil {
+		return contracts.CreditExpiryResult{TransactionID: in.TransactionID}, ledgerError(err)
+	}
+	return contracts.CreditExpiryResult{TransactionID: in.TransactionID, Amount: e.Amount.String(),
+		ExpiryTransactionID: e.TransactionID, Skipped: e.Skipped}, nil
+}
+
 // DebitWalletInput names one collection attempt of an invoice (shared with the invoice
 // payment workflow through contracts).
 type DebitWalletInput = steps.DebitWalletInput

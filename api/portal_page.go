@@ -45,6 +45,8 @@ func (s *Server) portalPageRoutes() {
 				return "Credit offered"
 			case "debit":
 				return "Paid from wallet"
+			case "expiry":
+				return "Credit expired"
 			}
 			return typ
 		},

@@ -79,7 +79,8 @@ func (s *Server) updateWallet(c *gin.Context) {
 	c.JSON(http.StatusOK, out)
 }
 
-// loadWallet records the load; a paid one is then charged by its WalletLoad workflow,
+// loadWallet records the load (a free one with expires_at gets its CreditExpiry
+// workflow); a paid one is then charged by its WalletLoad workflow,
 // whose outcome is awaited for loadWait: 201 with a settled load; 402 payment_failed with
 // a failed one (in "load"); 202 with a load still pending (a direct debit awaiting its
 // outcome, or a charge not answered within loadWait) to poll at
@@ -102,6 +103,11 @@ func (s *Server) loadWallet(c *gin.Context) {
 	if err != nil {
 		s.fail(c, err)
 		return
+	}
+	// An expiring free load's expiry is scheduled now (the sweeper does it if this fails or
+	// the process dies here; without the workflow service, once the worker sweeps).
+	if load.ExpiresAt != nil && s.temporal != nil {
+		s.collect.ScheduleLoadExpiry(ctx, load)
 	}
 	done := !load.Pending()
 	if !done {

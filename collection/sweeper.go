@@ -15,7 +15,7 @@ import (
 // sweeperActions counts what the sweeper repaired, by action.
 var sweeperActions = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Name: "payorch_sweeper_actions_total",
-	Help: "Repairs made by the collection sweeper: collection started for an invoice that had no workflow (start_collection), a missed new-payment-method signal sent again (resend_payment_method), an invoice of a reactivated subscription told again (resume_held_invoice), an auto top-up load's workflow started (start_auto_load).",
+	Help: "Repairs made by the collection sweeper: collection started for an invoice that had no workflow (start_collection), a missed new-payment-method signal sent again (resend_payment_method), an invoice of a reactivated subscription told again (resume_held_invoice), an auto top-up load's workflow started (start_auto_load), the expiry of an expiring credit scheduled (schedule_credit_expiry).",
 }, []string{"action"})
 
 // sweeperErrors counts sweeps that failed.
@@ -33,7 +33,7 @@ func init() { prometheus.MustRegister(sweeperActions, sweeperErrors) }
 // signal that an invoice held by its errored subscription may have missed; it also starts
 // the WalletLoad workflow of the auto top-up loads that debits requested (ledger.AfterDebitTx
 // writes them in the debit's transaction, so none is lost if a process dies after the
-// commit). Every action is harmless when
+// commit), and the expiry workflow of expiring credits that have none. Every action is harmless when
 // repeated, so several workers may sweep at once.
 type Sweeper struct {
 	// Collection starts workflows and sends the signals.
@@ -60,6 +60,8 @@ type SweepResult struct {
 	Resumed int
 	// AutoLoads is how many auto top-up loads had their WalletLoad workflow started.
 	AutoLoads int
+	// Scheduled is how many expiring credits had their expiry workflow started.
+	Scheduled int
 }
 
 // Sweep runs once.
@@ -140,6 +142,23 @@ func (s *Sweeper) Sweep(ctx context.Context) (SweepResult, error) {
 		sweeperActions.WithLabelValues("start_auto_load").Add(float64(n))
 		if err != nil {
 			errs = append(errs, err)
+		}
+	}
+	// Expiring credits whose expiry workflow was not started (the process died after the
+	// load was committed, or Temporal was unreachable).
+	if s.Collection.Ledger != nil {
+		credits, err := s.Collection.Ledger.UnscheduledExpiries(ctx, s.Grace, batch)
+		if err != nil {
+			return res, errors.Join(append(errs, err)...)
+		}
+		for _, cr := range credits {
+			if err := s.Collection.StartCreditExpiry(ctx, cr); err != nil {
+				errs = append(errs, fmt.Errorf("schedule expiry of %s: %w", cr.TransactionID, err))
+				continue
+			}
+			res.Scheduled++
+			sweeperActions.WithLabelValues("schedule_credit_expiry").Inc()
+			s.Log.WarnContext(ctx, "sweeper: scheduled the expiry of a credit that had no expiry workflow", "transaction_id", cr.TransactionID, "expires_at", cr.ExpiresAt)
 		}
 	}
 	return res, errors.Join(errs...)

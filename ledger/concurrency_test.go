@@ -376,3 +376,171 @@ func BenchmarkRawUpdate(b *testing.B) {
 		})
 	}
 }
+
+// TestConcurrentExpiriesRaceDebits races the expiry of 40 expiring credits (each expired by
+// three goroutines at once) against 60 invoice debits and further loads on one wallet, on
+// separate connections, while a sampler checks in one snapshot that the expiring credits
+// never hold more than the balance. Then: sum(ledger) = balance, one expiry row at most per
+// credit, every expiring credit closed with nothing left, each expiry's amount what its
+// credit still held (expiry + what debits took of it = its amount, as checked by the
+// ledger's sum), all three calls of a credit agreeing, and the balance no more than the
+// money that never expires.
+func TestConcurrentExpiriesRaceDebits(t *testing.T) {
+	pool := bigPool(t, 48)
+	ctx := context.Background()
+	l := ledger.New(pool)
+	cust := ledgertest.Customer(t, pool, "EUR")
+	w, err := l.CreateWallet(ctx, ledger.CreateWalletInput{CustomerID: cust})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	amount := func() string { return fmt.Sprintf("%d.%02d", 1+rng.IntN(30), rng.IntN(100)) }
+	now := time.Now()
+
+	// The expiring credits exist before the race; more loads come during it.
+	expiring := make([]string, 40)
+	for i := range expiring {
+		at := now.Add(time.Hour + time.Duration(rng.IntN(600))*time.Minute)
+		ld, err := l.RequestLoad(ctx, w.ID, ledger.LoadInput{Amount: amount(), Type: ledger.LoadFree, ExpiresAt: &at})
+		if err != nil {
+			t.Fatal(err)
+		}
+		expiring[i] = *ld.WalletTransactionID
+	}
+	invIDs := make([]string, 60)
+	for i := range invIDs {
+		invIDs[i] = ledgertest.Invoice(t, pool, cust, fmt.Sprintf("%d.%02d", 1+rng.IntN(10), rng.IntN(100)))
+	}
+	lateLoads := make([]string, 20)
+	for i := range lateLoads {
+		lateLoads[i] = amount()
+	}
+
+	var (
+		wg       sync.WaitGroup
+		errs     = make(chan error, 1000)
+		stop     = make(chan struct{})
+		sampled  atomic.Int64
+		expMu    sync.Mutex
+		expiries = map[string][]ledger.Expiry{}
+	)
+	var samplerDone sync.WaitGroup
+	samplerDone.Add(1)
+	go func() {
+		defer samplerDone.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			var balance, lots decimal.Decimal
+			if err := pool.QueryRow(ctx, `SELECT w.balance, COALESCE((SELECT sum(remaining) FROM wallet_credit_lots l WHERE l.wallet_id = w.id), 0)
+				FROM wallets w WHERE w.id = $1`, w.ID).Scan(&balance, &lots); err != nil {
+				errs <- err
+				return
+			}
+			if balance.IsNegative() || lots.GreaterThan(balance) {
+				errs <- fmt.Errorf("sampled: balance %s, expiring credits hold %s", balance, lots)
+			}
+			sampled.Add(1)
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	for _, inv := range invIDs {
+		wg.Add(1)
+		go func(inv string) {
+			defer wg.Done()
+			time.Sleep(time.Duration(rand.IntN(30)) * time.Millisecond)
+			if _, err := l.DebitForInvoice(ctx, inv, 1); err != nil {
+				errs <- fmt.Errorf("debit: %w", err)
+			}
+		}(inv)
+	}
+	for _, a := range lateLoads {
+		wg.Add(1)
+		go func(a string) {
+			defer wg.Done()
+			time.Sleep(time.Duration(rand.IntN(30)) * time.Millisecond)
+			if _, err := l.RequestLoad(ctx, w.ID, ledger.LoadInput{Amount: a, Type: ledger.LoadFree}); err != nil {
+				errs <- fmt.Errorf("load: %w", err)
+			}
+		}(a)
+	}
+	for _, tx := range expiring {
+		for i := 0; i < 3; i++ {
+			wg.Add(1)
+			go func(tx string) {
+				defer wg.Done()
+				time.Sleep(time.Duration(rand.IntN(30)) * time.Millisecond)
+				e, err := l.ExpireCredit(ctx, tx, now.Add(24*time.Hour))
+				if err != nil {
+					errs <- fmt.Errorf("expire %s: %w", tx, err)
+					return
+				}
+				expMu.Lock()
+				expiries[tx] = append(expiries[tx], e)
+				expMu.Unlock()
+			}(tx)
+		}
+	}
+	wg.Wait()
+	close(stop)
+	samplerDone.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	ledgertest.AssertBalanced(t, pool)
+	if n := ledgertest.Count(t, pool, "(SELECT original_transaction_id FROM wallet_transactions WHERE type = 'expiry' GROUP BY 1 HAVING count(*) > 1) x", ""); n != 0 {
+		t.Fatalf("%d credits expired more than once", n)
+	}
+	if n := ledgertest.Count(t, pool, "wallet_credit_lots", "expired_at IS NULL OR remaining <> 0"); n != 0 {
+		t.Fatalf("%d expiring credits left open", n)
+	}
+	if n := ledgertest.Count(t, pool, "wallet_credit_lots l JOIN wallet_transactions x ON x.id = l.expiry_transaction_id", "x.original_transaction_id <> l.wallet_transaction_id OR x.amount > l.amount"); n != 0 {
+		t.Fatalf("%d expiries that do not match their credit", n)
+	}
+	expired := 0
+	for tx, es := range expiries {
+		if len(es) != 3 {
+			t.Fatalf("%s: %d expiry results", tx, len(es))
+		}
+		fresh := 0
+		for _, e := range es {
+			if !e.Amount.Equal(es[0].Amount) || e.TransactionID != es[0].TransactionID {
+				t.Fatalf("%s: the three calls disagree: %+v", tx, es)
+			}
+			if !e.Replayed {
+				fresh++
+			}
+		}
+		if fresh != 1 {
+			t.Fatalf("%s: %d calls expired it, want 1: %+v", tx, fresh, es)
+		}
+		if es[0].TransactionID != "" {
+			expired++
+		}
+	}
+	if n := ledgertest.Count(t, pool, "wallet_transactions", "type = 'expiry'"); n != expired {
+		t.Fatalf("%d expiry rows, %d results with an expiry", n, expired)
+	}
+	if n := ledgertest.Count(t, pool, "events", "type = 'wallet.credit_expired'"); n != expired {
+		t.Fatalf("%d wallet.credit_expired events for %d expiries", n, expired)
+	}
+	// Every expiring credit is gone: what is left can only be money that never expires.
+	var never decimal.Decimal
+	if err := pool.QueryRow(ctx, `SELECT COALESCE(sum(amount), 0) FROM wallet_transactions t
+		WHERE t.type = 'credit_free' AND NOT EXISTS (SELECT 1 FROM wallet_credit_lots l WHERE l.wallet_transaction_id = t.id)`).Scan(&never); err != nil {
+		t.Fatal(err)
+	}
+	if b := ledgertest.Balance(t, pool, w.ID); b.GreaterThan(never) {
+		t.Fatalf("balance %s after every expiry, more than the %s that never expires", b, never)
+	}
+	t.Logf("balance %s; %d of %d credits expired with a rest; %d samples", ledgertest.Balance(t, pool, w.ID), expired, len(expiring), sampled.Load())
+}

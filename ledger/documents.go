@@ -72,5 +72,9 @@ func creditNoteView(cn store.CreditNote) CreditNote {
 		t := cn.VoidedAt.UTC()
 		c.VoidedAt = &t
 	}
+	if cn.ExpiresAt != nil {
+		t := cn.ExpiresAt.UTC()
+		c.ExpiresAt = &t
+	}
 	return c
 }

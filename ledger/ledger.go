@@ -104,12 +104,14 @@ type Transaction struct {
 	ID       string `json:"id"`
 	Object   string `json:"object"`
 	WalletID string `json:"wallet_id"`
-	// Type is credit_paid, credit_free or debit.
+	// Type is credit_paid, credit_free, debit, or expiry (an expiring credit's unused rest
+	// taken at its expiry; original_transaction_id is the credit).
 	Type     string `json:"type"`
 	Amount   string `json:"amount"`
 	Currency string `json:"currency"`
 	// Source is operator, api, portal (loads), invoice (a debit), invoice_void (a voided
-	// invoice's debits given back) or revert.
+	// invoice's debits given back), revert, expiry or load_reversal (a reversed paid load
+	// taken back).
 	Source                string  `json:"source"`
 	InvoiceID             *string `json:"invoice_id"`
 	Attempt               *int32  `json:"attempt"`

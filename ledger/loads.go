@@ -64,6 +64,9 @@ type LoadInput struct {
 	Type string `json:"type"`
 	// Source is api (default) or operator; portal loads go through RequestPortalLoad.
 	Source *string `json:"source"`
+	// ExpiresAt makes a free load's credit expire: at that time what is left of it is
+	// debited (type expiry). Only for free loads, in the future, within 2000–2100.
+	ExpiresAt *time.Time `json:"expires_at"`
 }
 
 // Load is a wallet load (top-up), as the API returns it.
@@ -92,8 +95,12 @@ type Load struct {
 	WalletTransactionID *string     `json:"wallet_transaction_id"`
 	CreditNote          *CreditNote `json:"credit_note"`
 	Receipt             *Receipt    `json:"receipt"`
-	CreatedAt           time.Time   `json:"created_at"`
-	CompletedAt         *time.Time  `json:"completed_at"`
+	// ExpiresAt is when a free load's credit expires (null: never).
+	ExpiresAt *time.Time `json:"expires_at"`
+	// Reversal is set when the provider reversed a settled paid load's charge.
+	Reversal    *LoadReversal `json:"reversal"`
+	CreatedAt   time.Time     `json:"created_at"`
+	CompletedAt *time.Time    `json:"completed_at"`
 }
 
 // CreditNote is the accounting document of a free load.
@@ -110,6 +117,8 @@ type CreditNote struct {
 	Status   string     `json:"status"`
 	IssuedAt time.Time  `json:"issued_at"`
 	VoidedAt *time.Time `json:"voided_at"`
+	// ExpiresAt is when the credit expires (null: never); its unused rest is then debited.
+	ExpiresAt *time.Time `json:"expires_at"`
 }
 
 // Receipt is the informational document of a paid load (emailed to the customer).
@@ -156,16 +165,19 @@ func (l *Ledger) RequestLoad(ctx context.Context, walletID string, in LoadInput)
 		}
 		return Load{}, apperr.InvalidParam("type", "parameter_invalid", "type must be paid or free")
 	}
-	return l.requestLoad(ctx, walletID, in.Amount, in.Type, source)
+	if err := checkExpiresAt(in.ExpiresAt, in.Type, l.Now()); err != nil {
+		return Load{}, err
+	}
+	return l.requestLoad(ctx, walletID, in.Amount, in.Type, source, in.ExpiresAt)
 }
 
 // RequestPortalLoad is a paid load asked for by the customer in the portal: the portal
 // rules (CheckPortalLoad with l.PortalLimits) apply, checked with the wallet row locked.
 func (l *Ledger) RequestPortalLoad(ctx context.Context, walletID, amount string) (Load, error) {
-	return l.requestLoad(ctx, walletID, amount, LoadPaid, SourcePortal)
+	return l.requestLoad(ctx, walletID, amount, LoadPaid, SourcePortal, nil)
 }
 
-func (l *Ledger) requestLoad(ctx context.Context, walletID, amountStr, typ, source string) (Load, error) {
+func (l *Ledger) requestLoad(ctx context.Context, walletID, amountStr, typ, source string, expiresAt *time.Time) (Load, error) {
 	var out Load
 	err := l.inTx(ctx, func(q *store.Queries) error {
 		// A retry of the request that made a load gets that load, not a second one.
@@ -180,7 +192,7 @@ func (l *Ledger) requestLoad(ctx context.Context, walletID, amountStr, typ, sour
 			out = prev
 			return err
 		}
-		if out, err = l.newLoad(ctx, q, walletID, amountStr, typ, source); err != nil {
+		if out, err = l.newLoad(ctx, q, walletID, amountStr, typ, source, expiresAt); err != nil {
 			return err
 		}
 		return idempotency.Bind(ctx, q, out.ID, out)
@@ -190,7 +202,7 @@ func (l *Ledger) requestLoad(ctx context.Context, walletID, amountStr, typ, sour
 
 // newLoad makes a load in q's transaction: a free load credited at once, or a pending
 // paid load for its workflow to charge.
-func (l *Ledger) newLoad(ctx context.Context, q *store.Queries, walletID, amountStr, typ, source string) (Load, error) {
+func (l *Ledger) newLoad(ctx context.Context, q *store.Queries, walletID, amountStr, typ, source string, expiresAt *time.Time) (Load, error) {
 	var out Load
 	err := func() error {
 		w, err := lockWallet(ctx, q, walletID)
@@ -214,7 +226,7 @@ func (l *Ledger) newLoad(ctx context.Context, q *store.Queries, walletID, amount
 			}
 		}
 		if typ == LoadFree {
-			out, err = l.freeLoad(ctx, q, w, amount, source)
+			out, err = l.freeLoad(ctx, q, w, amount, source, expiresAt)
 			return err
 		}
 		pm, err := l.automatedPaymentMethod(ctx, q, w.CustomerID)
@@ -278,7 +290,9 @@ func (l *Ledger) automatedPaymentMethod(ctx context.Context, q *store.Queries, c
 
 // freeLoad credits a free load at once: load row, credit_free transaction, credit note
 // with the next gapless number, and the wallet.credited event, in the caller's transaction.
-func (l *Ledger) freeLoad(ctx context.Context, q *store.Queries, w store.Wallet, amount decimal.Decimal, source string) (Load, error) {
+// With expiresAt, the credit is an expiring lot that debits consume first, and the credit
+// note shows when it expires; the caller schedules its expiry (collection.StartCreditExpiry).
+func (l *Ledger) freeLoad(ctx context.Context, q *store.Queries, w store.Wallet, amount decimal.Decimal, source string, expiresAt *time.Time) (Load, error) {
 	loadID, txID := ids.New(ids.Load), ids.New(ids.WalletTx)
 	// The load and its transaction reference each other: the load is inserted settled,
 	// naming the credit written next (that foreign key is checked at commit).
@@ -296,13 +310,20 @@ func (l *Ledger) freeLoad(ctx context.Context, q *store.Queries, w store.Wallet,
 	if err != nil {
 		return Load{}, fmt.Errorf("credit wallet: %w", err)
 	}
+	if expiresAt != nil {
+		if _, err := q.CreateCreditLot(ctx, store.CreateCreditLotParams{
+			WalletTransactionID: tx.ID, WalletID: w.ID, Amount: amount, ExpiresAt: *expiresAt,
+		}); err != nil {
+			return Load{}, fmt.Errorf("create credit lot: %w", err)
+		}
+	}
 	number, err := documents.NextNumber(ctx, q, documents.KindCreditNote)
 	if err != nil {
 		return Load{}, err
 	}
 	cn, err := q.CreateCreditNote(ctx, store.CreateCreditNoteParams{
 		ID: ids.New(ids.CreditNote), Number: number, CustomerID: w.CustomerID, WalletID: w.ID,
-		LoadID: loadID, WalletTransactionID: tx.ID, Amount: amount, Currency: w.Currency,
+		LoadID: loadID, WalletTransactionID: tx.ID, Amount: amount, Currency: w.Currency, ExpiresAt: expiresAt,
 	})
 	if err != nil {
 		return Load{}, fmt.Errorf("create credit note: %w", err)
@@ -363,6 +384,16 @@ func (l *Ledger) loadWithDocuments(ctx context.Context, q *store.Queries, row st
 		}
 		if err == nil {
 			rc = &r
+		}
+		rev, err := q.GetLoadReversal(ctx, row.ID)
+		if err != nil && !store.IsNoRows(err) {
+			return Load{}, fmt.Errorf("get reversal: %w", err)
+		}
+		if err == nil {
+			v := loadView(row, cn, rc)
+			r := reversalView(rev)
+			v.Reversal = &r
+			return v, nil
 		}
 	}
 	return loadView(row, cn, rc), nil
@@ -651,6 +682,7 @@ func loadView(r store.WalletLoad, cn *store.CreditNote, rc *store.Receipt) Load 
 	if cn != nil {
 		c := creditNoteView(*cn)
 		v.CreditNote = &c
+		v.ExpiresAt = c.ExpiresAt
 	}
 	if rc != nil {
 		r := receiptView(*rc)

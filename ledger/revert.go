@@ -44,6 +44,10 @@ func (l *Ledger) Revert(ctx context.Context, walletID, txID string) (Transaction
 		if orig.RevertedBy != nil {
 			return apperr.New(apperr.Conflict, "already_reverted", txID+" was already reverted by "+*orig.RevertedBy)
 		}
+		// An expired credit's rest was taken back already: a revert would take it twice.
+		if err := expiryRefusal(ctx, q, orig); err != nil {
+			return err
+		}
 		if w.Balance.LessThan(orig.Amount) {
 			return apperr.New(apperr.Rule, "insufficient_balance", fmt.Sprintf("the balance (%s %s) does not cover the %s %s to revert",
 				money.Format(w.Balance, w.Currency), w.Currency, money.Format(orig.Amount, orig.Currency), orig.Currency))

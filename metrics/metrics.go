@@ -53,7 +53,7 @@ var Payments = prometheus.NewCounterVec(prometheus.CounterOpts{
 // and wallet transaction type (credit_paid, credit_free, debit).
 var WalletMovements = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Name: "payorch_wallet_movements_total",
-	Help: "Wallet movements, by movement (credited, debited, reverted) and transaction type.",
+	Help: "Wallet movements, by movement (credited, debited, reverted, expired, load_reversed) and transaction type.",
 }, []string{"movement", "type"})
 
 // WebhookDeliveries counts webhook delivery attempts by result: delivered, retrying (the
@@ -86,13 +86,16 @@ func ObserveEvent(eventType string, data []byte) {
 		Payments.WithLabelValues("succeeded", "").Inc()
 	case "invoice.transaction_failed":
 		Payments.WithLabelValues("failed", lastFailedErrorType(data)).Inc()
-	case "wallet.credited", "wallet.debited", "wallet.transaction_reverted":
+	case "wallet.credited", "wallet.debited", "wallet.transaction_reverted", "wallet.credit_expired":
 		var tx struct {
 			Type string `json:"type"`
 		}
 		_ = json.Unmarshal(data, &tx)
-		movement := map[string]string{"wallet.credited": "credited", "wallet.debited": "debited", "wallet.transaction_reverted": "reverted"}[eventType]
+		movement := map[string]string{"wallet.credited": "credited", "wallet.debited": "debited",
+			"wallet.transaction_reverted": "reverted", "wallet.credit_expired": "expired"}[eventType]
 		WalletMovements.WithLabelValues(movement, label(tx.Type)).Inc()
+	case "wallet.load_reversed":
+		WalletMovements.WithLabelValues("load_reversed", "debit").Inc()
 	}
 }
 

@@ -28,13 +28,19 @@ const (
 	// WalletBalanceLow: the wallet's projected balance went under its alert_below (once
 	// until it climbs back above).
 	WalletBalanceLow = "wallet.balance_low"
+	// WalletCreditExpired: an expiring credit's unused rest was debited (data: the expiry
+	// transaction, whose original_transaction_id is the credit).
+	WalletCreditExpired = "wallet.credit_expired"
+	// WalletLoadReversed: the provider reversed a settled paid load's charge (data: the
+	// load reversal: what the wallet gave back and the invoice opened for the rest).
+	WalletLoadReversed = "wallet.load_reversed"
 )
 
 // Catalog lists every public event type.
 var Catalog = []string{
 	InvoiceSettled, InvoiceErrored, InvoiceTransactionFailed, SubscriptionErrored,
 	SubscriptionActivated, SubscriptionReactivated, SubscriptionCancelled, WalletCredited,
-	WalletDebited, WalletTransactionReverted, PaymentMethodErrored, WalletBalanceLow,
+	WalletDebited, WalletTransactionReverted, PaymentMethodErrored, WalletBalanceLow, WalletCreditExpired, WalletLoadReversed,
 }
 
 // Internal event types: they drive customer email, and are never sent to webhook endpoints.

@@ -27,6 +27,9 @@ const (
 	StatusPending ChargeStatus = "pending"
 	// StatusFailed means the provider refused the charge; ErrorType says why.
 	StatusFailed ChargeStatus = "failed"
+	// StatusReversed, only in an Event, means the provider took back money it had reported
+	// settled: a direct debit returned by the bank (SEPA return) or a chargeback (dispute).
+	StatusReversed ChargeStatus = "reversed"
 )
 
 // ErrorType is one of the eleven normalized failure reasons of a transaction. It is the

@@ -268,7 +268,8 @@ func simInfraError(err error) error {
 }
 
 // DeliverDueEvents hands every due, undelivered simulated event (a SEPA charge's outcome,
-// an incoming bank transfer) to handler, one database transaction per event holding the charge row (FOR UPDATE SKIP
+// an incoming bank transfer, and for pm_sim_sepa_return the return that follows its
+// settlement, due SEPADelay later) to handler, one database transaction per event holding the charge row (FOR UPDATE SKIP
 // LOCKED, so several pollers never deliver one event at the same time). An event is
 // marked delivered only when the handler returns nil; on an error it is postponed
 // (EventRetryDelay, doubling) and delivered again by a later call: delivery is at least
@@ -303,6 +304,12 @@ func (s *Simulated) DeliverDueEvents(ctx context.Context, handler EventHandler) 
 					ID: row.ID, LastError: msg, DueAt: now.Add(s.retryDelay(int(row.EventAttempts) + 1))})
 			}
 			ok = true
+			// A debit that settles and is then returned: its return is the next event.
+			if then := simBehaviourFor(row.PaymentMethodRef).then; then != nil && row.EventStatus != string(then.Status) {
+				return q.RearmSimEvent(ctx, store.RearmSimEventParams{ID: row.ID, EventID: *row.EventID + "_return",
+					EventStatus: string(then.Status), EventProviderCode: then.ProviderCode, EventMessage: then.Message,
+					DueAt: now.Add(s.opts.SEPADelay)})
+			}
 			return q.MarkSimEventDelivered(ctx, store.MarkSimEventDeliveredParams{ID: row.ID, DeliveredAt: now})
 		})
 		if err != nil {
@@ -396,6 +403,7 @@ type simBehaviour struct {
 	n       int
 	outcome ChargeResult  // the immediate result (Reference filled in later)
 	event   *ChargeResult // the later outcome of a pending charge
+	then    *ChargeResult // a further event once event is delivered (a settled debit returned)
 }
 
 var (
@@ -470,6 +478,10 @@ var simFixed = map[string]simBehaviour{
 	"pm_sim_bad_credentials": {kind: simBadCredentials},
 	"pm_sim_sepa_settle": {kind: simSEPA, outcome: ChargeResult{Status: StatusPending},
 		event: &ChargeResult{Status: StatusSettled}},
+	"pm_sim_sepa_return": {kind: simSEPA, outcome: ChargeResult{Status: StatusPending},
+		event: &ChargeResult{Status: StatusSettled},
+		then: &ChargeResult{Status: StatusReversed, ProviderCode: "MD06",
+			Message: "The customer's bank returned the direct debit (SEPA return MD06, simulated)."}},
 	"pm_sim_sepa_fail": {kind: simSEPA, outcome: ChargeResult{Status: StatusPending},
 		event: func() *ChargeResult {
 			r := simDecline("insufficient_funds", "insufficient_funds", "The customer's account has insufficient funds to cover this payment (simulated).")
@@ -539,6 +551,7 @@ func SimulatedPaymentMethods() []SimulatedPaymentMethod {
 			Behaviour: "every call gets a non-retryable provider error (HTTP 401, as with a revoked API key)"},
 		doc("pm_sim_sepa_settle", "SEPA direct debit: pending, then a settled event after PAYORCH_SIM_SEPA_DELAY"),
 		doc("pm_sim_sepa_fail", "SEPA direct debit: pending, then a failed event (insufficient funds) after PAYORCH_SIM_SEPA_DELAY"),
+		doc("pm_sim_sepa_return", "SEPA direct debit: pending, a settled event after PAYORCH_SIM_SEPA_DELAY, then a reversed event (SEPA return MD06) after as long again"),
 		{ID: "pm_card_<other>", Status: StatusSettled, Behaviour: "settles, like Stripe's other test cards"},
 		{ID: "<any other id>", Status: StatusFailed, ErrorType: ErrPaymentMethodInvalid, HardDecline: true, Code: "resource_missing",
 			Behaviour: "fails: no such payment method"},

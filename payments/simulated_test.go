@@ -117,6 +117,7 @@ func TestSimulatedPaymentMethods(t *testing.T) {
 		{"pm_sim_outage0_then_settle", StatusSettled, "", false, "", ""},
 		{"pm_sim_sepa_settle", StatusPending, "", false, "", ""},
 		{"pm_sim_sepa_fail", StatusPending, "", false, "", ""},
+		{"pm_sim_sepa_return", StatusPending, "", false, "", ""},
 		{"pm_nope", StatusFailed, ErrPaymentMethodInvalid, true, "resource_missing", ""},
 		{"pm_sim_fail_then_settle", StatusFailed, ErrPaymentMethodInvalid, true, "resource_missing", ""},
 	}
@@ -622,5 +623,47 @@ func TestREADMEDocumentsSimulatedIDs(t *testing.T) {
 		if d.ErrorType != "" && !strings.Contains(row, "`"+string(d.ErrorType)+"`") {
 			t.Errorf("README.md row of %s does not name its error type %s: %s", d.ID, d.ErrorType, row)
 		}
+	}
+}
+
+// TestSimulatedSEPAReturn: pm_sim_sepa_return settles after the SEPA delay and is returned
+// (a reversed event) after as long again, each event delivered once; a failing handler
+// gets the return again later.
+func TestSimulatedSEPAReturn(t *testing.T) {
+	f := newSimFixture(t)
+	ctx := context.Background()
+	ch := f.charge(req("sepa_return", "pm_sim_sepa_return"))
+	if ch.Status != StatusPending {
+		t.Fatalf("charge %+v, want pending", ch)
+	}
+	h := &recorder{}
+	f.clock.Add(testSEPADelay)
+	if n, err := f.sim.DeliverDueEvents(ctx, h); n != 1 || err != nil {
+		t.Fatalf("settlement: %d delivered, %v", n, err)
+	}
+	if evs := h.calls(); len(evs) != 1 || evs[0].Status != StatusSettled || evs[0].Reference != ch.Reference {
+		t.Fatalf("first event %+v, want the settlement", evs)
+	}
+	f.clock.Add(testSEPADelay - time.Second)
+	if n, _ := f.sim.DeliverDueEvents(ctx, h); n != 0 {
+		t.Fatalf("the return came before its delay")
+	}
+	f.clock.Add(time.Second)
+	failing := &recorder{failing: true}
+	if _, err := f.sim.DeliverDueEvents(ctx, failing); err == nil || len(failing.calls()) != 1 {
+		t.Fatalf("failing handler: %v, %d calls", err, len(failing.calls()))
+	}
+	f.clock.Add(testRetryDelay)
+	if n, err := f.sim.DeliverDueEvents(ctx, h); n != 1 || err != nil {
+		t.Fatalf("return: %d delivered, %v", n, err)
+	}
+	evs := h.calls()
+	if len(evs) != 2 || evs[1].Status != StatusReversed || evs[1].Reference != ch.Reference || evs[1].ID == evs[0].ID ||
+		evs[1].ProviderCode != "MD06" || evs[1].Metadata["invoice_id"] != "inv_test" {
+		t.Fatalf("events %+v, want the settlement then the return", evs)
+	}
+	f.clock.Add(time.Hour)
+	if n, _ := f.sim.DeliverDueEvents(ctx, h); n != 0 || len(h.calls()) != 2 {
+		t.Fatalf("an event came again: %d calls", len(h.calls()))
 	}
 }

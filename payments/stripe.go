@@ -330,7 +330,9 @@ func (t statusRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
 // the Stripe-Signature header, secret the endpoint's signing secret "whsec_…") and
 // converts the PaymentIntent events payorch acts on into a normalized Event:
 // payment_intent.succeeded → settled, payment_intent.processing → pending,
-// payment_intent.payment_failed → failed with the error mapped from last_payment_error.
+// payment_intent.payment_failed → failed with the error mapped from last_payment_error
+// (for a direct debit that had succeeded, the bank's return: a reversal of what settled),
+// charge.dispute.created → reversed (a chargeback: the money is taken back).
 // Bank transfers (customer_balance intents) become events with Funding set
 // (parseFundingEvent): payment_intent.partially_funded, the intent's
 // payment_intent.succeeded, and customer_cash_balance_transaction.created of type
@@ -367,6 +369,8 @@ func ParseStripeEvent(payload []byte, sigHeader, secret string) (Event, bool, er
 	case stripe.EventTypePaymentIntentPaymentFailed:
 		status = StatusFailed
 	case stripe.EventTypePaymentIntentPartiallyFunded, stripe.EventTypeCustomerCashBalanceTransactionCreated:
+	case stripe.EventTypeChargeDisputeCreated:
+		status = StatusReversed
 	default:
 		return Event{}, false, nil
 	}
@@ -376,6 +380,9 @@ func ParseStripeEvent(payload []byte, sigHeader, secret string) (Event, bool, er
 	}
 	if ev.Data == nil || len(ev.Data.Raw) == 0 {
 		return Event{}, false, fmt.Errorf("stripe webhook: event %s (%s) has no data object", ev.ID, ev.Type)
+	}
+	if ev.Type == stripe.EventTypeChargeDisputeCreated {
+		return stripeDisputeEvent(ev)
 	}
 	if status == "" {
 		return parseFundingEvent(ev)
@@ -413,4 +420,21 @@ func ParseStripeEvent(payload []byte, sigHeader, secret string) (Event, bool, er
 		out.ProviderCode, out.DeclineCode, out.Message = code, declineCode, msg
 	}
 	return out, true, nil
+}
+
+// stripeDisputeEvent turns charge.dispute.created into a reversed Event about the disputed
+// PaymentIntent: the provider has taken the money back (a chargeback).
+func stripeDisputeEvent(ev stripe.Event) (Event, bool, error) {
+	if ev.Data == nil || len(ev.Data.Raw) == 0 {
+		return Event{}, false, fmt.Errorf("stripe webhook: event %s (%s) has no data object", ev.ID, ev.Type)
+	}
+	var d stripe.Dispute
+	if err := json.Unmarshal(ev.Data.Raw, &d); err != nil {
+		return Event{}, false, fmt.Errorf("stripe webhook: event %s: decoding dispute: %w", ev.ID, err)
+	}
+	if d.PaymentIntent == nil || d.PaymentIntent.ID == "" {
+		return Event{}, false, fmt.Errorf("stripe webhook: event %s (%s) names no payment intent", ev.ID, ev.Type)
+	}
+	return Event{ID: ev.ID, Provider: StripeProviderName, Reference: d.PaymentIntent.ID, Status: StatusReversed,
+		ProviderCode: "dispute_" + string(d.Reason), Message: "the customer disputed the payment (" + string(d.Reason) + ")"}, true, nil
 }

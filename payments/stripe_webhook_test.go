@@ -55,6 +55,10 @@ func TestParseStripeEventAccepted(t *testing.T) {
 		{"payment_failed without last_payment_error", "payment_intent.payment_failed",
 			`{"id":"pi_5","object":"payment_intent","status":"requires_payment_method"}`,
 			Event{ID: "evt_1", Provider: "stripe", Reference: "pi_5", Status: StatusFailed, ErrorType: ErrUnknown}},
+		{"charge.dispute.created: a chargeback reverses the payment", "charge.dispute.created",
+			`{"id":"dp_1","object":"dispute","amount":5000,"currency":"eur","charge":"ch_1","payment_intent":"pi_6","reason":"fraudulent","status":"needs_response"}`,
+			Event{ID: "evt_1", Provider: "stripe", Reference: "pi_6", Status: StatusReversed, ProviderCode: "dispute_fraudulent",
+				Message: "the customer disputed the payment (fraudulent)"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

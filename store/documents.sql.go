@@ -10,7 +10,7 @@ import (
 )
 
 const getCreditNote = `-- name: GetCreditNote :one
-SELECT id, seq, number, customer_id, wallet_id, load_id, wallet_transaction_id, amount, currency, status, issued_at, voided_at FROM credit_notes WHERE id = $1
+SELECT id, seq, number, customer_id, wallet_id, load_id, wallet_transaction_id, amount, currency, status, issued_at, voided_at, expires_at FROM credit_notes WHERE id = $1
 `
 
 func (q *Queries) GetCreditNote(ctx context.Context, id string) (CreditNote, error) {
@@ -29,6 +29,7 @@ func (q *Queries) GetCreditNote(ctx context.Context, id string) (CreditNote, err
 		&i.Status,
 		&i.IssuedAt,
 		&i.VoidedAt,
+		&i.ExpiresAt,
 	)
 	return i, err
 }
@@ -58,7 +59,7 @@ func (q *Queries) GetReceipt(ctx context.Context, id string) (Receipt, error) {
 }
 
 const listCreditNotes = `-- name: ListCreditNotes :many
-SELECT id, seq, number, customer_id, wallet_id, load_id, wallet_transaction_id, amount, currency, status, issued_at, voided_at FROM credit_notes
+SELECT id, seq, number, customer_id, wallet_id, load_id, wallet_transaction_id, amount, currency, status, issued_at, voided_at, expires_at FROM credit_notes
 WHERE ($1::text IS NULL OR customer_id = $1::text)
   AND ($2::bigint IS NULL OR seq < $2::bigint)
 ORDER BY seq DESC
@@ -93,6 +94,7 @@ func (q *Queries) ListCreditNotes(ctx context.Context, arg ListCreditNotesParams
 			&i.Status,
 			&i.IssuedAt,
 			&i.VoidedAt,
+			&i.ExpiresAt,
 		); err != nil {
 			return nil, err
 		}

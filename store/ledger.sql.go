@@ -13,9 +13,9 @@ import (
 )
 
 const createCreditNote = `-- name: CreateCreditNote :one
-INSERT INTO credit_notes (id, number, customer_id, wallet_id, load_id, wallet_transaction_id, amount, currency)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-RETURNING id, seq, number, customer_id, wallet_id, load_id, wallet_transaction_id, amount, currency, status, issued_at, voided_at
+INSERT INTO credit_notes (id, number, customer_id, wallet_id, load_id, wallet_transaction_id, amount, currency, expires_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+RETURNING id, seq, number, customer_id, wallet_id, load_id, wallet_transaction_id, amount, currency, status, issued_at, voided_at, expires_at
 `
 
 type CreateCreditNoteParams struct {
@@ -27,6 +27,7 @@ type CreateCreditNoteParams struct {
 	WalletTransactionID string
 	Amount              decimal.Decimal
 	Currency            string
+	ExpiresAt           *time.Time
 }
 
 func (q *Queries) CreateCreditNote(ctx context.Context, arg CreateCreditNoteParams) (CreditNote, error) {
@@ -39,6 +40,7 @@ func (q *Queries) CreateCreditNote(ctx context.Context, arg CreateCreditNotePara
 		arg.WalletTransactionID,
 		arg.Amount,
 		arg.Currency,
+		arg.ExpiresAt,
 	)
 	var i CreditNote
 	err := row.Scan(
@@ -54,6 +56,7 @@ func (q *Queries) CreateCreditNote(ctx context.Context, arg CreateCreditNotePara
 		&i.Status,
 		&i.IssuedAt,
 		&i.VoidedAt,
+		&i.ExpiresAt,
 	)
 	return i, err
 }
@@ -429,7 +432,7 @@ func (q *Queries) FailWalletLoad(ctx context.Context, arg FailWalletLoadParams) 
 }
 
 const getCreditNoteByLoad = `-- name: GetCreditNoteByLoad :one
-SELECT id, seq, number, customer_id, wallet_id, load_id, wallet_transaction_id, amount, currency, status, issued_at, voided_at FROM credit_notes WHERE load_id = $1
+SELECT id, seq, number, customer_id, wallet_id, load_id, wallet_transaction_id, amount, currency, status, issued_at, voided_at, expires_at FROM credit_notes WHERE load_id = $1
 `
 
 func (q *Queries) GetCreditNoteByLoad(ctx context.Context, loadID string) (CreditNote, error) {
@@ -448,6 +451,7 @@ func (q *Queries) GetCreditNoteByLoad(ctx context.Context, loadID string) (Credi
 		&i.Status,
 		&i.IssuedAt,
 		&i.VoidedAt,
+		&i.ExpiresAt,
 	)
 	return i, err
 }

@@ -23,6 +23,7 @@ type CreditNote struct {
 	Status              string
 	IssuedAt            time.Time
 	VoidedAt            *time.Time
+	ExpiresAt           *time.Time
 }
 
 type Customer struct {
@@ -346,6 +347,19 @@ type Wallet struct {
 	BalanceLow          bool
 }
 
+type WalletCreditLot struct {
+	WalletTransactionID string
+	Seq                 int64
+	WalletID            string
+	Amount              decimal.Decimal
+	Remaining           decimal.Decimal
+	ExpiresAt           time.Time
+	ExpiredAt           *time.Time
+	ExpiryTransactionID *string
+	WorkflowStartedAt   *time.Time
+	CreatedAt           time.Time
+}
+
 type WalletDebitAttempt struct {
 	InvoiceID            string
 	Attempt              int32
@@ -380,6 +394,25 @@ type WalletLoad struct {
 	CompletedAt         *time.Time
 	AutoTopUp           *string
 	AutoTopUpPeriod     *string
+}
+
+type WalletLoadReversal struct {
+	LoadID              string
+	Seq                 int64
+	WalletID            string
+	CustomerID          string
+	Provider            string
+	EventID             string
+	Reason              string
+	ProviderCode        string
+	Message             string
+	Amount              decimal.Decimal
+	Currency            string
+	TakenBack           decimal.Decimal
+	Invoiced            decimal.Decimal
+	WalletTransactionID *string
+	InvoiceID           *string
+	CreatedAt           time.Time
 }
 
 type WalletTransaction struct {

@@ -252,6 +252,39 @@ func (q *Queries) PostponeSimEvent(ctx context.Context, arg PostponeSimEventPara
 	return err
 }
 
+const rearmSimEvent = `-- name: RearmSimEvent :exec
+UPDATE sim_charges
+SET event_id = $2::text, event_status = $3::text,
+    event_error_type = '', event_hard_decline = false,
+    event_provider_code = $4::text, event_decline_code = '',
+    event_message = $5::text, event_due_at = $6::timestamptz,
+    event_delivered_at = NULL, event_attempts = 0, event_last_error = ''
+WHERE id = $1
+`
+
+type RearmSimEventParams struct {
+	ID                string
+	EventID           string
+	EventStatus       string
+	EventProviderCode string
+	EventMessage      string
+	DueAt             time.Time
+}
+
+// The second event of a charge that settles and is then taken back (pm_sim_sepa_return):
+// the row's event becomes the return, due later, undelivered.
+func (q *Queries) RearmSimEvent(ctx context.Context, arg RearmSimEventParams) error {
+	_, err := q.db.Exec(ctx, rearmSimEvent,
+		arg.ID,
+		arg.EventID,
+		arg.EventStatus,
+		arg.EventProviderCode,
+		arg.EventMessage,
+		arg.DueAt,
+	)
+	return err
+}
+
 const simChargeByKey = `-- name: SimChargeByKey :one
 
 SELECT id, seq, idempotency_key, payment_method_ref, customer_ref, amount, currency, description, status, error_type, hard_decline, provider_code, decline_code, message, metadata, event_id, event_status, event_error_type, event_hard_decline, event_provider_code, event_decline_code, event_message, event_due_at, event_delivered_at, event_attempts, event_last_error, created_at FROM sim_charges WHERE idempotency_key = $1

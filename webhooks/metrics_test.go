@@ -24,7 +24,9 @@ func TestDispatcherCountsPaymentsWalletAndDeliveries(t *testing.T) {
 	}})
 	f.emit(outbox.InvoiceSettled, "inv_m2", map[string]any{"id": "inv_m2", "status": "paid"})
 	f.emit(outbox.WalletCredited, "wtx_m1", map[string]any{"id": "wtx_m1", "type": "credit_free", "amount": "5.00"})
-	if st := f.runOnce(); st.Queued != 3 || st.Delivered != 3 {
+	f.emit(outbox.WalletCreditExpired, "wtx_m2", map[string]any{"id": "wtx_m2", "type": "expiry", "amount": "2.00"})
+	f.emit(outbox.WalletLoadReversed, "lod_m1", map[string]any{"object": "wallet_load_reversal", "load_id": "lod_m1", "taken_back": "3.00"})
+	if st := f.runOnce(); st.Queued != 5 || st.Delivered != 5 {
 		t.Fatalf("stats %+v", st)
 	}
 	// A second run fans nothing out again: nothing is counted twice.
@@ -41,9 +43,11 @@ func TestDispatcherCountsPaymentsWalletAndDeliveries(t *testing.T) {
 		{"payorch_payments_total", `error_type="payment_method_expired",outcome="failed"`, 0},
 		{"payorch_payments_total", `error_type="",outcome="succeeded"`, 1},
 		{"payorch_wallet_movements_total", `movement="credited",type="credit_free"`, 1},
+		{"payorch_wallet_movements_total", `movement="expired",type="expiry"`, 1},
+		{"payorch_wallet_movements_total", `movement="load_reversed",type="debit"`, 1},
 		{"payorch_events_total", `type="invoice.transaction_failed"`, 1},
-		{"payorch_webhook_deliveries_total", `result="delivered"`, 3},
-		{"payorch_webhook_delivery_lag_seconds_count", "", 3},
+		{"payorch_webhook_deliveries_total", `result="delivered"`, 5},
+		{"payorch_webhook_delivery_lag_seconds_count", "", 5},
 	} {
 		if got := moved(c.name, c.labels); got != c.want {
 			t.Errorf("%s{%s} moved by %v, want %v", c.name, c.labels, got, c.want)

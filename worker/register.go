@@ -19,6 +19,7 @@ func register(w worker.Worker, a *app.App, provider payments.Provider) {
 	w.RegisterWorkflowWithOptions(workflows.InvoicePayment, workflow.RegisterOptions{Name: contracts.InvoicePaymentWorkflow})
 	w.RegisterWorkflow(workflows.WalletLoad)
 	w.RegisterWorkflowWithOptions(workflows.WalletAutoTopUp, workflow.RegisterOptions{Name: contracts.WalletAutoTopUpWorkflow})
+	w.RegisterWorkflowWithOptions(workflows.CreditExpiry, workflow.RegisterOptions{Name: contracts.CreditExpiryWorkflow})
 	// The activities struct is registered once; every activity is one of its methods.
 	w.RegisterActivity(&activities.Activities{Pool: a.Pool, Provider: provider, Now: time.Now,
 		BankTransfers: payments.BankTransfersFromConfig(a.Config, provider)})

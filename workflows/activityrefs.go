@@ -111,6 +111,11 @@ func (*acts) RequestMonthlyTopUp(context.Context, steps.MonthlyTopUpInput) (step
 	return steps.MonthlyTopUp{}, notRegistered("RequestMonthlyTopUp")
 }
 
+// ExpireCredit debits what is left of an expiring credit, once.
+func (*acts) ExpireCredit(context.Context, c.ExpireCreditInput) (c.CreditExpiryResult, error) {
+	return c.CreditExpiryResult{}, notRegistered("ExpireCredit")
+}
+
 // PrepareWalletLoad creates a paid load's one-off invoice (once) and returns the load.
 func (*acts) PrepareWalletLoad(context.Context, c.WalletLoadInput) (c.WalletLoadResult, error) {
 	return c.WalletLoadResult{}, notRegistered("PrepareWalletLoad")

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"payorch/activities"
 	c "payorch/contracts"
@@ -29,6 +30,7 @@ import (
 // recorded histories live in testdata/.
 func registerOtherWorkflowsForReplay(r worker.WorkflowReplayer) {
 	r.RegisterWorkflow(WalletLoad)
+	r.RegisterWorkflowWithOptions(CreditExpiry, workflow.RegisterOptions{Name: c.CreditExpiryWorkflow})
 }
 
 // loadFixture is a paid wallet load, a fake provider (the PSP boundary) and a worker on

@@ -1,7 +1,7 @@
 // Package pdf renders payorch's documents as PDF: the invoice (lines, total, the payment
 // breakdown by source with dates, what is still due, VOIDED when voided), the receipt of a
 // paid wallet load (informational, no accounting impact) and the credit note of a free
-// load (VOIDED once the load is reverted). Merchant details come from configuration
+// load (VOIDED once the load is reverted; its expiry date when the credit expires). Merchant details come from configuration
 // (PAYORCH_MERCHANT_*). Text is UTF-8 in the embedded Go fonts.
 package pdf
 
@@ -321,8 +321,16 @@ func (d *doc) receipt(rc ledger.Receipt, inv invoices.Invoice, c customers.Custo
 
 func (d *doc) creditNote(cn ledger.CreditNote, c customers.Customer) {
 	facts := [][2]string{{"Issued", day(cn.IssuedAt)}, {"Status", statusLabel(cn.Status)}}
+	if cn.ExpiresAt != nil {
+		facts = append(facts, [2]string{"Expires", day(*cn.ExpiresAt)})
+	}
 	d.header("Credit note", cn.Number, facts)
 	d.billedTo(c)
+	if cn.ExpiresAt != nil && cn.Status != "voided" {
+		d.text(9, false, "This credit expires on "+cn.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC")+
+			": what is left of it then is taken back from the wallet.")
+		d.f.Ln(3)
+	}
 	if cn.Status == "voided" {
 		d.stamp("VOIDED", 200, 0, 0)
 		if cn.VoidedAt != nil {

@@ -18,13 +18,16 @@ func (a *App) Provider() (payments.Provider, error) {
 
 // ProviderEvents returns the handler of normalized provider events (verified Stripe
 // webhooks in the API, simulated SEPA outcomes in the worker): the outcome of a wallet
-// load's pending charge resolves the load (ledger.ResolvePendingLoad); any other charge's
+// load's pending charge resolves the load (ledger.ResolvePendingLoad), a settled load's
+// charge taken back reverses it (ledger.ReverseLoad, its invoice for the rest collected
+// through collection.StartInvoice); any other charge's
 // goes to its invoice's payment workflow (collection.EventRouter, which ignores charges
 // no workflow waits for). Money received by bank transfer (an event with Funding) is the
 // invoice's reconciliation (collection.EventRouter). It needs the Temporal client.
 func (a *App) ProviderEvents() payments.EventHandler {
 	l := ledger.New(a.Pool)
-	router := &collection.EventRouter{Collection: a.Collection()}
+	coll := a.Collection()
+	router := &collection.EventRouter{Collection: coll}
 	if p, err := a.Provider(); err == nil {
 		router.BankTransfers, _ = p.(payments.BankTransfers)
 	}
@@ -33,8 +36,31 @@ func (a *App) ProviderEvents() payments.EventHandler {
 			// Money received by bank transfer for an invoice (never a wallet load's).
 			return router.HandleProviderEvent(ctx, ev)
 		}
+		// A settled load's charge taken back (a SEPA return, a chargeback, a direct debit
+		// failing after it settled): the wallet gives back what it holds, the rest is
+		// invoiced and collected as any invoice (the sweeper starts it after a crash).
+		rev, handled, err := l.ReverseLoad(ctx, ev)
+		switch {
+		case err == nil && handled:
+			if rev.InvoiceID != nil {
+				inv, err := coll.Invoices.Get(ctx, *rev.InvoiceID)
+				if err != nil {
+					return err
+				}
+				if err := coll.StartInvoice(ctx, inv); err != nil {
+					a.Log.WarnContext(ctx, "collection of a reversed load's invoice not started; the sweeper will", "invoice_id", inv.ID, "error", err)
+				}
+			}
+			return nil
+		case err != nil && !apperr.IsKind(err, apperr.NotFound):
+			return err
+		case err != nil && ev.Status == payments.StatusReversed:
+			// A reversal of an invoice's charge: not handled yet (the invoice stays paid).
+			a.Log.WarnContext(ctx, "provider reversed a charge that is no wallet load's; not handled", "event_id", ev.ID, "reference", ev.Reference)
+			return nil
+		}
 		// A load's one-off invoice has no payment workflow: try the loads first.
-		_, err := l.ResolvePendingLoad(ctx, ev)
+		_, err = l.ResolvePendingLoad(ctx, ev)
 		if err == nil || !apperr.IsKind(err, apperr.NotFound) {
 			return err
 		}

@@ -18,7 +18,7 @@ import (
 
 var env *testenv.Env
 
-func TestMain(m *testing.M) { testenv.Main(m, &env, testenv.Options{}) }
+func TestMain(m *testing.M) { testenv.Main(m, &env, testenv.Options{Temporal: true}) }
 
 // TestProviderEventsResolveSimulatedSEPALoad: a paid wallet load charged to a simulated
 // SEPA mandate stays pending; the simulator's event, delivered to the process's provider

@@ -139,14 +139,15 @@ func (f *FakeProvider) Result(key string) (payments.ChargeResult, bool) {
 }
 
 // AssertBalanced checks the ledger invariants of every wallet in the database:
-// balance = sum(credits) − sum(debits), balance ≥ 0, and each row's balance_after equals
-// the running sum in ledger order. Call it at the end of every scenario.
+// balance = sum(credits) − sum(debits and expiries), balance ≥ 0, each row's balance_after
+// equals the running sum in ledger order, and the unused rest of its expiring credits is
+// at most the balance. Call it at the end of every scenario.
 func AssertBalanced(t testing.TB, pool *pgxpool.Pool) {
 	t.Helper()
 	ctx := context.Background()
 	rows, err := pool.Query(ctx, `
 		SELECT w.id, w.balance,
-		       COALESCE(sum(CASE WHEN t.type = 'debit' THEN -t.amount ELSE t.amount END), 0) AS ledger,
+		       COALESCE(sum(CASE WHEN t.type IN ('debit', 'expiry') THEN -t.amount ELSE t.amount END), 0) AS ledger,
 		       count(t.id)
 		FROM wallets w LEFT JOIN wallet_transactions t ON t.wallet_id = w.id
 		GROUP BY w.id, w.balance`)
@@ -179,13 +180,21 @@ func AssertBalanced(t testing.TB, pool *pgxpool.Pool) {
 		var bad int
 		if err := pool.QueryRow(ctx, `
 			SELECT count(*) FROM (
-				SELECT balance_after, sum(CASE WHEN type = 'debit' THEN -amount ELSE amount END) OVER (ORDER BY seq) AS running
+				SELECT balance_after, sum(CASE WHEN type IN ('debit', 'expiry') THEN -amount ELSE amount END) OVER (ORDER BY seq) AS running
 				FROM wallet_transactions WHERE wallet_id = $1) x
 			WHERE balance_after <> running`, r.id).Scan(&bad); err != nil {
 			t.Fatalf("ledger chain check: %v", err)
 		}
 		if bad != 0 {
 			t.Fatalf("wallet %s: %d ledger rows whose balance_after is not the running sum", r.id, bad)
+		}
+		// Expiring credits: what is left of them is money the wallet holds.
+		var lots decimal.Decimal
+		if err := pool.QueryRow(ctx, `SELECT COALESCE(sum(remaining), 0) FROM wallet_credit_lots WHERE wallet_id = $1`, r.id).Scan(&lots); err != nil {
+			t.Fatalf("credit lots check: %v", err)
+		}
+		if lots.GreaterThan(r.balance) {
+			t.Fatalf("wallet %s: its expiring credits hold %s, more than its balance %s", r.id, lots, r.balance)
 		}
 	}
 }

@@ -180,8 +180,8 @@ WHERE l.id = $1;
 UPDATE document_counters SET value = value + 1 WHERE name = 'credit_note' RETURNING value;
 
 -- name: CreateCreditNote :one
-INSERT INTO credit_notes (id, number, customer_id, wallet_id, load_id, wallet_transaction_id, amount, currency)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+INSERT INTO credit_notes (id, number, customer_id, wallet_id, load_id, wallet_transaction_id, amount, currency, expires_at)
+VALUES (@id, @number, @customer_id, @wallet_id, @load_id, @wallet_transaction_id, @amount, @currency, sqlc.narg(expires_at))
 RETURNING *;
 
 -- name: GetCreditNoteByLoad :one

@@ -61,3 +61,14 @@ ON CONFLICT (provider, event_id) DO NOTHING;
 
 -- name: MarkProviderEventProcessed :exec
 UPDATE provider_events SET processed_at = now() WHERE provider = $1 AND event_id = $2;
+
+-- name: RearmSimEvent :exec
+-- The second event of a charge that settles and is then taken back (pm_sim_sepa_return):
+-- the row's event becomes the return, due later, undelivered.
+UPDATE sim_charges
+SET event_id = sqlc.arg(event_id)::text, event_status = sqlc.arg(event_status)::text,
+    event_error_type = '', event_hard_decline = false,
+    event_provider_code = sqlc.arg(event_provider_code)::text, event_decline_code = '',
+    event_message = sqlc.arg(event_message)::text, event_due_at = sqlc.arg(due_at)::timestamptz,
+    event_delivered_at = NULL, event_attempts = 0, event_last_error = ''
+WHERE id = $1;
