@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -65,7 +66,7 @@ type stack struct {
 	queue    string
 	api      *httptest.Server
 	worker   *exec.Cmd
-	logs     *bytes.Buffer
+	logs     *syncBuffer
 	extraEnv []string
 	// dataDir is the worker's PAYORCH_DATA_DIR (dev mail lands in it).
 	dataDir string
@@ -89,7 +90,7 @@ func newStackWith(t *testing.T, o stackOptions) *stack {
 	t.Helper()
 	schedule, extraEnv := o.schedule, o.extraEnv
 	pool, url := env.Postgres.NewPool(t)
-	s := &stack{t: t, pool: pool, dbURL: url, queue: "e2e-" + ids.New("q"), logs: &bytes.Buffer{}, extraEnv: extraEnv, dataDir: t.TempDir()}
+	s := &stack{t: t, pool: pool, dbURL: url, queue: "e2e-" + ids.New("q"), logs: &syncBuffer{}, extraEnv: extraEnv, dataDir: t.TempDir()}
 	keys, err := config.ParseAPIKeys("backend:" + backendKey)
 	if err != nil {
 		t.Fatal(err)
@@ -249,4 +250,25 @@ func (s *stack) newCustomer(name, providerID string) string {
 		s.t.Fatalf("add payment method: %d %v", code, pm)
 	}
 	return id
+}
+
+// syncBuffer is the worker's log: written by the process's output copiers while a test
+// reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write appends p under the lock.
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// String returns what was written so far.
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
