@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -46,6 +47,7 @@ func TestWalletAutoTopUpRun(t *testing.T) {
 		must(t, err)
 		return w.ID
 	}
+	var last client.WorkflowRun
 	run := func(walletID string) c.WalletAutoTopUpResult {
 		t.Helper()
 		rctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -56,11 +58,21 @@ func TestWalletAutoTopUpRun(t *testing.T) {
 		must(t, err)
 		var out c.WalletAutoTopUpResult
 		must(t, r.Get(rctx, &out))
+		last = r
 		return out
 	}
 	day := 3
 	w := wallet(ledgertest.PMSettle, &day)
 	first := run(w)
+	// The monthly run's history (a load made and charged by its WalletLoad child) replays
+	// against the current code, and is recorded so a later change must replay it.
+	hist := fetchHistory(t, last.GetID(), last.GetRunID())
+	if err := newReplayer().ReplayWorkflowHistory(nil, hist); err != nil {
+		t.Fatalf("replay of the monthly run against the current code: %v", err)
+	}
+	if os.Getenv(recordEnv) == "1" {
+		recordHistory(t, "wallet_auto_top_up_monthly", hist)
+	}
 	if first.Load.ID == "" || first.Load.Status != "settled" {
 		t.Fatalf("first run: %+v", first)
 	}

@@ -31,6 +31,7 @@ import (
 func registerOtherWorkflowsForReplay(r worker.WorkflowReplayer) {
 	r.RegisterWorkflow(WalletLoad)
 	r.RegisterWorkflowWithOptions(CreditExpiry, workflow.RegisterOptions{Name: c.CreditExpiryWorkflow})
+	r.RegisterWorkflowWithOptions(WalletAutoTopUp, workflow.RegisterOptions{Name: c.WalletAutoTopUpWorkflow})
 }
 
 // loadFixture is a paid wallet load, a fake provider (the PSP boundary) and a worker on
