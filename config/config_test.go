@@ -25,6 +25,12 @@ func TestDefaults(t *testing.T) {
 	if len(c.APIKeys) != 0 {
 		t.Fatal("no keys by default")
 	}
+	if c.Worker.WorkflowCache != 10000 {
+		t.Fatalf("worker workflow cache %d, want the SDK's 10000", c.Worker.WorkflowCache)
+	}
+	if c, err := FromLookup(lookup(map[string]string{"PAYORCH_WORKER_WORKFLOW_CACHE": "500"})); err != nil || c.Worker.WorkflowCache != 500 {
+		t.Fatalf("worker workflow cache 500: %d, %v", c.Worker.WorkflowCache, err)
+	}
 }
 
 func TestBadValuesNameTheVariable(t *testing.T) {
@@ -36,6 +42,11 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		"PAYORCH_RETRY_SCHEDULE":   "2h,soon",
 		"PAYORCH_LOG_LEVEL":        "loud",
 		"PAYORCH_LOG_FORMAT":       "xml",
+	}
+	for _, bad := range []string{"0", "-5", "lots", "1000001"} {
+		if _, err := FromLookup(lookup(map[string]string{"PAYORCH_WORKER_WORKFLOW_CACHE": bad})); err == nil || !strings.HasPrefix(err.Error(), "PAYORCH_WORKER_WORKFLOW_CACHE:") {
+			t.Errorf("PAYORCH_WORKER_WORKFLOW_CACHE=%q: error %v should name the variable", bad, err)
+		}
 	}
 	for name, value := range cases {
 		_, err := FromLookup(lookup(map[string]string{name: value}))

@@ -39,6 +39,8 @@ func run() error {
 		return err
 	}
 	defer a.Close()
+	// The sticky cache is process-wide and is sized before the first worker starts.
+	worker.SetStickyWorkflowCacheSize(a.Config.Worker.WorkflowCache)
 	w := worker.New(a.Temporal, a.Config.TaskQueue, worker.Options{})
 	provider, err := a.Provider()
 	if err != nil {
