@@ -121,7 +121,7 @@ func TestDunningPolicyConfiguration(t *testing.T) {
 		t.Fatalf("default: %v %v", c.DunningByErrorType, err)
 	}
 	for _, bad := range []string{"processing_error", "processing_error=soon", "fraud=1h", "payment_method_expired=1h",
-		"card_declined=1h", "declined=1h;declined=2h", "declined=0s", "=1h"} {
+		"card_declined=1h", "declined=1h;declined=2h", "declined=0s", "=1h", "processing_error=24h,48h,72h"} {
 		_, err := FromLookup(lookup(map[string]string{"PAYORCH_DUNNING_BY_ERROR_TYPE": bad}))
 		if err == nil || !strings.HasPrefix(err.Error(), "PAYORCH_DUNNING_BY_ERROR_TYPE:") {
 			t.Errorf("%q: error %v", bad, err)

@@ -65,8 +65,10 @@ func (p Policy) For(errorType string) ([]time.Duration, string) {
 }
 
 // Validate checks a policy: a default schedule and every type's schedule of 1 to
-// MaxSteps positive delays of at most MaxDelay, only the eleven error types, and none of
-// those whose rules are fixed (FixedRules). The error is a typed 400 naming the field.
+// MaxSteps positive delays of at most MaxDelay, only the eleven error types, none of
+// those whose rules are fixed (FixedRules), and no type's schedule totalling more than
+// the default's (schedule_exceeds_deadline: the default's total is every invoice's retry
+// deadline). The error is a typed 400 naming the field.
 func (p Policy) Validate() error {
 	if err := checkSchedule("default", p.Default); err != nil {
 		return err
@@ -84,8 +86,23 @@ func (p Policy) Validate() error {
 		if err := checkSchedule(param, p.ByErrorType[t]); err != nil {
 			return err
 		}
+		if total, limit := Total(p.ByErrorType[t]), Total(p.Default); total > limit {
+			return apperr.InvalidParam(param, "schedule_exceeds_deadline",
+				fmt.Sprintf("%s totals %s, longer than the default schedule's %s: the default schedule's total is every invoice's retry deadline (first attempt + the sum of the default delays), so a schedule of its own may total at most that",
+					param, FormatDelay(total), FormatDelay(limit)))
+		}
 	}
 	return nil
+}
+
+// Total is the sum of a schedule's delays: for the default schedule, the time from the
+// first attempt to every invoice's retry deadline (Deadline).
+func Total(s []time.Duration) time.Duration {
+	var t time.Duration
+	for _, d := range s {
+		t += d
+	}
+	return t
 }
 
 func checkSchedule(param string, s []time.Duration) error {

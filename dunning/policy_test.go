@@ -10,7 +10,7 @@ import (
 )
 
 func TestParsePolicy(t *testing.T) {
-	p, err := ParsePolicy([]string{"2h", "12h", "24h"}, map[string][]string{"processing_error": {"15m", "1h", "6h"}, "provider_error": {"1h30m"}})
+	p, err := ParsePolicy([]string{"2h", "12h", "24h"}, map[string][]string{"processing_error": {"15m", "1h", "6h"}, "provider_error": {"1h30m"}, "unknown": {"30h", "8h"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +55,8 @@ func TestParsePolicyRefuses(t *testing.T) {
 		{"unknown type", ok, map[string][]string{"card_declined": {"1h"}}, "by_error_type.card_declined", "error_type_unknown", "processing_error"},
 		{"fraud is fixed", ok, map[string][]string{"fraud": {"1h"}}, "by_error_type.fraud", "error_type_rule_fixed", "never retried"},
 		{"hard decline is fixed", ok, map[string][]string{"payment_method_expired": {"1h"}}, "by_error_type.payment_method_expired", "error_type_rule_fixed", "waits for a new payment method"},
+		{"type: longer than the default's total", []string{"2h", "12h", "24h"}, map[string][]string{"processing_error": {"24h", "48h", "72h"}}, "by_error_type.processing_error", "schedule_exceeds_deadline", "totals 144h, longer than the default schedule's 38h"},
+		{"type: one step past the default's total", []string{"2h", "12h", "24h"}, map[string][]string{"unknown": {"38h", "1m"}}, "by_error_type.unknown", "schedule_exceeds_deadline", "every invoice's retry deadline"},
 		{"authentication_required is fixed", ok, map[string][]string{"authentication_required": {"1h"}}, "by_error_type.authentication_required", "error_type_rule_fixed", "hard decline"},
 	}
 	for _, tt := range tests {
