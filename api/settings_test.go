@@ -12,6 +12,7 @@ import (
 	"payorch/contracts"
 	"payorch/invoices"
 	"payorch/settings"
+	"payorch/store"
 )
 
 // TestDunningSettings: GET shows the configuration's policy until a PUT stores one; a PUT
@@ -49,6 +50,8 @@ func TestDunningSettings(t *testing.T) {
 		{"fraud keeps its rule", map[string]any{"default": []string{"2h"}, "by_error_type": map[string]any{"fraud": []string{"1h"}}}, "by_error_type.fraud", "error_type_rule_fixed"},
 		{"hard decline keeps its rule", map[string]any{"default": []string{"2h"}, "by_error_type": map[string]any{"payment_method_invalid": []string{"1h"}}}, "by_error_type.payment_method_invalid", "error_type_rule_fixed"},
 		{"type longer than the default's total", map[string]any{"default": []string{"2h", "12h", "24h"}, "by_error_type": map[string]any{"processing_error": []string{"24h", "48h", "72h"}}}, "by_error_type.processing_error", "schedule_exceeds_deadline"},
+		{"a nanosecond", map[string]any{"default": []string{"1ns", "2h"}}, "default", "schedule_invalid"},
+		{"type under a minute", map[string]any{"default": []string{"2h"}, "by_error_type": map[string]any{"processing_error": []string{"59s"}}}, "by_error_type.processing_error", "schedule_invalid"},
 		{"a number, not a duration", map[string]any{"default": []int{7200}}, "default", "type_invalid"},
 		{"unknown field", map[string]any{"default": []string{"2h"}, "fraud": []string{"1h"}}, "", "body_invalid"},
 	}
@@ -157,5 +160,29 @@ func TestRunningWorkflowKeepsItsDunningPolicy(t *testing.T) {
 		if in := time.Until(*st.NextRetryAt); in < c.delay-time.Minute || in > c.delay {
 			t.Errorf("%s: next retry in %s, want %s", c.id, in, c.delay)
 		}
+	}
+}
+
+// TestStoredDunningPolicyOutsideTodaysBounds: a policy stored under looser bounds (here
+// a 30s and a 1000h delay, a type longer than the default) is still the policy
+// in force after the bounds were tightened: reads never fail on it, so collections keep
+// starting; a PUT replaces it under today's bounds.
+func TestStoredDunningPolicyOutsideTodaysBounds(t *testing.T) {
+	h := newHarness(t)
+	old := strings.Split("30s,1m,1m,1m,1m,1m,1m,1m,1000h", ",")
+	if _, err := store.New(h.pool).PutDunningPolicy(context.Background(), store.PutDunningPolicyParams{DefaultSchedule: old,
+		ByErrorType: []byte(`{"processing_error":["2000h"]}`), UpdatedBy: "earlier"}); err != nil {
+		t.Fatal(err)
+	}
+	r := h.do("GET", "/v1/settings/dunning", supportKey, nil)
+	mustStatus(t, r, http.StatusOK)
+	got := r.JSON(t)
+	if got["source"] != settings.SourceSettings || len(got["default"].([]any)) != 9 ||
+		!reflect.DeepEqual(got["by_error_type"], map[string]any{"processing_error": []any{"2000h"}}) {
+		t.Fatalf("stored policy %s", r.Body)
+	}
+	p, err := h.srv.settings.Policy(context.Background())
+	if err != nil || len(p.Default) != 9 || p.Default[0] != 30*time.Second {
+		t.Fatalf("policy in force %+v %v", p, err)
 	}
 }
