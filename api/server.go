@@ -45,6 +45,9 @@ type Deps struct {
 	TaskQueue          string
 	RetrySchedule      []time.Duration
 	DunningByErrorType map[string][]time.Duration
+	// DunningMinDelay is the shortest delay PUT /v1/settings/dunning accepts (zero:
+	// dunning.MinDelay; PAYORCH_DUNNING_MIN_DELAY lowers it for development and tests).
+	DunningMinDelay time.Duration
 	// PortalLimits bound portal wallet loads (zero: ledger.DefaultPortalLimits).
 	PortalLimits ledger.PortalLimits
 	// StripeWebhookSecret verifies POST /v1/providers/stripe/webhooks (empty: 503).
@@ -110,6 +113,7 @@ func New(d Deps) *Server {
 		ledger:    ledger.New(d.Pool), subs: subscriptions.NewService(d.Pool), taskQueue: d.TaskQueue,
 		settings: settings.NewService(d.Pool, dunning.Policy{Default: d.RetrySchedule, ByErrorType: d.DunningByErrorType}),
 	}
+	s.settings.MinDelay, s.settings.Log = d.DunningMinDelay, d.Logger
 	s.stripeWebhookSecret, s.providerEvents = d.StripeWebhookSecret, d.ProviderEvents
 	s.webhooks.AllowPrivateNetworks = d.WebhookAllowPrivateNetworks
 	s.docs = pdf.New(d.Pool, d.Merchant)

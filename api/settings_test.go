@@ -12,6 +12,7 @@ import (
 	"payorch/contracts"
 	"payorch/invoices"
 	"payorch/settings"
+	"payorch/store"
 )
 
 // TestDunningSettings: GET shows the configuration's policy until a PUT stores one; a PUT
@@ -48,6 +49,9 @@ func TestDunningSettings(t *testing.T) {
 		{"unknown type", map[string]any{"default": []string{"2h"}, "by_error_type": map[string]any{"card_declined": []string{"1h"}}}, "by_error_type.card_declined", "error_type_unknown"},
 		{"fraud keeps its rule", map[string]any{"default": []string{"2h"}, "by_error_type": map[string]any{"fraud": []string{"1h"}}}, "by_error_type.fraud", "error_type_rule_fixed"},
 		{"hard decline keeps its rule", map[string]any{"default": []string{"2h"}, "by_error_type": map[string]any{"payment_method_invalid": []string{"1h"}}}, "by_error_type.payment_method_invalid", "error_type_rule_fixed"},
+		{"type longer than the default's total", map[string]any{"default": []string{"2h", "12h", "24h"}, "by_error_type": map[string]any{"processing_error": []string{"24h", "48h", "72h"}}}, "by_error_type.processing_error", "schedule_exceeds_deadline"},
+		{"a nanosecond", map[string]any{"default": []string{"1ns", "2h"}}, "default", "schedule_invalid"},
+		{"type under a minute", map[string]any{"default": []string{"2h"}, "by_error_type": map[string]any{"processing_error": []string{"59s"}}}, "by_error_type.processing_error", "schedule_invalid"},
 		{"a number, not a duration", map[string]any{"default": []int{7200}}, "default", "type_invalid"},
 		{"unknown field", map[string]any{"default": []string{"2h"}, "fraud": []string{"1h"}}, "", "body_invalid"},
 	}
@@ -61,6 +65,10 @@ func TestDunningSettings(t *testing.T) {
 		if p, _ := e["param"].(string); (b.param != "" && p != b.param) || (b.code != "type_invalid" && b.code != "body_invalid" && e["code"] != b.code) {
 			t.Errorf("%s: error %v, want %s on %s", b.name, e, b.code, b.param)
 		}
+	}
+	long := h.do("PUT", "/v1/settings/dunning", backendKey, map[string]any{"default": []string{"2h", "12h", "24h"}, "by_error_type": map[string]any{"processing_error": []string{"24h", "48h", "72h"}}})
+	if msg, _ := long.JSON(t)["error"].(map[string]any)["message"].(string); !strings.Contains(msg, "the default schedule's total is every invoice's retry deadline") {
+		t.Errorf("schedule_exceeds_deadline does not explain the deadline: %s", long.Body)
 	}
 	mustStatus(t, h.do("PUT", "/v1/settings/dunning", supportKey, valid), http.StatusForbidden)
 	if n := h.count("dunning_policy"); n != 0 {
@@ -104,7 +112,7 @@ func TestDunningSettings(t *testing.T) {
 // changes the workflows started from then on, never one that is running.
 func TestRunningWorkflowKeepsItsDunningPolicy(t *testing.T) {
 	h := newInvoiceHarness(t)
-	mustStatus(t, h.do("PUT", "/v1/settings/dunning", backendKey, map[string]any{"default": []string{"1h", "1h", "1h"},
+	mustStatus(t, h.do("PUT", "/v1/settings/dunning", backendKey, map[string]any{"default": []string{"10h", "10h", "10h"},
 		"by_error_type": map[string]any{"processing_error": []string{"5h", "6h"}}}), http.StatusOK)
 	cust := h.customer("EUR")
 	h.method(cust, "pm_card_chargeDeclinedProcessingError")
@@ -112,7 +120,7 @@ func TestRunningWorkflowKeepsItsDunningPolicy(t *testing.T) {
 	h.waitInvoice(before, "a failed first attempt", failedAttempts(1))
 
 	// The policy changes while the first invoice's workflow waits for its retry.
-	mustStatus(t, h.do("PUT", "/v1/settings/dunning", backendKey, map[string]any{"default": []string{"1h", "1h", "1h"},
+	mustStatus(t, h.do("PUT", "/v1/settings/dunning", backendKey, map[string]any{"default": []string{"10h", "10h", "10h"},
 		"by_error_type": map[string]any{"processing_error": []string{"7h"}}}), http.StatusOK)
 	after := h.invoice(cust, nil)["id"].(string)
 	h.waitInvoice(after, "a failed first attempt", failedAttempts(1))
@@ -131,14 +139,15 @@ func TestRunningWorkflowKeepsItsDunningPolicy(t *testing.T) {
 	h.waitInvoice(swept.ID, "a failed first attempt", failedAttempts(1))
 
 	// The running workflow fails again (a manual retry): it still follows its own
-	// schedule, whose second delay is 6 h of 2 retries; the new one follows the new: 7 h of 1.
+	// schedule, whose second delay is 6 h; the new one follows the new: 7 h. Each has the
+	// default's 4 attempts (the larger of its own schedule's and the default's, dunning.Next).
 	mustStatus(t, h.do("POST", "/v1/invoices/"+before+"/retry", supportKey, nil), http.StatusOK)
 	for _, c := range []struct {
 		id       string
 		failed   int
 		delay    time.Duration
 		attempts int
-	}{{before, 2, 6 * time.Hour, 3}, {after, 1, 7 * time.Hour, 2}, {swept.ID, 1, 7 * time.Hour, 2}} {
+	}{{before, 2, 6 * time.Hour, 4}, {after, 1, 7 * time.Hour, 4}, {swept.ID, 1, 7 * time.Hour, 4}} {
 		r := h.do("GET", "/v1/invoices/"+c.id+"/payment", supportKey, nil)
 		mustStatus(t, r, http.StatusOK)
 		var st contracts.PaymentState
@@ -151,5 +160,29 @@ func TestRunningWorkflowKeepsItsDunningPolicy(t *testing.T) {
 		if in := time.Until(*st.NextRetryAt); in < c.delay-time.Minute || in > c.delay {
 			t.Errorf("%s: next retry in %s, want %s", c.id, in, c.delay)
 		}
+	}
+}
+
+// TestStoredDunningPolicyOutsideTodaysBounds: a policy stored under looser bounds (here
+// a 30s and a 1000h delay, a type longer than the default) is still the policy
+// in force after the bounds were tightened: reads never fail on it, so collections keep
+// starting; a PUT replaces it under today's bounds.
+func TestStoredDunningPolicyOutsideTodaysBounds(t *testing.T) {
+	h := newHarness(t)
+	old := strings.Split("30s,1m,1m,1m,1m,1m,1m,1m,1000h", ",")
+	if _, err := store.New(h.pool).PutDunningPolicy(context.Background(), store.PutDunningPolicyParams{DefaultSchedule: old,
+		ByErrorType: []byte(`{"processing_error":["2000h"]}`), UpdatedBy: "earlier"}); err != nil {
+		t.Fatal(err)
+	}
+	r := h.do("GET", "/v1/settings/dunning", supportKey, nil)
+	mustStatus(t, r, http.StatusOK)
+	got := r.JSON(t)
+	if got["source"] != settings.SourceSettings || len(got["default"].([]any)) != 9 ||
+		!reflect.DeepEqual(got["by_error_type"], map[string]any{"processing_error": []any{"2000h"}}) {
+		t.Fatalf("stored policy %s", r.Body)
+	}
+	p, err := h.srv.settings.Policy(context.Background())
+	if err != nil || len(p.Default) != 9 || p.Default[0] != 30*time.Second {
+		t.Fatalf("policy in force %+v %v", p, err)
 	}
 }

@@ -69,6 +69,11 @@ type Config struct {
 	// (PAYORCH_DUNNING_BY_ERROR_TYPE, e.g. "processing_error=15m,1h,6h;declined=1h,1d"); with
 	// RetrySchedule it is the dunning policy in force until one is set through the API.
 	DunningByErrorType map[string][]time.Duration
+	// DunningMinDelay is the shortest delay of a schedule per error type, in
+	// PAYORCH_DUNNING_BY_ERROR_TYPE and in PUT /v1/settings/dunning
+	// (PAYORCH_DUNNING_MIN_DELAY, default dunning.MinDelay: 1m). Only development and
+	// test setups lower it, to run dunning on a schedule of seconds.
+	DunningMinDelay time.Duration
 	// DataDir is where the dev stack keeps its state (PAYORCH_DATA_DIR).
 	DataDir string
 	// LogLevel is the minimum log level (PAYORCH_LOG_LEVEL: debug, info, warn, error).
@@ -190,7 +195,10 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		return Config{}, fmt.Errorf("PAYORCH_RETRY_SCHEDULE: %w", err)
 	}
 	c.RetrySchedule = sched
-	if c.DunningByErrorType, err = ParseDunningByErrorType(get("PAYORCH_DUNNING_BY_ERROR_TYPE", ""), sched); err != nil {
+	if c.DunningMinDelay, err = time.ParseDuration(get("PAYORCH_DUNNING_MIN_DELAY", dunning.FormatDelay(dunning.MinDelay))); err != nil || c.DunningMinDelay <= 0 {
+		return Config{}, fmt.Errorf("PAYORCH_DUNNING_MIN_DELAY: a positive duration like 1m or 1s")
+	}
+	if c.DunningByErrorType, err = ParseDunningByErrorType(get("PAYORCH_DUNNING_BY_ERROR_TYPE", ""), sched, c.DunningMinDelay); err != nil {
 		return Config{}, fmt.Errorf("PAYORCH_DUNNING_BY_ERROR_TYPE: %w", err)
 	}
 	switch strings.ToLower(get("PAYORCH_LOG_LEVEL", "info")) {
@@ -331,8 +339,14 @@ func Authenticate(keys []APIKey, presented string) (APIKey, bool) {
 // Fingerprint is a stable, non-secret identifier of the key (for scoping idempotency keys and logs).
 func (k APIKey) Fingerprint() string { return fmt.Sprintf("%x", k.hash[:8]) }
 
+// MaxRetryScheduleSteps bounds PAYORCH_RETRY_SCHEDULE: the configuration's limit before
+// the dunning policy (20 positive delays, none too long), kept so that every existing
+// configuration still boots; the API's tighter bounds (dunning.EdgeLimits) apply to
+// what a PUT sets.
+const MaxRetryScheduleSteps = 20
+
 // ParseRetrySchedule parses a comma list of Go durations ("2h,12h,24h"): 1 to
-// dunning.MaxSteps delays, each positive and at most dunning.MaxDelay.
+// MaxRetryScheduleSteps delays, each positive.
 func ParseRetrySchedule(s string) ([]time.Duration, error) {
 	var out []time.Duration
 	for _, part := range strings.Split(s, ",") {
@@ -345,16 +359,17 @@ func ParseRetrySchedule(s string) ([]time.Duration, error) {
 		}
 		out = append(out, d)
 	}
-	if err := (dunning.Policy{Default: out}).Validate(); err != nil {
-		return nil, errors.New(strings.TrimPrefix(strings.TrimPrefix(message(err), "default: "), "default "))
+	if len(out) > MaxRetryScheduleSteps {
+		return nil, fmt.Errorf("between 1 and %d delays, got %d", MaxRetryScheduleSteps, len(out))
 	}
 	return out, nil
 }
 
 // ParseDunningByErrorType parses the dunning policy's schedules per error type,
 // "type=delay,delay;type=delay" (empty: none), validated with def as the default
-// schedule by the policy's one rule (dunning.ParsePolicy).
-func ParseDunningByErrorType(s string, def []time.Duration) (map[string][]time.Duration, error) {
+// schedule by the policy's one rule: each type's schedule within dunning.EdgeLimits
+// (minDelay its floor), def only as ParseRetrySchedule bounds it.
+func ParseDunningByErrorType(s string, def []time.Duration, minDelay time.Duration) (map[string][]time.Duration, error) {
 	by := map[string][]string{}
 	for _, part := range strings.Split(s, ";") {
 		if strings.TrimSpace(part) == "" {
@@ -370,7 +385,7 @@ func ParseDunningByErrorType(s string, def []time.Duration) (map[string][]time.D
 		}
 		by[t] = strings.Split(delays, ",")
 	}
-	p, err := dunning.ParsePolicy(dunning.FormatSchedule(def), by)
+	p, err := dunning.ParsePolicyWith(dunning.FormatSchedule(def), by, dunning.StoredLimits, dunning.EdgeLimits(minDelay))
 	if err != nil {
 		return nil, errors.New(message(err))
 	}

@@ -132,14 +132,40 @@ func TestDunningPolicyConfiguration(t *testing.T) {
 		t.Fatalf("default: %v %v", c.DunningByErrorType, err)
 	}
 	for _, bad := range []string{"processing_error", "processing_error=soon", "fraud=1h", "payment_method_expired=1h",
-		"card_declined=1h", "declined=1h;declined=2h", "declined=0s", "=1h"} {
+		"card_declined=1h", "declined=1h;declined=2h", "declined=0s", "=1h", "processing_error=24h,48h,72h"} {
 		_, err := FromLookup(lookup(map[string]string{"PAYORCH_DUNNING_BY_ERROR_TYPE": bad}))
 		if err == nil || !strings.HasPrefix(err.Error(), "PAYORCH_DUNNING_BY_ERROR_TYPE:") {
 			t.Errorf("%q: error %v", bad, err)
 		}
 	}
-	_, err = FromLookup(lookup(map[string]string{"PAYORCH_RETRY_SCHEDULE": "1m,1m,1m,1m,1m,1m,1m,1m,1m,1m,1m"}))
-	if err == nil || !strings.Contains(err.Error(), "PAYORCH_RETRY_SCHEDULE: must list 1 to 10 delays, got 11") {
-		t.Errorf("eleven delays: %v", err)
+	// PAYORCH_RETRY_SCHEDULE keeps its limits from before the dunning policy (1 to 20
+	// positive delays, none too long), so existing configurations still boot; the API's
+	// tighter bounds apply to what a PUT sets. A type's schedule still fits within it.
+	eleven := "1m,1m,1m,1m,1m,1m,1m,1m,1m,1m,1m"
+	if c, err := FromLookup(lookup(map[string]string{"PAYORCH_RETRY_SCHEDULE": eleven + ",1000h",
+		"PAYORCH_DUNNING_BY_ERROR_TYPE": "processing_error=15m"})); err != nil || len(c.RetrySchedule) != 12 {
+		t.Errorf("twelve delays, one of 1000h: %v %v", c.RetrySchedule, err)
+	}
+	_, err = FromLookup(lookup(map[string]string{"PAYORCH_RETRY_SCHEDULE": eleven + "," + eleven}))
+	if err == nil || !strings.Contains(err.Error(), "PAYORCH_RETRY_SCHEDULE: between 1 and 20 delays, got 22") {
+		t.Errorf("twenty-two delays: %v", err)
+	}
+	// A type's delay is at least a minute unless PAYORCH_DUNNING_MIN_DELAY lowers the floor
+	// (development and tests).
+	_, err = FromLookup(lookup(map[string]string{"PAYORCH_DUNNING_BY_ERROR_TYPE": "processing_error=1ns"}))
+	if err == nil || !strings.Contains(err.Error(), "must be at least 1m") {
+		t.Errorf("1ns: %v", err)
+	}
+	c, err = FromLookup(lookup(map[string]string{"PAYORCH_DUNNING_BY_ERROR_TYPE": "processing_error=1s,2s", "PAYORCH_DUNNING_MIN_DELAY": "1s"}))
+	if err != nil || c.DunningMinDelay != time.Second || c.DunningByErrorType["processing_error"][1] != 2*time.Second {
+		t.Errorf("floor lowered to 1s: %+v %v", c.DunningByErrorType, err)
+	}
+	if c, err := FromLookup(lookup(nil)); err != nil || c.DunningMinDelay != time.Minute {
+		t.Errorf("default floor %s %v", c.DunningMinDelay, err)
+	}
+	for _, bad := range []string{"0s", "-1s", "soon"} {
+		if _, err := FromLookup(lookup(map[string]string{"PAYORCH_DUNNING_MIN_DELAY": bad})); err == nil || !strings.Contains(err.Error(), "PAYORCH_DUNNING_MIN_DELAY") {
+			t.Errorf("floor %q: %v", bad, err)
+		}
 	}
 }

@@ -17,8 +17,9 @@ import (
 // State is what the rule needs to know about a payment before a failed charge is counted.
 type State struct {
 	// Schedule is the default delay before each automatic retry (the seeds' 2h, 12h, 24h
-	// by default); fixed when the workflow starts. Attempts allowed: len(Schedule)+1. It
-	// also sets the deadline and serves hard declines.
+	// by default); fixed when the workflow starts. It sets the deadline, serves hard
+	// declines and every type without its own schedule, and is the least number of
+	// attempts any failure gets: len(Schedule)+1 (see Next).
 	Schedule []time.Duration
 	// ByErrorType is the dunning policy's schedule per retried error type (Policy.For),
 	// fixed when the workflow starts; a type without one (or nil: a workflow started
@@ -98,6 +99,14 @@ func Deadline(first time.Time, schedule []time.Duration) time.Time {
 
 // Next decides what follows a failed charge. It is pure: the same state and outcome
 // always give the same decision (the workflow's replay depends on it).
+//
+// The rule when failures of several error types mix: failed attempts are counted across
+// types (one count per invoice). A failure of type T leaves the invoice errored only when
+// the count reaches both T's own schedule's attempts and the default's, i.e. the attempts
+// allowed are max(len(T's schedule), len(default))+1; otherwise the next retry waits T's
+// schedule's step for this attempt number (the count), clamped to T's last step, and —
+// on a type's own schedule — never past the deadline. Provider outages have their own
+// count, bounded by provider_error's schedule and the deadline.
 func Next(s State, o Outcome) Decision {
 	pol := declines.Of(declines.Type(o.ErrorType))
 	d := Decision{FailedAttempts: s.FailedAttempts, ProviderOutages: s.ProviderOutages, Rule: RuleDefault,
@@ -119,15 +128,21 @@ func Next(s State, o Outcome) Decision {
 	if !o.HardDecline {
 		sched, d.Rule = Policy{Default: s.Schedule, ByErrorType: s.ByErrorType}.For(o.ErrorType)
 	}
-	max := MaxAttempts(sched)
-	d.MaxAttempts = max
+	// The attempts a failure may still be retried within: the larger of its own schedule's
+	// and the default's. Failures of several types share one count, so a short schedule
+	// (processing_error: 15m) never ends the invoice's dunning before the default has run
+	// out, and a long one is not cut short by the default. Provider outages, one type's
+	// budget, stay bounded by their own schedule.
+	own := MaxAttempts(sched)
+	attempts := max(own, MaxAttempts(s.Schedule))
+	d.MaxAttempts = attempts
 	switch {
 	case s.Errored:
 		d.Action, d.Why = StayErrored, fmt.Sprintf("a manual retry, a new payment method, a reconciliation or a void (last error: %s)", o.ErrorType)
 	case pol.NeverRetried:
 		d.Action, d.Why = MarkErrored, o.ErrorType+": never retried"
-	case d.FailedAttempts >= max:
-		d.Action, d.Why = MarkErrored, fmt.Sprintf("all %d attempts failed (dunning: %s)", max, d.Rule)
+	case d.FailedAttempts >= attempts:
+		d.Action, d.Why = MarkErrored, fmt.Sprintf("all %d attempts failed (dunning: %s)", attempts, d.Rule)
 	case o.HardDecline:
 		if s.Deadline != nil && !s.Now.Before(*s.Deadline) {
 			d.Action, d.Why = MarkErrored, "hard decline after the retry deadline"
@@ -139,18 +154,30 @@ func Next(s State, o Outcome) Decision {
 		// Not the customer's failure: it uses none of their attempts, but it is bounded like
 		// them and by the schedule's deadline; then an operator decides.
 		next := s.Now.Add(delay(sched, d.ProviderOutages-1))
-		if d.ProviderOutages >= max || (s.Deadline != nil && next.After(*s.Deadline)) {
+		if d.ProviderOutages >= own || (s.Deadline != nil && next.After(*s.Deadline)) {
 			d.Action = HoldForOperator
 			d.Why = fmt.Sprintf("an operator's retry: the payment provider could not be reached for %d charge(s), each retried for an hour, and the schedule allows no more", d.ProviderOutages)
 			break
 		}
 		d.Action, d.At = RetryAt, &next
 		d.Why = fmt.Sprintf("retry at %s after provider outage %d of at most %d (failed attempts: %d of %d; dunning: %s)",
-			next.UTC().Format(time.RFC3339), d.ProviderOutages, max, d.FailedAttempts, max, d.Rule)
+			next.UTC().Format(time.RFC3339), d.ProviderOutages, own, d.FailedAttempts, attempts, d.Rule)
 	default:
+		// The delay is the failure's own schedule's step for this attempt, clamped to its
+		// last step. On a type's own schedule the retry never goes past the deadline (the
+		// default schedule's end): it is moved to the deadline, or the invoice errors once
+		// the deadline has passed. The default schedule's retries keep their delays (they
+		// are what the deadline is made of).
 		next := s.Now.Add(delay(sched, d.FailedAttempts-1))
+		if d.Rule != RuleDefault && s.Deadline != nil && next.After(*s.Deadline) {
+			if !s.Now.Before(*s.Deadline) {
+				d.Action, d.Why = MarkErrored, fmt.Sprintf("the retry deadline %s has passed (last error: %s; dunning: %s)", formatTime(s.Deadline), o.ErrorType, d.Rule)
+				break
+			}
+			next = *s.Deadline
+		}
 		d.Action, d.At = RetryAt, &next
-		d.Why = fmt.Sprintf("attempt %d of %d at %s (last error: %s; dunning: %s)", d.FailedAttempts+1, max, next.UTC().Format(time.RFC3339), o.ErrorType, d.Rule)
+		d.Why = fmt.Sprintf("attempt %d of %d at %s (last error: %s; dunning: %s)", d.FailedAttempts+1, attempts, next.UTC().Format(time.RFC3339), o.ErrorType, d.Rule)
 	}
 	return d
 }

@@ -10,6 +10,10 @@ var (
 	t0       = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 	seeds    = []time.Duration{2 * time.Hour, 12 * time.Hour, 24 * time.Hour}
 	deadline = Deadline(t0, seeds) // t0 + 38h
+	// short gives processing_error one step, far shorter than the default; long gives it
+	// fewer, longer steps than the default (its total is the default's: 38h).
+	short = map[string][]time.Duration{"processing_error": {15 * time.Minute}}
+	long  = map[string][]time.Duration{"processing_error": {30 * time.Hour, 8 * time.Hour}}
 	// perType is the example policy: processing_error 15m, 1h, 6h; provider_error
 	// a quick 10m, 20m; and a 5-step unknown.
 	perType = map[string][]time.Duration{
@@ -83,7 +87,7 @@ func TestNext(t *testing.T) {
 		{"per type: all attempts of its schedule failed", State{Schedule: seeds, ByErrorType: perType, FailedAttempts: 5, Deadline: &deadline, Now: t0},
 			Outcome{ErrorType: "unknown"}, MarkErrored, nil, 6, 0, "all 6 attempts failed (dunning: unknown)"},
 		{"per type: provider outages on their own delays", State{Schedule: seeds, ByErrorType: perType, ProviderOutages: 1, Deadline: &deadline, Now: t0},
-			Outcome{ErrorType: "provider_error"}, RetryAt, at(20 * time.Minute), 0, 2, "provider outage 2 of at most 3 (failed attempts: 0 of 3; dunning: provider_error)"},
+			Outcome{ErrorType: "provider_error"}, RetryAt, at(20 * time.Minute), 0, 2, "provider outage 2 of at most 3 (failed attempts: 0 of 4; dunning: provider_error)"},
 		{"per type: provider outages bounded by their schedule", State{Schedule: seeds, ByErrorType: perType, ProviderOutages: 2, Deadline: &deadline, Now: t0},
 			Outcome{ErrorType: "provider_error"}, HoldForOperator, nil, 0, 3, "an operator's retry"},
 		{"per type: a hard decline keeps its rule", State{Schedule: seeds, ByErrorType: perType, Deadline: &deadline, Now: t0},
@@ -92,6 +96,22 @@ func TestNext(t *testing.T) {
 			Outcome{ErrorType: "processing_error", HardDecline: true}, MarkErrored, nil, 4, 0, "all 4 attempts failed (dunning: default)"},
 		{"per type: fraud is never retried", State{Schedule: seeds, ByErrorType: perType, Deadline: &deadline, Now: t0},
 			Outcome{ErrorType: "fraud", HardDecline: true}, MarkErrored, nil, 1, 0, "fraud: never retried"},
+		// Error types mixed: one count, errored only when the failure's own schedule and the
+		// default are both exhausted; the delay is the failure's own step, clamped.
+		{"mixed: declined then processing_error keeps the default's attempts", State{Schedule: seeds, ByErrorType: short, FailedAttempts: 1, Deadline: &deadline, Now: t0.Add(2 * time.Hour)},
+			Outcome{ErrorType: "processing_error"}, RetryAt, at(2*time.Hour + 15*time.Minute), 2, 0, "attempt 3 of 4 at 2026-11-02T11:15:00Z (last error: processing_error; dunning: processing_error)"},
+		{"mixed: a short schedule's last step repeats", State{Schedule: seeds, ByErrorType: short, FailedAttempts: 2, Deadline: &deadline, Now: t0.Add(3 * time.Hour)},
+			Outcome{ErrorType: "processing_error"}, RetryAt, at(3*time.Hour + 15*time.Minute), 3, 0, "attempt 4 of 4"},
+		{"mixed: errored once both schedules are exhausted", State{Schedule: seeds, ByErrorType: short, FailedAttempts: 3, Deadline: &deadline, Now: t0.Add(4 * time.Hour)},
+			Outcome{ErrorType: "processing_error"}, MarkErrored, nil, 4, 0, "all 4 attempts failed (dunning: processing_error)"},
+		{"mixed: processing_error then declined uses the default's step", State{Schedule: seeds, ByErrorType: short, FailedAttempts: 1, Deadline: &deadline, Now: t0.Add(time.Hour)},
+			Outcome{ErrorType: "declined"}, RetryAt, at(13 * time.Hour), 2, 0, "dunning: default"},
+		{"mixed: a longer own schedule is not cut short by the default", State{Schedule: seeds, ByErrorType: perType, FailedAttempts: 4, Deadline: &deadline, Now: t0},
+			Outcome{ErrorType: "unknown"}, RetryAt, at(time.Minute), 5, 0, "attempt 6 of 6"},
+		{"own schedule: a retry past the deadline moves to the deadline", State{Schedule: seeds, ByErrorType: long, FailedAttempts: 2, Deadline: &deadline, Now: t0.Add(31 * time.Hour)},
+			Outcome{ErrorType: "processing_error"}, RetryAt, &deadline, 3, 0, "attempt 4 of 4 at 2026-11-03T23:00:00Z"},
+		{"own schedule: after the deadline the invoice errors", State{Schedule: seeds, ByErrorType: long, FailedAttempts: 2, Deadline: &deadline, Now: deadline},
+			Outcome{ErrorType: "processing_error"}, MarkErrored, nil, 3, 0, "the retry deadline 2026-11-03T23:00:00Z has passed"},
 		{"no schedule: one attempt", State{Now: t0},
 			Outcome{ErrorType: "declined"}, MarkErrored, nil, 1, 0, "all 1 attempts failed"},
 		{"no schedule: provider outage holds", State{Now: t0},

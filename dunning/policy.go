@@ -20,12 +20,40 @@ type Policy struct {
 	ByErrorType map[string][]time.Duration
 }
 
-// Bounds of a schedule: at most MaxSteps delays, each positive and at most MaxDelay (a
-// month: the schedule's dates stay dates a person can act on).
+// Bounds of a schedule set through the API or given to an error type in the
+// configuration: at most MaxSteps delays, each at least MinDelay (no card charged again
+// and again within seconds) and at most MaxDelay (a month: the schedule's dates stay
+// dates a person can act on).
 const (
 	MaxSteps = 10
+	MinDelay = time.Minute
 	MaxDelay = 30 * 24 * time.Hour
 )
+
+// Limits bound the schedules of a policy; a zero field bounds nothing (delays are always
+// positive and a schedule has at least one).
+type Limits struct {
+	MinDelay, MaxDelay time.Duration
+	MaxSteps           int
+	// Deadline refuses a type's schedule totalling more than the default's
+	// (schedule_exceeds_deadline).
+	Deadline bool
+}
+
+// EdgeLimits are the bounds of a policy set at the edge (the API, and the configuration's
+// schedules per error type): MaxSteps, MaxDelay, the deadline, and minDelay as the floor
+// (MinDelay when zero; only a development or test configuration lowers it,
+// PAYORCH_DUNNING_MIN_DELAY).
+func EdgeLimits(minDelay time.Duration) Limits {
+	if minDelay <= 0 {
+		minDelay = MinDelay
+	}
+	return Limits{MinDelay: minDelay, MaxDelay: MaxDelay, MaxSteps: MaxSteps, Deadline: true}
+}
+
+// StoredLimits are the bounds a stored policy is read back with: none beyond its shape,
+// so that bounds tightened after it was stored never stop a collection from starting.
+var StoredLimits = Limits{}
 
 // RuleDefault is the Rule of a decision taken on the default schedule.
 const RuleDefault = "default"
@@ -64,11 +92,17 @@ func (p Policy) For(errorType string) ([]time.Duration, string) {
 	return p.Default, RuleDefault
 }
 
-// Validate checks a policy: a default schedule and every type's schedule of 1 to
-// MaxSteps positive delays of at most MaxDelay, only the eleven error types, and none of
-// those whose rules are fixed (FixedRules). The error is a typed 400 naming the field.
-func (p Policy) Validate() error {
-	if err := checkSchedule("default", p.Default); err != nil {
+// Validate checks a policy set at the edge (EdgeLimits): a default schedule and every
+// type's schedule of 1 to MaxSteps delays of at least MinDelay and at most MaxDelay, only the eleven error types, none of
+// those whose rules are fixed (FixedRules), and no type's schedule totalling more than
+// the default's (schedule_exceeds_deadline: the default's total is every invoice's retry
+// deadline). The error is a typed 400 naming the field.
+func (p Policy) Validate() error { return p.ValidateWith(EdgeLimits(0), EdgeLimits(0)) }
+
+// ValidateWith is Validate with def bounding the default schedule and types every
+// type's schedule (and whether the deadline applies).
+func (p Policy) ValidateWith(def, types Limits) error {
+	if err := checkSchedule("default", p.Default, def); err != nil {
 		return err
 	}
 	for _, t := range sortedTypes(p.ByErrorType) {
@@ -81,22 +115,49 @@ func (p Policy) Validate() error {
 			return apperr.InvalidParam(param, "error_type_rule_fixed",
 				fmt.Sprintf("%s keeps its rule and takes no schedule: %s", t, FixedRules()[t]))
 		}
-		if err := checkSchedule(param, p.ByErrorType[t]); err != nil {
+		if err := checkSchedule(param, p.ByErrorType[t], types); err != nil {
 			return err
+		}
+		if total, limit := Total(p.ByErrorType[t]), Total(p.Default); types.Deadline && total > limit {
+			return apperr.InvalidParam(param, "schedule_exceeds_deadline",
+				fmt.Sprintf("%s totals %s, longer than the default schedule's %s: the default schedule's total is every invoice's retry deadline (first attempt + the sum of the default delays), so a schedule of its own may total at most that",
+					param, FormatDelay(total), FormatDelay(limit)))
 		}
 	}
 	return nil
 }
 
-func checkSchedule(param string, s []time.Duration) error {
-	if len(s) == 0 || len(s) > MaxSteps {
+// Total is the sum of a schedule's delays: for the default schedule, the time from the
+// first attempt to every invoice's retry deadline (Deadline).
+func Total(s []time.Duration) time.Duration {
+	var t time.Duration
+	for _, d := range s {
+		t += d
+	}
+	return t
+}
+
+func checkSchedule(param string, s []time.Duration, lim Limits) error {
+	if len(s) == 0 || (lim.MaxSteps > 0 && len(s) > lim.MaxSteps) {
+		most := "any number of"
+		if lim.MaxSteps > 0 {
+			most = fmt.Sprintf("1 to %d", lim.MaxSteps)
+		}
 		return apperr.InvalidParam(param, "schedule_invalid",
-			fmt.Sprintf("%s must list 1 to %d delays, got %d", param, MaxSteps, len(s)))
+			fmt.Sprintf("%s must list %s delays, got %d", param, most, len(s)))
 	}
 	for i, d := range s {
-		if d <= 0 || d > MaxDelay {
+		switch {
+		case d <= 0 || (lim.MaxDelay > 0 && d > lim.MaxDelay):
+			most := ""
+			if lim.MaxDelay > 0 {
+				most = " and at most " + FormatDelay(lim.MaxDelay)
+			}
 			return apperr.InvalidParam(param, "schedule_invalid",
-				fmt.Sprintf("%s: delay %d (%s) must be positive and at most %s", param, i+1, d, FormatDelay(MaxDelay)))
+				fmt.Sprintf("%s: delay %d (%s) must be positive%s", param, i+1, d, most))
+		case d < lim.MinDelay:
+			return apperr.InvalidParam(param, "schedule_invalid",
+				fmt.Sprintf("%s: delay %d (%s) must be at least %s (no card is charged again within seconds)", param, i+1, FormatDelay(d), FormatDelay(lim.MinDelay)))
 		}
 	}
 	return nil
@@ -118,8 +179,13 @@ func ParseSchedule(param string, delays []string) ([]time.Duration, error) {
 }
 
 // ParsePolicy reads and validates a policy written as durations (the API's and the
-// configuration's form).
+// configuration's form) with EdgeLimits(0).
 func ParsePolicy(def []string, byType map[string][]string) (Policy, error) {
+	return ParsePolicyWith(def, byType, EdgeLimits(0), EdgeLimits(0))
+}
+
+// ParsePolicyWith is ParsePolicy validated with ValidateWith(def, types).
+func ParsePolicyWith(def []string, byType map[string][]string, defLimits, typeLimits Limits) (Policy, error) {
 	p := Policy{ByErrorType: map[string][]time.Duration{}}
 	var err error
 	if p.Default, err = ParseSchedule("default", def); err != nil {
@@ -130,7 +196,7 @@ func ParsePolicy(def []string, byType map[string][]string) (Policy, error) {
 			return Policy{}, err
 		}
 	}
-	if err := p.Validate(); err != nil {
+	if err := p.ValidateWith(defLimits, typeLimits); err != nil {
 		return Policy{}, err
 	}
 	return p, nil

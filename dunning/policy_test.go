@@ -10,7 +10,7 @@ import (
 )
 
 func TestParsePolicy(t *testing.T) {
-	p, err := ParsePolicy([]string{"2h", "12h", "24h"}, map[string][]string{"processing_error": {"15m", "1h", "6h"}, "provider_error": {"1h30m"}})
+	p, err := ParsePolicy([]string{"2h", "12h", "24h"}, map[string][]string{"processing_error": {"15m", "1h", "6h"}, "provider_error": {"1h30m"}, "unknown": {"30h", "8h"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +55,10 @@ func TestParsePolicyRefuses(t *testing.T) {
 		{"unknown type", ok, map[string][]string{"card_declined": {"1h"}}, "by_error_type.card_declined", "error_type_unknown", "processing_error"},
 		{"fraud is fixed", ok, map[string][]string{"fraud": {"1h"}}, "by_error_type.fraud", "error_type_rule_fixed", "never retried"},
 		{"hard decline is fixed", ok, map[string][]string{"payment_method_expired": {"1h"}}, "by_error_type.payment_method_expired", "error_type_rule_fixed", "waits for a new payment method"},
+		{"type: longer than the default's total", []string{"2h", "12h", "24h"}, map[string][]string{"processing_error": {"24h", "48h", "72h"}}, "by_error_type.processing_error", "schedule_exceeds_deadline", "totals 144h, longer than the default schedule's 38h"},
+		{"type: one step past the default's total", []string{"2h", "12h", "24h"}, map[string][]string{"unknown": {"38h", "1m"}}, "by_error_type.unknown", "schedule_exceeds_deadline", "every invoice's retry deadline"},
+		{"a nanosecond", []string{"1ns", "2h"}, nil, "default", "schedule_invalid", "delay 1 (1ns) must be at least 1m"},
+		{"type: under a minute", ok, map[string][]string{"processing_error": {"15m", "59s"}}, "by_error_type.processing_error", "schedule_invalid", "delay 2 (59s) must be at least 1m"},
 		{"authentication_required is fixed", ok, map[string][]string{"authentication_required": {"1h"}}, "by_error_type.authentication_required", "error_type_rule_fixed", "hard decline"},
 	}
 	for _, tt := range tests {
@@ -65,6 +69,28 @@ func TestParsePolicyRefuses(t *testing.T) {
 				t.Fatalf("error %v, want %s %s containing %q", err, tt.param, tt.code, tt.inText)
 			}
 		})
+	}
+}
+
+// TestPolicyLimits: the floor is lowered only by an explicit setting, and a stored policy
+// is read back with its shape checked only, whatever today's bounds say.
+func TestPolicyLimits(t *testing.T) {
+	secs := EdgeLimits(time.Second)
+	if _, err := ParsePolicyWith([]string{"1h"}, map[string][]string{"processing_error": {"1s", "2s"}}, secs, secs); err != nil {
+		t.Fatalf("floor lowered to 1s: %v", err)
+	}
+	if EdgeLimits(0).MinDelay != time.Minute {
+		t.Fatalf("default floor %s", EdgeLimits(0).MinDelay)
+	}
+	old := strings.Split("30s,1m,1m,1m,1m,1m,1m,1m,1m,1m,1000h", ",")
+	p, err := ParsePolicyWith(old, map[string][]string{"processing_error": {"2000h"}}, StoredLimits, StoredLimits)
+	if err != nil || len(p.Default) != 11 || p.ByErrorType["processing_error"][0] != 2000*time.Hour {
+		t.Fatalf("stored policy outside today's bounds: %+v %v", p, err)
+	}
+	for _, bad := range [][]string{nil, {"0s"}, {"-1m"}, {"soon"}} {
+		if _, err := ParsePolicyWith(bad, nil, StoredLimits, StoredLimits); err == nil {
+			t.Errorf("stored default %v accepted", bad)
+		}
 	}
 }
 

@@ -11,7 +11,9 @@ import (
 // the worker process, fails twice with processing_error and is paid seconds later, on
 // that schedule.
 func TestDunningPolicyEndToEnd(t *testing.T) {
-	s := newStack(t, "1h,1h,1h")
+	// Delays of seconds are below the API's floor of a minute: the test setup lowers it,
+	// as PAYORCH_DUNNING_MIN_DELAY=1s does for a development stack.
+	s := newStackWith(t, stackOptions{schedule: "1h,1h,1h", dunningMinDelay: time.Second})
 	var policy map[string]any
 	if code := s.call("PUT", "/v1/settings/dunning", map[string]any{"default": []string{"1h", "1h", "1h"},
 		"by_error_type": map[string]any{"processing_error": []string{"1s", "2s"}}}, &policy); code != http.StatusOK {

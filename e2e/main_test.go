@@ -84,6 +84,8 @@ type stackOptions struct {
 	extraEnv   []string
 	wrap       func(http.Handler) http.Handler
 	updateWait time.Duration
+	// dunningMinDelay lowers the API's floor for a schedule's delay (PAYORCH_DUNNING_MIN_DELAY).
+	dunningMinDelay time.Duration
 }
 
 func newStackWith(t *testing.T, o stackOptions) *stack {
@@ -100,7 +102,7 @@ func newStackWith(t *testing.T, o stackOptions) *stack {
 		t.Fatal(err)
 	}
 	srv := api.New(api.Deps{Pool: pool, Temporal: env.Temporal, Keys: keys, TaskQueue: s.queue, RetrySchedule: sched,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), UpdateWait: o.updateWait,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), UpdateWait: o.updateWait, DunningMinDelay: o.dunningMinDelay,
 		WebhookAllowPrivateNetworks: true, // receivers listen on 127.0.0.1
 	})
 	h := srv.Handler()

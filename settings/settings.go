@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -31,6 +32,13 @@ type Service struct {
 	pool *pgxpool.Pool
 	// configured is the configuration's policy, in force until one is stored.
 	configured dunning.Policy
+	// MinDelay is the shortest delay a PUT may set (dunning.EdgeLimits; zero:
+	// dunning.MinDelay). Only a development or test configuration lowers it
+	// (PAYORCH_DUNNING_MIN_DELAY).
+	MinDelay time.Duration
+	// Log receives the warning when a stored policy no longer meets today's bounds
+	// (nil: slog.Default()).
+	Log *slog.Logger
 }
 
 // NewService returns the settings of the database at pool; configured is the
@@ -83,7 +91,8 @@ func (s *Service) Dunning(ctx context.Context) (DunningPolicy, error) {
 // written, when it is refused); updatedBy names who set it (an API key's fingerprint).
 // Running workflows keep theirs.
 func (s *Service) SetDunning(ctx context.Context, in DunningInput, updatedBy string) (DunningPolicy, error) {
-	p, err := dunning.ParsePolicy(in.Default, in.ByErrorType)
+	lim := dunning.EdgeLimits(s.MinDelay)
+	p, err := dunning.ParsePolicyWith(in.Default, in.ByErrorType, lim, lim)
 	if err != nil {
 		return DunningPolicy{}, err
 	}
@@ -112,9 +121,20 @@ func (s *Service) current(ctx context.Context) (dunning.Policy, *store.DunningPo
 	if err := json.Unmarshal(row.ByErrorType, &by); err != nil {
 		return dunning.Policy{}, nil, fmt.Errorf("the stored dunning policy: %w", err)
 	}
-	p, err := dunning.ParsePolicy(row.DefaultSchedule, by)
+	// The policy was validated when it was stored. Bounds tightened since must not stop
+	// every collection from starting: it is read back with its shape checked only
+	// (dunning.StoredLimits), and a policy outside today's bounds is logged, not refused.
+	p, err := dunning.ParsePolicyWith(row.DefaultSchedule, by, dunning.StoredLimits, dunning.StoredLimits)
 	if err != nil {
 		return dunning.Policy{}, nil, fmt.Errorf("the stored dunning policy is not valid: %w", err)
+	}
+	if lim := dunning.EdgeLimits(s.MinDelay); p.ValidateWith(lim, lim) != nil {
+		log := s.Log
+		if log == nil {
+			log = slog.Default()
+		}
+		log.Warn("the stored dunning policy is outside today's bounds; it stays in force until a PUT replaces it",
+			"error", p.ValidateWith(lim, lim).Error())
 	}
 	return p, &row, nil
 }

@@ -15,6 +15,7 @@ func (a *App) APIDeps() api.Deps {
 	return api.Deps{
 		Pool: a.Pool, Temporal: a.Temporal, Keys: a.Config.APIKeys, Logger: a.Log,
 		TaskQueue: a.Config.TaskQueue, RetrySchedule: a.Config.RetrySchedule, DunningByErrorType: a.Config.DunningByErrorType,
+		DunningMinDelay:     a.Config.DunningMinDelay,
 		PortalLimits:        ledger.PortalLimits{MaxLoad: a.Config.PortalMaxLoad, MaxBalance: a.Config.PortalMaxBalance},
 		StripeWebhookSecret: a.Config.StripeWebhookSecret, ProviderEvents: a.ProviderEvents(),
 		WebhookAllowPrivateNetworks: a.Config.WebhookAllowPrivateNetworks,
