@@ -191,3 +191,57 @@ func TestStripeBankTransferFallsBackToManual(t *testing.T) {
 		t.Fatalf("after the manual reconciliation: %v", st)
 	}
 }
+
+// stripeFundedInvoice creates a 30.00 EUR bank-transfer invoice that Stripe funds (a
+// customer-balance PaymentIntent recorded on it) and returns the invoice id and the intent.
+func stripeFundedInvoice(t *testing.T, h *invoiceHarness) (id, pi string) {
+	t.Helper()
+	r := h.do("POST", "/v1/customers", backendKey, map[string]any{"name": "Ada", "email": "ada@example.com", "currency": "EUR",
+		"provider_customer_id": "cus_123"})
+	mustStatus(t, r, 201)
+	id = h.invoice(r.JSON(t)["id"].(string), map[string]any{"payment_method": "bank_transfer"})["id"].(string)
+	inv := h.waitInvoice(id, "the invoice's Stripe bank transfer", func(m map[string]any) bool { return m["bank_transfer"] != nil })
+	pi, _ = inv["bank_transfer"].(map[string]any)["provider_reference"].(string)
+	waitPaymentStatus(t, h, id, contracts.PaymentAwaitingTransfer)
+	return id, pi
+}
+
+// sendStripeEvent posts a signed Stripe event to the webhook and checks its answer.
+func sendStripeEvent(t *testing.T, h *invoiceHarness, evID, typ, obj string, wantCode int, wantStatus string) {
+	t.Helper()
+	payload := stripeEvent(evID, typ, obj)
+	r := h.stripeWebhook(payload, signed(payload, testStripeSecret, time.Now()))
+	mustStatus(t, r, wantCode)
+	if wantStatus != "" {
+		if got := r.JSON(t)["status"]; got != wantStatus {
+			t.Fatalf("%s %s: status %v, want %s", typ, evID, got, wantStatus)
+		}
+	}
+}
+
+// TestManualReconcileRefusedWhenProviderFunds: an invoice Stripe funds is reconciled by
+// Stripe's reports only: a hand reconciliation of 12.00 is refused (409
+// reconciled_by_provider, nothing recorded), so when Stripe then reports the same 12.00 the
+// invoice holds 12.00, not 24.00.
+func TestManualReconcileRefusedWhenProviderFunds(t *testing.T) {
+	h := bankTransferWebhookHarness(t)
+	id, pi := stripeFundedInvoice(t, h)
+
+	r := h.do("POST", "/v1/invoices/"+id+"/reconcile", supportKey, map[string]any{"amount": "12.00", "reference": "BANK-12"})
+	mustStatus(t, r, http.StatusConflict)
+	if code := r.ErrorCode(t); code != contracts.ErrReconciledByProvider {
+		t.Fatalf("manual reconcile of a provider-funded invoice: %s, want %s", code, contracts.ErrReconciledByProvider)
+	}
+
+	partial := fmt.Sprintf(`{"id":%q,"object":"payment_intent","amount":3000,"amount_received":0,"currency":"eur","status":"requires_action",
+	  "payment_method_types":["customer_balance"],"metadata":{"invoice_id":%q},
+	  "next_action":{"type":"display_bank_transfer_instructions","display_bank_transfer_instructions":{"amount_remaining":1800,"currency":"eur","reference":"STRIPEREF42","type":"eu_bank_transfer"}}}`,
+		pi, id)
+	sendStripeEvent(t, h, "evt_partial_after_manual", "payment_intent.partially_funded", partial, http.StatusOK, "processed")
+	r = h.do("GET", "/v1/invoices/"+id, supportKey, nil)
+	mustStatus(t, r, 200)
+	m := r.JSON(t)
+	if m["amount_paid"] != "12.00" || len(txns(m)) != 1 {
+		t.Fatalf("amount_paid %v with %d transactions, want 12.00 from Stripe's report alone", m["amount_paid"], len(txns(m)))
+	}
+}
