@@ -245,3 +245,38 @@ func TestManualReconcileRefusedWhenProviderFunds(t *testing.T) {
 		t.Fatalf("amount_paid %v with %d transactions, want 12.00 from Stripe's report alone", m["amount_paid"], len(txns(m)))
 	}
 }
+
+// customerBalanceIntent is a Stripe customer-balance PaymentIntent of 30.00 EUR as a
+// funding event carries it, with received of it arrived (in cents) and metadata invoice_id.
+func customerBalanceIntent(pi, invoiceID, status string, received int) string {
+	return fmt.Sprintf(`{"id":%q,"object":"payment_intent","amount":3000,"amount_received":%d,"currency":"eur","status":%q,
+	  "payment_method_types":["customer_balance"],"metadata":{"invoice_id":%q},
+	  "next_action":{"type":"display_bank_transfer_instructions","display_bank_transfer_instructions":{"amount_remaining":%d,"currency":"eur","reference":"STRIPEREF42","type":"eu_bank_transfer"}}}`,
+		pi, received, status, invoiceID, 3000-received)
+}
+
+// TestStripeFundingEventsPayorchCannotMatch: funding events about money payorch never asked
+// for are acknowledged (200) with nothing recorded, not failed for Stripe to deliver
+// forever — a cash-balance transaction applied to an intent payorch never created, an
+// intent whose metadata names an invoice this database does not have — while one naming a
+// local invoice whose funding is not recorded (yet) fails (500), so Stripe delivers it
+// again once it is.
+func TestStripeFundingEventsPayorchCannotMatch(t *testing.T) {
+	h := bankTransferWebhookHarness(t)
+	applied := `{"id":"ccsbtxn_foreign","object":"customer_cash_balance_transaction","currency":"eur","customer":"cus_other",
+	  "net_amount":-800,"ending_balance":0,"type":"applied_to_payment","applied_to_payment":{"payment_intent":"pi_not_payorchs"}}`
+	sendStripeEvent(t, h, "evt_foreign_applied", "customer_cash_balance_transaction.created", applied, http.StatusOK, "processed")
+	foreign := customerBalanceIntent("pi_other_deployment", "inv_not_in_this_database", "succeeded", 3000)
+	sendStripeEvent(t, h, "evt_foreign_succeeded", "payment_intent.succeeded", foreign, http.StatusOK, "processed")
+
+	// A local bank-transfer invoice without a Stripe funding (the merchant's account).
+	id := h.invoice(h.customer("EUR"), map[string]any{"payment_method": "bank_transfer"})["id"].(string)
+	waitPaymentStatus(t, h, id, contracts.PaymentAwaitingTransfer)
+	early := customerBalanceIntent("pi_not_recorded_yet", id, "requires_action", 1200)
+	sendStripeEvent(t, h, "evt_not_recorded_yet", "payment_intent.partially_funded", early, http.StatusInternalServerError, "")
+
+	var n int
+	if err := h.pool.QueryRow(context.Background(), `SELECT count(*) FROM invoice_transactions`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("transactions recorded: %d (%v), want none", n, err)
+	}
+}

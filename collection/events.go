@@ -85,18 +85,11 @@ func (r *EventRouter) applyPortalPayment(ctx context.Context, invoiceID string, 
 // once whatever event carries it) and an Update id derived from that reference. The
 // invoice records what the total adds to what it holds under the funding. An invoice
 // already paid or voided, or no longer collected, waits for nothing: the event is done.
-// A funding no invoice knows (yet) is an error, so the provider delivers it again.
+// Which invoice the funding pays is fundedInvoice's answer.
 func (r *EventRouter) applyFunding(ctx context.Context, ev payments.Event) error {
-	invoiceID := ev.Metadata["invoice_id"]
-	if invoiceID == "" {
-		id, found, err := r.Collection.Invoices.InvoiceIDForBankTransfer(ctx, ev.Provider, ev.Reference)
-		if err != nil {
-			return err
-		}
-		if !found {
-			return fmt.Errorf("provider event %s: no invoice has bank transfer %s (yet)", ev.ID, ev.Reference)
-		}
-		invoiceID = id
+	invoiceID, ok, err := r.fundedInvoice(ctx, ev)
+	if err != nil || !ok {
+		return err
 	}
 	f := *ev.Funding
 	if !f.Known {
@@ -111,7 +104,7 @@ func (r *EventRouter) applyFunding(ctx context.Context, ev payments.Event) error
 	if !f.Received.IsPositive() {
 		return nil
 	}
-	_, err := r.Collection.Reconcile(ctx, invoiceID, contracts.ReconcileRequest{
+	_, err = r.Collection.Reconcile(ctx, invoiceID, contracts.ReconcileRequest{
 		Amount:    money.Format(f.Received, f.Currency),
 		Reference: invoices.FundingReference(ev.Reference, f.Received, f.Currency),
 		PaidAt:    time.Now().UTC(), Method: "bank_transfer", Funding: ev.Reference})
@@ -122,4 +115,42 @@ func (r *EventRouter) applyFunding(ctx context.Context, ev payments.Event) error
 		return fmt.Errorf("provider event %s: the reconciliation of %s is still running; deliver it again: %w", ev.ID, invoiceID, err)
 	}
 	return err
+}
+
+// fundedInvoice returns the invoice whose recorded bank-transfer funding the event is
+// about (ok false: the event is acknowledged and logged, nothing recorded). A funding
+// payorch never recorded is not an invoice's: one whose metadata names no invoice, or an
+// invoice this database does not have (another deployment sharing the provider account),
+// or an invoice funded by another funding, waits for nothing — failing would have the
+// provider deliver it again for days. Only a funding whose metadata names a local invoice
+// that has no funding recorded yet (the event overtook the recording of the provider's
+// answer) is an error, so the provider delivers it again.
+func (r *EventRouter) fundedInvoice(ctx context.Context, ev payments.Event) (string, bool, error) {
+	id, found, err := r.Collection.Invoices.InvoiceIDForBankTransfer(ctx, ev.Provider, ev.Reference)
+	if err != nil {
+		return "", false, err
+	}
+	if found {
+		return id, true, nil
+	}
+	named := ev.Metadata["invoice_id"]
+	ignore := func(why string) (string, bool, error) {
+		r.Collection.log().Warn("provider funding event ignored: "+why, "event", ev.ID, "provider", ev.Provider,
+			"funding", ev.Reference, "invoice_id", named)
+		return "", false, nil
+	}
+	if named == "" {
+		return ignore("payorch recorded no such funding and the event names no invoice")
+	}
+	inv, err := r.Collection.Invoices.Get(ctx, named)
+	if apperr.IsKind(err, apperr.NotFound) {
+		return ignore("the invoice it names is not in this database")
+	}
+	if err != nil {
+		return "", false, err
+	}
+	if inv.BankTransfer != nil {
+		return ignore("the invoice it names is funded by " + inv.BankTransfer.ProviderReference)
+	}
+	return "", false, fmt.Errorf("provider event %s: invoice %s has no bank transfer %s recorded (yet)", ev.ID, named, ev.Reference)
 }
