@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -278,5 +279,20 @@ func TestStripeFundingEventsPayorchCannotMatch(t *testing.T) {
 	var n int
 	if err := h.pool.QueryRow(context.Background(), `SELECT count(*) FROM invoice_transactions`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("transactions recorded: %d (%v), want none", n, err)
+	}
+}
+
+// TestStripeFundingInAnotherCurrencyIgnored: a funding report in another currency than the
+// invoice's (USD for a EUR invoice) is acknowledged and nothing is recorded: 12.00 USD is
+// not 12.00 EUR.
+func TestStripeFundingInAnotherCurrencyIgnored(t *testing.T) {
+	h := bankTransferWebhookHarness(t)
+	id, pi := stripeFundedInvoice(t, h)
+	usd := strings.ReplaceAll(customerBalanceIntent(pi, id, "requires_action", 1200), `"eur"`, `"usd"`)
+	sendStripeEvent(t, h, "evt_partial_usd", "payment_intent.partially_funded", usd, http.StatusOK, "processed")
+	r := h.do("GET", "/v1/invoices/"+id, supportKey, nil)
+	mustStatus(t, r, 200)
+	if m := r.JSON(t); m["amount_paid"] != "0.00" || len(txns(m)) != 0 {
+		t.Fatalf("after a USD report on a EUR invoice: amount_paid %v, %d transactions; want nothing recorded", m["amount_paid"], len(txns(m)))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"payorch/apperr"
@@ -85,12 +86,14 @@ func (r *EventRouter) applyPortalPayment(ctx context.Context, invoiceID string, 
 // once whatever event carries it) and an Update id derived from that reference. The
 // invoice records what the total adds to what it holds under the funding. An invoice
 // already paid or voided, or no longer collected, waits for nothing: the event is done.
-// Which invoice the funding pays is fundedInvoice's answer.
+// Which invoice the funding pays is fundedInvoice's answer. A report in another currency
+// than the invoice's is acknowledged and logged, nothing recorded.
 func (r *EventRouter) applyFunding(ctx context.Context, ev payments.Event) error {
-	invoiceID, ok, err := r.fundedInvoice(ctx, ev)
+	inv, ok, err := r.fundedInvoice(ctx, ev)
 	if err != nil || !ok {
 		return err
 	}
+	invoiceID := inv.ID
 	f := *ev.Funding
 	if !f.Known {
 		if r.BankTransfers == nil {
@@ -102,6 +105,14 @@ func (r *EventRouter) applyFunding(ctx context.Context, ev payments.Event) error
 		}
 	}
 	if !f.Received.IsPositive() {
+		return nil
+	}
+	if !strings.EqualFold(f.Currency, inv.Currency) {
+		// Money in another currency is not this invoice's payment: recording its amount
+		// in the invoice's currency would be wrong, and no redelivery changes it.
+		r.Collection.log().Warn("provider funding event ignored: its currency is not the invoice's", "event", ev.ID,
+			"provider", ev.Provider, "funding", ev.Reference, "invoice_id", invoiceID,
+			"currency", f.Currency, "invoice_currency", inv.Currency, "received", f.Received.String())
 		return nil
 	}
 	_, err = r.Collection.Reconcile(ctx, invoiceID, contracts.ReconcileRequest{
@@ -125,19 +136,20 @@ func (r *EventRouter) applyFunding(ctx context.Context, ev payments.Event) error
 // provider deliver it again for days. Only a funding whose metadata names a local invoice
 // that has no funding recorded yet (the event overtook the recording of the provider's
 // answer) is an error, so the provider delivers it again.
-func (r *EventRouter) fundedInvoice(ctx context.Context, ev payments.Event) (string, bool, error) {
+func (r *EventRouter) fundedInvoice(ctx context.Context, ev payments.Event) (invoices.Invoice, bool, error) {
 	id, found, err := r.Collection.Invoices.InvoiceIDForBankTransfer(ctx, ev.Provider, ev.Reference)
 	if err != nil {
-		return "", false, err
+		return invoices.Invoice{}, false, err
 	}
 	if found {
-		return id, true, nil
+		inv, err := r.Collection.Invoices.Get(ctx, id)
+		return inv, err == nil, err
 	}
 	named := ev.Metadata["invoice_id"]
-	ignore := func(why string) (string, bool, error) {
+	ignore := func(why string) (invoices.Invoice, bool, error) {
 		r.Collection.log().Warn("provider funding event ignored: "+why, "event", ev.ID, "provider", ev.Provider,
 			"funding", ev.Reference, "invoice_id", named)
-		return "", false, nil
+		return invoices.Invoice{}, false, nil
 	}
 	if named == "" {
 		return ignore("payorch recorded no such funding and the event names no invoice")
@@ -147,10 +159,10 @@ func (r *EventRouter) fundedInvoice(ctx context.Context, ev payments.Event) (str
 		return ignore("the invoice it names is not in this database")
 	}
 	if err != nil {
-		return "", false, err
+		return invoices.Invoice{}, false, err
 	}
 	if inv.BankTransfer != nil {
 		return ignore("the invoice it names is funded by " + inv.BankTransfer.ProviderReference)
 	}
-	return "", false, fmt.Errorf("provider event %s: invoice %s has no bank transfer %s recorded (yet)", ev.ID, named, ev.Reference)
+	return invoices.Invoice{}, false, fmt.Errorf("provider event %s: invoice %s has no bank transfer %s recorded (yet)", ev.ID, named, ev.Reference)
 }
