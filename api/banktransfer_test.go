@@ -18,6 +18,8 @@ import (
 	"payorch/contracts"
 	"payorch/internal/testenv/poll"
 	"payorch/invoices"
+	"payorch/metrics"
+	"payorch/metrics/metricstest"
 	"payorch/payments"
 	"payorch/workflows"
 )
@@ -294,5 +296,27 @@ func TestStripeFundingInAnotherCurrencyIgnored(t *testing.T) {
 	mustStatus(t, r, 200)
 	if m := r.JSON(t); m["amount_paid"] != "0.00" || len(txns(m)) != 0 {
 		t.Fatalf("after a USD report on a EUR invoice: amount_paid %v, %d transactions; want nothing recorded", m["amount_paid"], len(txns(m)))
+	}
+}
+
+// TestStripeFundingOfVoidedInvoiceCounted: money Stripe reports for an invoice voided
+// since is recorded on no invoice, but not silently: the report is counted
+// (payorch_unapplied_funds_total) and logged as unapplied funds.
+func TestStripeFundingOfVoidedInvoiceCounted(t *testing.T) {
+	h := bankTransferWebhookHarness(t)
+	id, pi := stripeFundedInvoice(t, h)
+	mustStatus(t, h.do("POST", "/v1/invoices/"+id+"/void", backendKey, map[string]any{"reason": "duplicate"}), 200)
+
+	const series, labels = "payorch_unapplied_funds_total", `invoice_status="voided",provider="stripe"`
+	before := metricstest.Value(metricstest.Scrape(t, metrics.Handler()), series, labels)
+	sendStripeEvent(t, h, "evt_partial_after_void", "payment_intent.partially_funded",
+		customerBalanceIntent(pi, id, "requires_action", 1200), http.StatusOK, "processed")
+	if got := metricstest.Value(metricstest.Scrape(t, metrics.Handler()), series, labels); got != before+1 {
+		t.Fatalf("%s{%s} = %v after a funding of a voided invoice, want %v", series, labels, got, before+1)
+	}
+	r := h.do("GET", "/v1/invoices/"+id, supportKey, nil)
+	mustStatus(t, r, 200)
+	if m := r.JSON(t); m["status"] != "voided" || m["amount_paid"] != "0.00" || len(txns(m)) != 0 {
+		t.Fatalf("voided invoice after the funding: %v, amount_paid %v, %d transactions", m["status"], m["amount_paid"], len(txns(m)))
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"payorch/apperr"
 	"payorch/contracts"
 	"payorch/invoices"
+	"payorch/metrics"
 	"payorch/money"
 	"payorch/payments"
 )
@@ -85,7 +86,8 @@ func (r *EventRouter) applyPortalPayment(ctx context.Context, invoiceID string, 
 // total, under a reference derived from it (invoices.FundingReference, so a report counts
 // once whatever event carries it) and an Update id derived from that reference. The
 // invoice records what the total adds to what it holds under the funding. An invoice
-// already paid or voided, or no longer collected, waits for nothing: the event is done.
+// already paid or voided, or no longer collected, waits for nothing: the event is done,
+// and money it brought that the invoice does not record is reported (unapplied).
 // Which invoice the funding pays is fundedInvoice's answer. A report in another currency
 // than the invoice's is acknowledged and logged, nothing recorded.
 func (r *EventRouter) applyFunding(ctx context.Context, ev payments.Event) error {
@@ -120,12 +122,36 @@ func (r *EventRouter) applyFunding(ctx context.Context, ev payments.Event) error
 		Reference: invoices.FundingReference(ev.Reference, f.Received, f.Currency),
 		PaidAt:    time.Now().UTC(), Method: "bank_transfer", Funding: ev.Reference})
 	if e, ok := apperr.As(err); ok && (e.Code == contracts.ErrInvoicePaid || e.Code == contracts.ErrInvoiceVoided || e.Code == "collection_not_running") {
-		return nil
+		return r.unapplied(ctx, ev, invoiceID, f)
 	}
 	if errors.Is(err, ErrStillRunning) {
 		return fmt.Errorf("provider event %s: the reconciliation of %s is still running; deliver it again: %w", ev.ID, invoiceID, err)
 	}
 	return err
+}
+
+// unapplied reports the money a funding received for an invoice that is closed (voided,
+// or paid otherwise) beyond what the invoice records under it: nothing is written to the
+// invoice or the ledger, so it is logged (warning "unapplied funds") and counted
+// (metrics.UnappliedFunds) for an operator to give back or apply at the provider. The
+// event is done either way.
+func (r *EventRouter) unapplied(ctx context.Context, ev payments.Event, invoiceID string, f payments.Funding) error {
+	rest, err := r.Collection.Invoices.FundingUnapplied(ctx, invoiceID, ev.Reference, f.Received)
+	if err != nil {
+		return err
+	}
+	if !rest.IsPositive() {
+		return nil
+	}
+	status := "closed"
+	if inv, err := r.Collection.Invoices.Get(ctx, invoiceID); err == nil {
+		status = inv.Status
+	}
+	metrics.UnappliedFunds.WithLabelValues(ev.Provider, status).Inc()
+	r.Collection.log().Warn("unapplied funds: the provider received money for a closed invoice; no invoice records it",
+		"event", ev.ID, "provider", ev.Provider, "funding", ev.Reference, "invoice_id", invoiceID, "invoice_status", status,
+		"unapplied", money.Format(rest, f.Currency), "currency", f.Currency, "received", money.Format(f.Received, f.Currency))
+	return nil
 }
 
 // fundedInvoice returns the invoice whose recorded bank-transfer funding the event is

@@ -177,6 +177,20 @@ func FundingReference(funding string, received decimal.Decimal, currency string)
 
 func fundingPrefix(funding string) string { return funding + ":" }
 
+// FundingUnapplied returns what a provider's funding has received (received, its running
+// total) beyond what the invoice's reconciliations under that funding hold: money the
+// provider took that no invoice records (zero when there is none).
+func (s *Service) FundingUnapplied(ctx context.Context, invoiceID, funding string, received decimal.Decimal) (decimal.Decimal, error) {
+	recorded, err := store.New(s.pool).SumFundingReconciliations(ctx, store.SumFundingReconciliationsParams{InvoiceID: invoiceID, Prefix: fundingPrefix(funding)})
+	if err != nil {
+		return decimal.Zero, fmt.Errorf("sum of funding reconciliations: %w", err)
+	}
+	if rest := received.Sub(recorded); rest.IsPositive() {
+		return rest, nil
+	}
+	return decimal.Zero, nil
+}
+
 // reconcileFunding records what a provider's funding report adds: the reported running
 // total less what the invoice's reconciliations under that funding already hold (under
 // the invoice's row lock, so reports applied in any order, or twice, never count money
