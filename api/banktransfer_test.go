@@ -40,8 +40,15 @@ const stripeBankTransferFixture = `{"resources":{"payment_intent":{"id":"pi_bt_f
 // hands funding events to the collection's EventRouter, as the app wires them.
 func bankTransferWebhookHarness(t *testing.T) *invoiceHarness {
 	t.Helper()
+	return bankTransferWebhookHarnessWith(t, stripeBankTransferFixture)
+}
+
+// bankTransferWebhookHarnessWith is bankTransferWebhookHarness with stripe-mock answering
+// the PaymentIntent of fixture.
+func bankTransferWebhookHarnessWith(t *testing.T, fixture string) *invoiceHarness {
+	t.Helper()
 	fixtures := filepath.Join(t.TempDir(), "fixtures.json")
-	if err := os.WriteFile(fixtures, []byte(stripeBankTransferFixture), 0o600); err != nil {
+	if err := os.WriteFile(fixtures, []byte(fixture), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	sp, err := payments.NewStripe(payments.StripeConfig{SecretKey: "sk_test_123", BaseURL: startStripeMock(t, fixtures)})
@@ -318,5 +325,36 @@ func TestStripeFundingOfVoidedInvoiceCounted(t *testing.T) {
 	mustStatus(t, r, 200)
 	if m := r.JSON(t); m["status"] != "voided" || m["amount_paid"] != "0.00" || len(txns(m)) != 0 {
 		t.Fatalf("voided invoice after the funding: %v, amount_paid %v, %d transactions", m["status"], m["amount_paid"], len(txns(m)))
+	}
+}
+
+// stripeBankTransferPaidAtOnceFixture is stripe-mock's PaymentIntent when the customer's
+// cash balance covered the invoice: it comes back succeeded, without next_action.
+const stripeBankTransferPaidAtOnceFixture = `{"resources":{"payment_intent":{"id":"pi_bt_paid_at_once","object":"payment_intent","amount":3000,
+"amount_received":3000,"currency":"eur","status":"succeeded","capture_method":"automatic","confirmation_method":"automatic",
+"created":1234567890,"livemode":false,"metadata":{},"payment_method_types":["customer_balance"],"next_action":null}}}`
+
+// TestStripeBankTransferPaidAtOnce: an intent that comes back already succeeded (the
+// customer's cash balance paid it) is the invoice's funding all the same — recorded (no
+// instructions email: nothing to transfer), not a misconfiguration — so Stripe's
+// payment_intent.succeeded matches it and pays the invoice.
+func TestStripeBankTransferPaidAtOnce(t *testing.T) {
+	h := bankTransferWebhookHarnessWith(t, stripeBankTransferPaidAtOnceFixture)
+	id, pi := stripeFundedInvoice(t, h)
+	if len(pi) < 4 || pi[:3] != "pi_" {
+		t.Fatalf("provider_reference %q, want the intent", pi)
+	}
+	var emails int
+	if err := h.pool.QueryRow(context.Background(), `SELECT count(*) FROM events WHERE type = $1 AND resource_id = $2`,
+		"email.bank_transfer_instructions", id).Scan(&emails); err != nil || emails != 0 {
+		t.Fatalf("instructions emails: %d (%v), want none for an intent paid at once", emails, err)
+	}
+	succeeded := fmt.Sprintf(`{"id":%q,"object":"payment_intent","amount":3000,"amount_received":3000,"currency":"eur","status":"succeeded",
+	  "payment_method_types":["customer_balance"],"metadata":{"invoice_id":%q},"next_action":null}`, pi, id)
+	sendStripeEvent(t, h, "evt_paid_at_once", "payment_intent.succeeded", succeeded, http.StatusOK, "processed")
+	r := h.do("GET", "/v1/invoices/"+id, supportKey, nil)
+	mustStatus(t, r, 200)
+	if m := r.JSON(t); m["status"] != "paid" || m["amount_paid"] != "30.00" {
+		t.Fatalf("after payment_intent.succeeded: status %v, amount_paid %v; want paid 30.00", m["status"], m["amount_paid"])
 	}
 }

@@ -135,7 +135,7 @@ func (s *Service) BankTransferRequest(ctx context.Context, invoiceID string) (re
 
 // RecordBankTransfer stores the provider's funding of an invoice (the first one recorded
 // stays) and queues, once per invoice, the email with the provider's account and
-// reference, in one transaction.
+// reference, in one transaction (no email for a funding paid at once: ins.Funded).
 func (s *Service) RecordBankTransfer(ctx context.Context, invoiceID string, ins payments.BankTransferInstructions) error {
 	raw, err := json.Marshal(ins)
 	if err != nil {
@@ -150,6 +150,9 @@ func (s *Service) RecordBankTransfer(ctx context.Context, invoiceID string, ins 
 			Amount: ins.Amount, Currency: ins.Currency, Instructions: raw,
 		}); err != nil {
 			return fmt.Errorf("insert invoice bank transfer: %w", err)
+		}
+		if ins.Funded {
+			return nil // paid at once: no instructions to send; the provider's event reconciles it
 		}
 		_, err := queueBankTransferEmailTx(ctx, q, invoiceID)
 		return err
