@@ -299,8 +299,8 @@ func classify(err error) error {
 	if e, ok := apperr.As(err); ok {
 		switch e.Kind {
 		case apperr.Conflict:
-			if e.Code == contracts.ErrReferenceReconciled {
-				return temporal.NewNonRetryableApplicationError(e.Message, contracts.ErrReferenceReconciled, err)
+			if e.Code == contracts.ErrReferenceReconciled || e.Code == contracts.ErrReconciledByProvider {
+				return temporal.NewNonRetryableApplicationError(e.Message, e.Code, err)
 			}
 		case apperr.NotFound:
 			return temporal.NewNonRetryableApplicationError(e.Message, contracts.ErrInvoiceNotFound, err)

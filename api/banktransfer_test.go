@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +18,8 @@ import (
 	"payorch/contracts"
 	"payorch/internal/testenv/poll"
 	"payorch/invoices"
+	"payorch/metrics"
+	"payorch/metrics/metricstest"
 	"payorch/payments"
 	"payorch/workflows"
 )
@@ -37,8 +40,15 @@ const stripeBankTransferFixture = `{"resources":{"payment_intent":{"id":"pi_bt_f
 // hands funding events to the collection's EventRouter, as the app wires them.
 func bankTransferWebhookHarness(t *testing.T) *invoiceHarness {
 	t.Helper()
+	return bankTransferWebhookHarnessWith(t, stripeBankTransferFixture)
+}
+
+// bankTransferWebhookHarnessWith is bankTransferWebhookHarness with stripe-mock answering
+// the PaymentIntent of fixture.
+func bankTransferWebhookHarnessWith(t *testing.T, fixture string) *invoiceHarness {
+	t.Helper()
 	fixtures := filepath.Join(t.TempDir(), "fixtures.json")
-	if err := os.WriteFile(fixtures, []byte(stripeBankTransferFixture), 0o600); err != nil {
+	if err := os.WriteFile(fixtures, []byte(fixture), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	sp, err := payments.NewStripe(payments.StripeConfig{SecretKey: "sk_test_123", BaseURL: startStripeMock(t, fixtures)})
@@ -189,5 +199,162 @@ func TestStripeBankTransferFallsBackToManual(t *testing.T) {
 	mustStatus(t, r, 200)
 	if st := r.JSON(t)["invoice_status"]; st != "paid" {
 		t.Fatalf("after the manual reconciliation: %v", st)
+	}
+}
+
+// stripeFundedInvoice creates a 30.00 EUR bank-transfer invoice that Stripe funds (a
+// customer-balance PaymentIntent recorded on it) and returns the invoice id and the intent.
+func stripeFundedInvoice(t *testing.T, h *invoiceHarness) (id, pi string) {
+	t.Helper()
+	r := h.do("POST", "/v1/customers", backendKey, map[string]any{"name": "Ada", "email": "ada@example.com", "currency": "EUR",
+		"provider_customer_id": "cus_123"})
+	mustStatus(t, r, 201)
+	id = h.invoice(r.JSON(t)["id"].(string), map[string]any{"payment_method": "bank_transfer"})["id"].(string)
+	inv := h.waitInvoice(id, "the invoice's Stripe bank transfer", func(m map[string]any) bool { return m["bank_transfer"] != nil })
+	pi, _ = inv["bank_transfer"].(map[string]any)["provider_reference"].(string)
+	waitPaymentStatus(t, h, id, contracts.PaymentAwaitingTransfer)
+	return id, pi
+}
+
+// sendStripeEvent posts a signed Stripe event to the webhook and checks its answer.
+func sendStripeEvent(t *testing.T, h *invoiceHarness, evID, typ, obj string, wantCode int, wantStatus string) {
+	t.Helper()
+	payload := stripeEvent(evID, typ, obj)
+	r := h.stripeWebhook(payload, signed(payload, testStripeSecret, time.Now()))
+	mustStatus(t, r, wantCode)
+	if wantStatus != "" {
+		if got := r.JSON(t)["status"]; got != wantStatus {
+			t.Fatalf("%s %s: status %v, want %s", typ, evID, got, wantStatus)
+		}
+	}
+}
+
+// TestManualReconcileRefusedWhenProviderFunds: an invoice Stripe funds is reconciled by
+// Stripe's reports only: a hand reconciliation of 12.00 is refused (409
+// reconciled_by_provider, nothing recorded), so when Stripe then reports the same 12.00 the
+// invoice holds 12.00, not 24.00.
+func TestManualReconcileRefusedWhenProviderFunds(t *testing.T) {
+	h := bankTransferWebhookHarness(t)
+	id, pi := stripeFundedInvoice(t, h)
+
+	r := h.do("POST", "/v1/invoices/"+id+"/reconcile", supportKey, map[string]any{"amount": "12.00", "reference": "BANK-12"})
+	mustStatus(t, r, http.StatusConflict)
+	if code := r.ErrorCode(t); code != contracts.ErrReconciledByProvider {
+		t.Fatalf("manual reconcile of a provider-funded invoice: %s, want %s", code, contracts.ErrReconciledByProvider)
+	}
+
+	partial := fmt.Sprintf(`{"id":%q,"object":"payment_intent","amount":3000,"amount_received":0,"currency":"eur","status":"requires_action",
+	  "payment_method_types":["customer_balance"],"metadata":{"invoice_id":%q},
+	  "next_action":{"type":"display_bank_transfer_instructions","display_bank_transfer_instructions":{"amount_remaining":1800,"currency":"eur","reference":"STRIPEREF42","type":"eu_bank_transfer"}}}`,
+		pi, id)
+	sendStripeEvent(t, h, "evt_partial_after_manual", "payment_intent.partially_funded", partial, http.StatusOK, "processed")
+	r = h.do("GET", "/v1/invoices/"+id, supportKey, nil)
+	mustStatus(t, r, 200)
+	m := r.JSON(t)
+	if m["amount_paid"] != "12.00" || len(txns(m)) != 1 {
+		t.Fatalf("amount_paid %v with %d transactions, want 12.00 from Stripe's report alone", m["amount_paid"], len(txns(m)))
+	}
+}
+
+// customerBalanceIntent is a Stripe customer-balance PaymentIntent of 30.00 EUR as a
+// funding event carries it, with received of it arrived (in cents) and metadata invoice_id.
+func customerBalanceIntent(pi, invoiceID, status string, received int) string {
+	return fmt.Sprintf(`{"id":%q,"object":"payment_intent","amount":3000,"amount_received":%d,"currency":"eur","status":%q,
+	  "payment_method_types":["customer_balance"],"metadata":{"invoice_id":%q},
+	  "next_action":{"type":"display_bank_transfer_instructions","display_bank_transfer_instructions":{"amount_remaining":%d,"currency":"eur","reference":"STRIPEREF42","type":"eu_bank_transfer"}}}`,
+		pi, received, status, invoiceID, 3000-received)
+}
+
+// TestStripeFundingEventsPayorchCannotMatch: funding events about money payorch never asked
+// for are acknowledged (200) with nothing recorded, not failed for Stripe to deliver
+// forever — a cash-balance transaction applied to an intent payorch never created, an
+// intent whose metadata names an invoice this database does not have — while one naming a
+// local invoice whose funding is not recorded (yet) fails (500), so Stripe delivers it
+// again once it is.
+func TestStripeFundingEventsPayorchCannotMatch(t *testing.T) {
+	h := bankTransferWebhookHarness(t)
+	applied := `{"id":"ccsbtxn_foreign","object":"customer_cash_balance_transaction","currency":"eur","customer":"cus_other",
+	  "net_amount":-800,"ending_balance":0,"type":"applied_to_payment","applied_to_payment":{"payment_intent":"pi_not_payorchs"}}`
+	sendStripeEvent(t, h, "evt_foreign_applied", "customer_cash_balance_transaction.created", applied, http.StatusOK, "processed")
+	foreign := customerBalanceIntent("pi_other_deployment", "inv_not_in_this_database", "succeeded", 3000)
+	sendStripeEvent(t, h, "evt_foreign_succeeded", "payment_intent.succeeded", foreign, http.StatusOK, "processed")
+
+	// A local bank-transfer invoice without a Stripe funding (the merchant's account).
+	id := h.invoice(h.customer("EUR"), map[string]any{"payment_method": "bank_transfer"})["id"].(string)
+	waitPaymentStatus(t, h, id, contracts.PaymentAwaitingTransfer)
+	early := customerBalanceIntent("pi_not_recorded_yet", id, "requires_action", 1200)
+	sendStripeEvent(t, h, "evt_not_recorded_yet", "payment_intent.partially_funded", early, http.StatusInternalServerError, "")
+
+	var n int
+	if err := h.pool.QueryRow(context.Background(), `SELECT count(*) FROM invoice_transactions`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("transactions recorded: %d (%v), want none", n, err)
+	}
+}
+
+// TestStripeFundingInAnotherCurrencyIgnored: a funding report in another currency than the
+// invoice's (USD for a EUR invoice) is acknowledged and nothing is recorded: 12.00 USD is
+// not 12.00 EUR.
+func TestStripeFundingInAnotherCurrencyIgnored(t *testing.T) {
+	h := bankTransferWebhookHarness(t)
+	id, pi := stripeFundedInvoice(t, h)
+	usd := strings.ReplaceAll(customerBalanceIntent(pi, id, "requires_action", 1200), `"eur"`, `"usd"`)
+	sendStripeEvent(t, h, "evt_partial_usd", "payment_intent.partially_funded", usd, http.StatusOK, "processed")
+	r := h.do("GET", "/v1/invoices/"+id, supportKey, nil)
+	mustStatus(t, r, 200)
+	if m := r.JSON(t); m["amount_paid"] != "0.00" || len(txns(m)) != 0 {
+		t.Fatalf("after a USD report on a EUR invoice: amount_paid %v, %d transactions; want nothing recorded", m["amount_paid"], len(txns(m)))
+	}
+}
+
+// TestStripeFundingOfVoidedInvoiceCounted: money Stripe reports for an invoice voided
+// since is recorded on no invoice, but not silently: the report is counted
+// (payorch_unapplied_funds_total) and logged as unapplied funds.
+func TestStripeFundingOfVoidedInvoiceCounted(t *testing.T) {
+	h := bankTransferWebhookHarness(t)
+	id, pi := stripeFundedInvoice(t, h)
+	mustStatus(t, h.do("POST", "/v1/invoices/"+id+"/void", backendKey, map[string]any{"reason": "duplicate"}), 200)
+
+	const series, labels = "payorch_unapplied_funds_total", `invoice_status="voided",provider="stripe"`
+	before := metricstest.Value(metricstest.Scrape(t, metrics.Handler()), series, labels)
+	sendStripeEvent(t, h, "evt_partial_after_void", "payment_intent.partially_funded",
+		customerBalanceIntent(pi, id, "requires_action", 1200), http.StatusOK, "processed")
+	if got := metricstest.Value(metricstest.Scrape(t, metrics.Handler()), series, labels); got != before+1 {
+		t.Fatalf("%s{%s} = %v after a funding of a voided invoice, want %v", series, labels, got, before+1)
+	}
+	r := h.do("GET", "/v1/invoices/"+id, supportKey, nil)
+	mustStatus(t, r, 200)
+	if m := r.JSON(t); m["status"] != "voided" || m["amount_paid"] != "0.00" || len(txns(m)) != 0 {
+		t.Fatalf("voided invoice after the funding: %v, amount_paid %v, %d transactions", m["status"], m["amount_paid"], len(txns(m)))
+	}
+}
+
+// stripeBankTransferPaidAtOnceFixture is stripe-mock's PaymentIntent when the customer's
+// cash balance covered the invoice: it comes back succeeded, without next_action.
+const stripeBankTransferPaidAtOnceFixture = `{"resources":{"payment_intent":{"id":"pi_bt_paid_at_once","object":"payment_intent","amount":3000,
+"amount_received":3000,"currency":"eur","status":"succeeded","capture_method":"automatic","confirmation_method":"automatic",
+"created":1234567890,"livemode":false,"metadata":{},"payment_method_types":["customer_balance"],"next_action":null}}}`
+
+// TestStripeBankTransferPaidAtOnce: an intent that comes back already succeeded (the
+// customer's cash balance paid it) is the invoice's funding all the same — recorded (no
+// instructions email: nothing to transfer), not a misconfiguration — so Stripe's
+// payment_intent.succeeded matches it and pays the invoice.
+func TestStripeBankTransferPaidAtOnce(t *testing.T) {
+	h := bankTransferWebhookHarnessWith(t, stripeBankTransferPaidAtOnceFixture)
+	id, pi := stripeFundedInvoice(t, h)
+	if len(pi) < 4 || pi[:3] != "pi_" {
+		t.Fatalf("provider_reference %q, want the intent", pi)
+	}
+	var emails int
+	if err := h.pool.QueryRow(context.Background(), `SELECT count(*) FROM events WHERE type = $1 AND resource_id = $2`,
+		"email.bank_transfer_instructions", id).Scan(&emails); err != nil || emails != 0 {
+		t.Fatalf("instructions emails: %d (%v), want none for an intent paid at once", emails, err)
+	}
+	succeeded := fmt.Sprintf(`{"id":%q,"object":"payment_intent","amount":3000,"amount_received":3000,"currency":"eur","status":"succeeded",
+	  "payment_method_types":["customer_balance"],"metadata":{"invoice_id":%q},"next_action":null}`, pi, id)
+	sendStripeEvent(t, h, "evt_paid_at_once", "payment_intent.succeeded", succeeded, http.StatusOK, "processed")
+	r := h.do("GET", "/v1/invoices/"+id, supportKey, nil)
+	mustStatus(t, r, 200)
+	if m := r.JSON(t); m["status"] != "paid" || m["amount_paid"] != "30.00" {
+		t.Fatalf("after payment_intent.succeeded: status %v, amount_paid %v; want paid 30.00", m["status"], m["amount_paid"])
 	}
 }

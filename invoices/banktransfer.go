@@ -135,7 +135,7 @@ func (s *Service) BankTransferRequest(ctx context.Context, invoiceID string) (re
 
 // RecordBankTransfer stores the provider's funding of an invoice (the first one recorded
 // stays) and queues, once per invoice, the email with the provider's account and
-// reference, in one transaction.
+// reference, in one transaction (no email for a funding paid at once: ins.Funded).
 func (s *Service) RecordBankTransfer(ctx context.Context, invoiceID string, ins payments.BankTransferInstructions) error {
 	raw, err := json.Marshal(ins)
 	if err != nil {
@@ -150,6 +150,9 @@ func (s *Service) RecordBankTransfer(ctx context.Context, invoiceID string, ins 
 			Amount: ins.Amount, Currency: ins.Currency, Instructions: raw,
 		}); err != nil {
 			return fmt.Errorf("insert invoice bank transfer: %w", err)
+		}
+		if ins.Funded {
+			return nil // paid at once: no instructions to send; the provider's event reconciles it
 		}
 		_, err := queueBankTransferEmailTx(ctx, q, invoiceID)
 		return err
@@ -176,6 +179,20 @@ func FundingReference(funding string, received decimal.Decimal, currency string)
 }
 
 func fundingPrefix(funding string) string { return funding + ":" }
+
+// FundingUnapplied returns what a provider's funding has received (received, its running
+// total) beyond what the invoice's reconciliations under that funding hold: money the
+// provider took that no invoice records (zero when there is none).
+func (s *Service) FundingUnapplied(ctx context.Context, invoiceID, funding string, received decimal.Decimal) (decimal.Decimal, error) {
+	recorded, err := store.New(s.pool).SumFundingReconciliations(ctx, store.SumFundingReconciliationsParams{InvoiceID: invoiceID, Prefix: fundingPrefix(funding)})
+	if err != nil {
+		return decimal.Zero, fmt.Errorf("sum of funding reconciliations: %w", err)
+	}
+	if rest := received.Sub(recorded); rest.IsPositive() {
+		return rest, nil
+	}
+	return decimal.Zero, nil
+}
 
 // reconcileFunding records what a provider's funding report adds: the reported running
 // total less what the invoice's reconciliations under that funding already hold (under

@@ -70,8 +70,16 @@ var WebhookLag = prometheus.NewHistogram(prometheus.HistogramOpts{
 	Buckets: []float64{0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 6 * 3600, 24 * 3600, 72 * 3600},
 })
 
+// UnappliedFunds counts provider bank-transfer funding reports that brought money to an
+// invoice that is closed (voided, or paid otherwise): the money is at the provider, in the
+// customer's balance, and recorded on no invoice (by provider and the invoice's status).
+var UnappliedFunds = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "payorch_unapplied_funds_total",
+	Help: "Provider bank-transfer funding reports of money no invoice records (the invoice was voided or paid otherwise), by provider and invoice status.",
+}, []string{"provider", "invoice_status"})
+
 func init() {
-	prometheus.MustRegister(HTTPRequests, HTTPDuration, Events, Payments, WalletMovements, WebhookDeliveries, WebhookLag)
+	prometheus.MustRegister(HTTPRequests, HTTPDuration, Events, Payments, WalletMovements, WebhookDeliveries, WebhookLag, UnappliedFunds)
 }
 
 // Handler serves every registered metric in the Prometheus text format.

@@ -75,6 +75,10 @@ type BankTransferInstructions struct {
 	BankName      string `json:"bank_name,omitempty"`
 	// HostedInstructionsURL is a page of the provider's that shows the instructions.
 	HostedInstructionsURL string `json:"hosted_instructions_url,omitempty"`
+	// Funded is true when the funding had received all it asked for when it was made (a
+	// Stripe intent paid at once from the customer's cash balance): there is no account to
+	// pay to and nothing to email; the provider's success event reconciles the invoice.
+	Funded bool `json:"funded,omitempty"`
 }
 
 // Funding is what an Event about a bank-transfer funding says: the money the funding has

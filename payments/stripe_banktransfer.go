@@ -116,7 +116,9 @@ func (s *Stripe) bankTransferParams(req BankTransferRequest) (*stripe.PaymentInt
 	return params, nil
 }
 
-// bankTransferInstructionsFromIntent reads a confirmed customer-balance PaymentIntent.
+// bankTransferInstructionsFromIntent reads a confirmed customer-balance PaymentIntent: its
+// bank transfer instructions, or, when it already succeeded (the customer's cash balance
+// covered it), a funding with nothing left to transfer (Funded).
 func bankTransferInstructionsFromIntent(pi *stripe.PaymentIntent) (BankTransferInstructions, error) {
 	cur := strings.ToUpper(string(pi.Currency))
 	amount, err := money.FromMinor(pi.Amount, cur)
@@ -128,6 +130,12 @@ func bankTransferInstructionsFromIntent(pi *stripe.PaymentIntent) (BankTransferI
 	var ins *stripe.PaymentIntentNextActionDisplayBankTransferInstructions
 	if pi.NextAction != nil {
 		ins = pi.NextAction.DisplayBankTransferInstructions
+	}
+	if ins == nil && pi.Status == stripe.PaymentIntentStatusSucceeded {
+		// Paid at once from the customer's cash balance: a funding all the same, with
+		// nothing left to transfer (payment_intent.succeeded reconciles it).
+		out.Funded = true
+		return out, nil
 	}
 	if ins == nil {
 		return BankTransferInstructions{}, &ProviderError{Provider: StripeProviderName, Retryable: false, Code: "no_bank_transfer_instructions",

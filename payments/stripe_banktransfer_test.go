@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+	"github.com/stripe/stripe-go/v76"
 )
 
 // bankTransferIntentFixture is a confirmed customer-balance PaymentIntent as Stripe
@@ -205,5 +206,20 @@ func TestSimVirtualIBAN(t *testing.T) {
 		if rem != 1 {
 			t.Errorf("%s: check digits are wrong (mod 97 = %d)", iban, rem)
 		}
+	}
+}
+
+// TestStripeIntentPaidAtOnceIsAFunding: a customer-balance intent that comes back
+// succeeded without next_action (the cash balance covered it) is a funding with nothing
+// to transfer (Funded), not a refusal; one still waiting without instructions is refused.
+func TestStripeIntentPaidAtOnceIsAFunding(t *testing.T) {
+	paid := &stripe.PaymentIntent{ID: "pi_paid", Amount: 3000, AmountReceived: 3000, Currency: "eur", Status: stripe.PaymentIntentStatusSucceeded}
+	ins, err := bankTransferInstructionsFromIntent(paid)
+	if err != nil || !ins.Funded || ins.ProviderReference != "pi_paid" || ins.Amount.String() != "30" || ins.Currency != "EUR" {
+		t.Fatalf("paid at once: %+v, %v; want a funded pi_paid of 30 EUR", ins, err)
+	}
+	waiting := &stripe.PaymentIntent{ID: "pi_waiting", Amount: 3000, Currency: "eur", Status: stripe.PaymentIntentStatusRequiresAction}
+	if _, err := bankTransferInstructionsFromIntent(waiting); err == nil {
+		t.Fatal("an intent waiting without instructions was accepted")
 	}
 }
