@@ -244,3 +244,34 @@ func TestLoadReversal(t *testing.T) {
 		t.Fatalf("%d reversals, want 3", n)
 	}
 }
+
+// TestRevertAfterLoadReversal: once the provider reversed a load, its credit cannot be
+// reverted (409 load_reversed, nothing written): the reversal took the money already.
+func TestRevertAfterLoadReversal(t *testing.T) {
+	f := newFixture(t, ledger.SettingsInput{})
+	ctx := context.Background()
+	ledgertest.DefaultMethod(t, f.pool, f.customer, ledgertest.PMPending)
+	f.free("100.00")
+	ld := f.paidSettledLoad("50.00", "pi_rr_1")
+	if f.balance() != "150.00" {
+		t.Fatalf("balance %s", f.balance())
+	}
+	rev, _, err := f.l.ReverseLoad(ctx, payments.Event{ID: "evt_rr_1", Reference: "pi_rr_1", Status: payments.StatusReversed})
+	if err != nil || rev.TakenBack != "50.00" {
+		t.Fatalf("reversal %+v %v", rev, err)
+	}
+	before := ledgertest.Count(t, f.pool, "wallet_transactions", "wallet_id = $1", f.wallet)
+	events := ledgertest.Count(t, f.pool, "events", "customer_id = $1", f.customer)
+	if _, err := f.l.Revert(ctx, f.wallet, *ld.WalletTransactionID); code(err) != "load_reversed" {
+		t.Fatalf("revert of a reversed load's credit: %v", err)
+	}
+	if f.balance() != "100.00" {
+		t.Fatalf("balance %s after the refused revert, want 100.00", f.balance())
+	}
+	if n := ledgertest.Count(t, f.pool, "wallet_transactions", "wallet_id = $1", f.wallet); n != before {
+		t.Fatalf("%d wallet transactions written by a refused revert", n-before)
+	}
+	if n := ledgertest.Count(t, f.pool, "events", "customer_id = $1", f.customer); n != events {
+		t.Fatalf("%d events written by a refused revert", n-events)
+	}
+}
