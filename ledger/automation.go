@@ -424,14 +424,22 @@ type MonthlyTopUp struct {
 	// Load is the month's auto load (zero when none was made).
 	Load Load `json:"load"`
 	// Skipped says why no load was made (auto_top_up_off, no_monthly_load,
-	// auto_top_up_disabled, no_automated_payment_method).
+	// auto_top_up_disabled, no_automated_payment_method, auto_load_pending). With
+	// auto_load_pending, Load is the wallet's auto load already in flight (a below-triggered
+	// one, or an earlier month's), not a load for this month.
 	Skipped string `json:"skipped,omitempty"`
 }
+
+// AutoLoadPending is MonthlyTopUp.Skipped when the wallet already has its one auto load in
+// flight: no monthly load is made beside it.
+const AutoLoadPending = "auto_load_pending"
 
 // RequestMonthlyTopUp makes the monthly auto load of a wallet for the month of at (UTC),
 // once per wallet and month (a second call returns the first load): a pending paid load of
 // the auto top-up's amount for the WalletLoad workflow, portal limits not applied. A wallet
-// whose auto top-up has no monthly_on or is switched off gets none.
+// whose auto top-up has no monthly_on or is switched off gets none. A wallet has one auto
+// load in flight at most, whatever its kind: with one still pending, that load is answered
+// (Skipped auto_load_pending) and none is made for this month.
 func (l *Ledger) RequestMonthlyTopUp(ctx context.Context, walletID string, at time.Time) (MonthlyTopUp, error) {
 	var out MonthlyTopUp
 	period := at.UTC().Format("2006-01")
@@ -458,6 +466,16 @@ func (l *Ledger) RequestMonthlyTopUp(ctx context.Context, walletID string, at ti
 		case w.AutoTopUpDisabledAt != nil:
 			out.Skipped = AutoTopUpDisabled
 			return nil
+		}
+		// One auto load in flight per wallet: a below-triggered one (or an earlier month's)
+		// still pending is answered instead, so the run makes sure it is being charged; no
+		// load is made for this month.
+		if pending, err := q.GetPendingAutoTopUpLoad(ctx, w.ID); err == nil {
+			out.Load = loadView(pending, nil, nil)
+			out.Skipped = AutoLoadPending
+			return nil
+		} else if !store.IsNoRows(err) {
+			return fmt.Errorf("pending auto load: %w", err)
 		}
 		id, err := l.createAutoLoad(ctx, q, w, AutoTopUpMonthly, &period)
 		if err != nil {

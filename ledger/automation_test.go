@@ -405,14 +405,13 @@ func TestMonthlyTopUpOncePerMonth(t *testing.T) {
 	if err != nil || r2.Load.ID != r1.Load.ID {
 		t.Fatalf("same month again: %+v, %v (want %s)", r2, err, r1.Load.ID)
 	}
+	provider := ledgertest.NewFakeProvider()
+	runLoad(t, f.l, provider, r1.Load.ID)
 	r3, err := f.l.RequestMonthlyTopUp(ctx, f.wallet, at.AddDate(0, 1, 0))
 	if err != nil || r3.Load.ID == "" || r3.Load.ID == r1.Load.ID {
 		t.Fatalf("next month: %+v, %v", r3, err)
 	}
-	provider := ledgertest.NewFakeProvider()
-	for _, id := range []string{r1.Load.ID, r3.Load.ID} {
-		runLoad(t, f.l, provider, id)
-	}
+	runLoad(t, f.l, provider, r3.Load.ID)
 	if f.balance() != "60.00" {
 		t.Fatalf("balance %s, want 60.00", f.balance())
 	}
@@ -450,5 +449,52 @@ func TestBalanceLowOnSubscriptionAndUsage(t *testing.T) {
 	}
 	if n := alerts(); n != 1 || w.ProjectedBalance != "40.00" || !w.BalanceLow {
 		t.Fatalf("after usage to 40: %d alerts, projected %s, balance_low %v (want 1, 40.00, true)", n, w.ProjectedBalance, w.BalanceLow)
+	}
+}
+
+// TestOnePendingAutoLoadWhateverItsKind: a wallet has at most one auto load in flight, of
+// either kind: the monthly run finds the below-triggered load pending and answers it
+// (auto_load_pending, no monthly load made), and a debit under below finds the monthly one
+// pending and requests nothing.
+func TestOnePendingAutoLoadWhateverItsKind(t *testing.T) {
+	ctx := context.Background()
+	below, day := "60.00", 5
+	settings := ledger.SettingsInput{AutoTopUp: ledger.OptionalAutoTopUp{Set: true,
+		Value: &ledger.AutoTopUpInput{Below: &below, Amount: "50.00", MonthlyOn: &day}}}
+	at := time.Date(2026, 3, 5, 0, 0, 0, 0, time.UTC)
+
+	f := newFixture(t, settings)
+	ledgertest.DefaultMethod(t, f.pool, f.customer, ledgertest.PMSettle)
+	f.free("100.00")
+	r, err := f.l.DebitForInvoice(ctx, ledgertest.Invoice(t, f.pool, f.customer, "50.00"), 1)
+	if err != nil || r.Automation.AutoTopUpLoadID == "" {
+		t.Fatalf("debit under below: %+v %v", r, err)
+	}
+	m, err := f.l.RequestMonthlyTopUp(ctx, f.wallet, at)
+	if err != nil || m.Skipped != ledger.AutoLoadPending || m.Load.ID != r.Automation.AutoTopUpLoadID {
+		t.Fatalf("monthly run with a below load pending: %+v %v (want auto_load_pending answering %s)", m, err, r.Automation.AutoTopUpLoadID)
+	}
+	if n := ledgertest.Count(t, f.pool, "wallet_loads", "wallet_id = $1 AND auto_top_up IS NOT NULL", f.wallet); n != 1 {
+		t.Fatalf("%d auto loads, want 1", n)
+	}
+
+	g := newFixture(t, settings)
+	ledgertest.DefaultMethod(t, g.pool, g.customer, ledgertest.PMSettle)
+	g.free("100.00")
+	m, err = g.l.RequestMonthlyTopUp(ctx, g.wallet, at)
+	if err != nil || m.Load.ID == "" || m.Skipped != "" {
+		t.Fatalf("monthly load: %+v %v", m, err)
+	}
+	r, err = g.l.DebitForInvoice(ctx, ledgertest.Invoice(t, g.pool, g.customer, "50.00"), 1)
+	if err != nil || r.Automation.AutoTopUpLoadID != "" {
+		t.Fatalf("a debit under below with the monthly load pending requested another: %+v %v", r, err)
+	}
+	if n := ledgertest.Count(t, g.pool, "wallet_loads", "wallet_id = $1 AND auto_top_up IS NOT NULL AND status = 'pending'", g.wallet); n != 1 {
+		t.Fatalf("%d pending auto loads, want 1", n)
+	}
+	// Once it has settled, the next month's load is made as usual.
+	runLoad(t, g.l, ledgertest.NewFakeProvider(), m.Load.ID)
+	if next, err := g.l.RequestMonthlyTopUp(ctx, g.wallet, at.AddDate(0, 1, 0)); err != nil || next.Load.ID == "" || next.Load.ID == m.Load.ID || next.Skipped != "" {
+		t.Fatalf("next month: %+v %v", next, err)
 	}
 }

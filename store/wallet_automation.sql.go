@@ -32,7 +32,7 @@ type CreateAutoTopUpLoadParams struct {
 }
 
 // A pending paid load made by the auto top-up; no row when the wallet already has the one
-// auto load it may have in flight (kind below) or this month's (kind monthly).
+// auto load it may have in flight (of either kind) or this month's (kind monthly).
 func (q *Queries) CreateAutoTopUpLoad(ctx context.Context, arg CreateAutoTopUpLoadParams) (WalletLoad, error) {
 	row := q.db.QueryRow(ctx, createAutoTopUpLoad,
 		arg.ID,
@@ -111,11 +111,47 @@ func (q *Queries) GetMonthlyAutoTopUpLoad(ctx context.Context, arg GetMonthlyAut
 	return i, err
 }
 
-const hasPendingAutoTopUp = `-- name: HasPendingAutoTopUp :one
-SELECT EXISTS (SELECT 1 FROM wallet_loads
-               WHERE wallet_id = $1 AND auto_top_up = 'below' AND status = 'pending')::boolean AS pending
+const getPendingAutoTopUpLoad = `-- name: GetPendingAutoTopUpLoad :one
+SELECT id, seq, wallet_id, customer_id, type, source, amount, currency, status, payment_method_id, invoice_id, charge_reference, error_type, provider_code, decline_code, error_message, wallet_transaction_id, created_at, updated_at, completed_at, auto_top_up, auto_top_up_period FROM wallet_loads WHERE wallet_id = $1 AND auto_top_up IS NOT NULL AND status = 'pending'
 `
 
+// The wallet's one auto load in flight, whatever its kind.
+func (q *Queries) GetPendingAutoTopUpLoad(ctx context.Context, walletID string) (WalletLoad, error) {
+	row := q.db.QueryRow(ctx, getPendingAutoTopUpLoad, walletID)
+	var i WalletLoad
+	err := row.Scan(
+		&i.ID,
+		&i.Seq,
+		&i.WalletID,
+		&i.CustomerID,
+		&i.Type,
+		&i.Source,
+		&i.Amount,
+		&i.Currency,
+		&i.Status,
+		&i.PaymentMethodID,
+		&i.InvoiceID,
+		&i.ChargeReference,
+		&i.ErrorType,
+		&i.ProviderCode,
+		&i.DeclineCode,
+		&i.ErrorMessage,
+		&i.WalletTransactionID,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.CompletedAt,
+		&i.AutoTopUp,
+		&i.AutoTopUpPeriod,
+	)
+	return i, err
+}
+
+const hasPendingAutoTopUp = `-- name: HasPendingAutoTopUp :one
+SELECT EXISTS (SELECT 1 FROM wallet_loads
+               WHERE wallet_id = $1 AND auto_top_up IS NOT NULL AND status = 'pending')::boolean AS pending
+`
+
+// Whether the wallet has its one auto load in flight, whatever its kind.
 func (q *Queries) HasPendingAutoTopUp(ctx context.Context, walletID string) (bool, error) {
 	row := q.db.QueryRow(ctx, hasPendingAutoTopUp, walletID)
 	var pending bool

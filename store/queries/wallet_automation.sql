@@ -38,12 +38,17 @@ UPDATE wallets SET auto_top_up_failures = 0, auto_top_up_last_error = NULL
 WHERE id = @id AND auto_top_up_failures > 0;
 
 -- name: HasPendingAutoTopUp :one
+-- Whether the wallet has its one auto load in flight, whatever its kind.
 SELECT EXISTS (SELECT 1 FROM wallet_loads
-               WHERE wallet_id = @wallet_id AND auto_top_up = 'below' AND status = 'pending')::boolean AS pending;
+               WHERE wallet_id = @wallet_id AND auto_top_up IS NOT NULL AND status = 'pending')::boolean AS pending;
+
+-- name: GetPendingAutoTopUpLoad :one
+-- The wallet's one auto load in flight, whatever its kind.
+SELECT * FROM wallet_loads WHERE wallet_id = @wallet_id AND auto_top_up IS NOT NULL AND status = 'pending';
 
 -- name: CreateAutoTopUpLoad :one
 -- A pending paid load made by the auto top-up; no row when the wallet already has the one
--- auto load it may have in flight (kind below) or this month's (kind monthly).
+-- auto load it may have in flight (of either kind) or this month's (kind monthly).
 INSERT INTO wallet_loads (id, wallet_id, customer_id, type, source, amount, currency, status,
                           payment_method_id, auto_top_up, auto_top_up_period)
 VALUES (@id, @wallet_id, @customer_id, 'paid', 'api', @amount, @currency, 'pending',
