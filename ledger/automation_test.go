@@ -498,3 +498,31 @@ func TestOnePendingAutoLoadWhateverItsKind(t *testing.T) {
 		t.Fatalf("next month: %+v %v", next, err)
 	}
 }
+
+// TestAlertBelowSameValueDoesNotReArm: a settings PATCH repeating alert_below (three
+// times) keeps the alert's state: one wallet.balance_low, not one per PATCH; a changed
+// threshold re-arms it.
+func TestAlertBelowSameValueDoesNotReArm(t *testing.T) {
+	f := newFixture(t, ledger.SettingsInput{})
+	ctx := context.Background()
+	f.free("20.00")
+	alerts := func() int {
+		return ledgertest.Count(t, f.pool, "events", "type = 'wallet.balance_low' AND resource_id = $1", f.wallet)
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := f.l.UpdateWallet(ctx, f.wallet, ledger.UpdateWalletInput{Settings: &ledger.SettingsInput{
+			AlertBelow: ledger.OptionalAmount{Set: true, Value: ptr("50.00")}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := alerts(); n != 1 {
+		t.Fatalf("%d wallet.balance_low after the same alert_below PATCHed 3 times, want 1", n)
+	}
+	if _, err := f.l.UpdateWallet(ctx, f.wallet, ledger.UpdateWalletInput{Settings: &ledger.SettingsInput{
+		AlertBelow: ledger.OptionalAmount{Set: true, Value: ptr("40.00")}}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := alerts(); n != 2 {
+		t.Fatalf("%d wallet.balance_low after a changed threshold, want 2", n)
+	}
+}

@@ -212,7 +212,9 @@ func (q *Queries) ResetAutoTopUpFailures(ctx context.Context, id string) error {
 }
 
 const setWalletAlertBelow = `-- name: SetWalletAlertBelow :one
-UPDATE wallets SET alert_below = $1::numeric, balance_low = false, updated_at = now()
+UPDATE wallets
+SET balance_low = CASE WHEN alert_below IS DISTINCT FROM $1::numeric THEN false ELSE balance_low END,
+    alert_below = $1::numeric, updated_at = now()
 WHERE id = $2
 RETURNING id, seq, customer_id, currency, balance, auto_debit, portal_top_up, created_at, updated_at, auto_top_up_below, auto_top_up_amount, auto_top_up_monthly_on, auto_top_up_failures, auto_top_up_disabled_at, auto_top_up_last_error, alert_below, balance_low
 `
@@ -222,8 +224,9 @@ type SetWalletAlertBelowParams struct {
 	ID         string
 }
 
-// Sets (or, with null, removes) the low-balance threshold; the alert is armed again and
-// the caller evaluates it at once.
+// Sets (or, with null, removes) the low-balance threshold; a changed threshold arms the
+// alert again (the caller evaluates it at once), the same one keeps its state (no second
+// alert for a settings PATCH that repeats it).
 func (q *Queries) SetWalletAlertBelow(ctx context.Context, arg SetWalletAlertBelowParams) (Wallet, error) {
 	row := q.db.QueryRow(ctx, setWalletAlertBelow, arg.AlertBelow, arg.ID)
 	var i Wallet

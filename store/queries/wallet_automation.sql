@@ -14,9 +14,12 @@ WHERE id = @id
 RETURNING *;
 
 -- name: SetWalletAlertBelow :one
--- Sets (or, with null, removes) the low-balance threshold; the alert is armed again and
--- the caller evaluates it at once.
-UPDATE wallets SET alert_below = sqlc.narg(alert_below)::numeric, balance_low = false, updated_at = now()
+-- Sets (or, with null, removes) the low-balance threshold; a changed threshold arms the
+-- alert again (the caller evaluates it at once), the same one keeps its state (no second
+-- alert for a settings PATCH that repeats it).
+UPDATE wallets
+SET balance_low = CASE WHEN alert_below IS DISTINCT FROM sqlc.narg(alert_below)::numeric THEN false ELSE balance_low END,
+    alert_below = sqlc.narg(alert_below)::numeric, updated_at = now()
 WHERE id = @id
 RETURNING *;
 
