@@ -357,13 +357,24 @@ type AutoTopUpDisabledEmail struct {
 }
 
 // autoLoadOutcomeTx applies an auto load's outcome to its wallet's auto top-up, in the
-// transaction that completes the load: a settled one resets the failure count, a failed
+// transaction that completes the load: a settled one resets the failure count (unless the
+// auto load before it was reversed: ReverseLoad counted that one as a failure), a failed
 // one counts (and the limit-th switches the auto top-up off).
 func (l *Ledger) autoLoadOutcomeTx(ctx context.Context, q *store.Queries, ld store.WalletLoad, pm store.PaymentMethod) error {
 	if ld.AutoTopUp == nil {
 		return nil
 	}
 	if ld.Status == LoadSettled {
+		// After a reversed auto load (a returned direct debit counts as a failure), the next
+		// settlement does not reset the count: a bouncing mandate settles every time before
+		// it is returned, and would otherwise never reach the limit.
+		reversed, err := q.PreviousAutoLoadReversed(ctx, store.PreviousAutoLoadReversedParams{WalletID: ld.WalletID, LoadID: ld.ID})
+		if err != nil {
+			return fmt.Errorf("previous auto load reversed: %w", err)
+		}
+		if reversed {
+			return nil
+		}
 		if err := q.ResetAutoTopUpFailures(ctx, ld.WalletID); err != nil {
 			return fmt.Errorf("reset auto top-up failures: %w", err)
 		}

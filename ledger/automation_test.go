@@ -526,3 +526,59 @@ func TestAlertBelowSameValueDoesNotReArm(t *testing.T) {
 		t.Fatalf("%d wallet.balance_low after a changed threshold, want 2", n)
 	}
 }
+
+// TestReversedAutoLoadsSwitchOff: an auto load that settles and is then taken back (a
+// bouncing mandate, a chargeback) counts as a failed auto load; the settlement of the next
+// one does not reset the count, so the third reversal in a row switches the auto top-up
+// off with payment_method.errored and the email.
+func TestReversedAutoLoadsSwitchOff(t *testing.T) {
+	f := newFixture(t, autoTopUp("20.00", "50.00"))
+	ctx := context.Background()
+	pm := ledgertest.DefaultMethod(t, f.pool, f.customer, ledgertest.PMSettle)
+	provider := ledgertest.NewFakeProvider()
+	f.free("100.00")
+	// 100 → 19: under 20.
+	r, err := f.l.DebitForInvoice(ctx, ledgertest.Invoice(t, f.pool, f.customer, "81.00"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		if r.Automation.AutoTopUpLoadID == "" {
+			t.Fatalf("round %d: no auto load requested", i)
+		}
+		ld := runLoad(t, f.l, provider, r.Automation.AutoTopUpLoadID)
+		if ld.Status != ledger.LoadSettled {
+			t.Fatalf("round %d: auto load %+v", i, ld)
+		}
+		var chargeRef string
+		if err := f.pool.QueryRow(ctx, `SELECT charge_reference FROM wallet_loads WHERE id = $1`, ld.ID).Scan(&chargeRef); err != nil {
+			t.Fatal(err)
+		}
+		if rev, _, err := f.l.ReverseLoad(ctx, payments.Event{ID: fmt.Sprintf("evt_bounce_%d", i), Reference: chargeRef, Status: payments.StatusReversed, ProviderCode: "sepa_return"}); err != nil || rev.TakenBack != "50.00" {
+			t.Fatalf("round %d: reversal %+v %v", i, rev, err)
+		}
+		w, err := f.l.GetWallet(ctx, f.wallet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := ledger.AutoTopUpActive
+		if i == 3 {
+			want = ledger.AutoTopUpDisabled
+		}
+		if a := w.Settings.AutoTopUp; a.ConsecutiveFailures != i || a.Status != want {
+			t.Fatalf("after reversal %d: %+v (want %d failures, %s)", i, a, i, want)
+		}
+		if r, err = f.l.DebitForInvoice(ctx, ledgertest.Invoice(t, f.pool, f.customer, "1.00"), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r.Automation.AutoTopUpLoadID != "" {
+		t.Fatal("a switched-off auto top-up requested a load")
+	}
+	if n := ledgertest.Count(t, f.pool, "events", "type = 'payment_method.errored' AND resource_id = $1 AND data->>'reason' = 'auto_top_up_disabled'", pm); n != 1 {
+		t.Fatalf("%d payment_method.errored, want 1", n)
+	}
+	if n := ledgertest.Count(t, f.pool, "events", "type = 'email.auto_top_up_disabled' AND resource_id = $1", f.wallet); n != 1 {
+		t.Fatalf("%d switch-off emails, want 1", n)
+	}
+}

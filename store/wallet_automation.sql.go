@@ -159,6 +159,28 @@ func (q *Queries) HasPendingAutoTopUp(ctx context.Context, walletID string) (boo
 	return pending, err
 }
 
+const previousAutoLoadReversed = `-- name: PreviousAutoLoadReversed :one
+SELECT EXISTS (SELECT 1 FROM wallet_load_reversals r
+               WHERE r.load_id = (SELECT p.id FROM wallet_loads p
+                                  WHERE p.wallet_id = $1 AND p.auto_top_up IS NOT NULL
+                                    AND p.id <> $2::text AND p.status IN ('settled', 'failed')
+                                  ORDER BY p.seq DESC LIMIT 1))::boolean AS reversed
+`
+
+type PreviousAutoLoadReversedParams struct {
+	WalletID string
+	LoadID   string
+}
+
+// Whether the wallet's latest completed auto load before @load_id was reversed after it
+// settled (a bouncing direct debit: the settlement of the next one proves nothing yet).
+func (q *Queries) PreviousAutoLoadReversed(ctx context.Context, arg PreviousAutoLoadReversedParams) (bool, error) {
+	row := q.db.QueryRow(ctx, previousAutoLoadReversed, arg.WalletID, arg.LoadID)
+	var reversed bool
+	err := row.Scan(&reversed)
+	return reversed, err
+}
+
 const recordAutoTopUpFailure = `-- name: RecordAutoTopUpFailure :one
 UPDATE wallets
 SET auto_top_up_failures = auto_top_up_failures + 1,

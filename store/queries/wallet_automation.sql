@@ -36,6 +36,15 @@ SET auto_top_up_failures = auto_top_up_failures + 1,
 WHERE id = @id AND auto_top_up_amount IS NOT NULL AND auto_top_up_disabled_at IS NULL
 RETURNING *;
 
+-- name: PreviousAutoLoadReversed :one
+-- Whether the wallet's latest completed auto load before @load_id was reversed after it
+-- settled (a bouncing direct debit: the settlement of the next one proves nothing yet).
+SELECT EXISTS (SELECT 1 FROM wallet_load_reversals r
+               WHERE r.load_id = (SELECT p.id FROM wallet_loads p
+                                  WHERE p.wallet_id = @wallet_id AND p.auto_top_up IS NOT NULL
+                                    AND p.id <> @load_id::text AND p.status IN ('settled', 'failed')
+                                  ORDER BY p.seq DESC LIMIT 1))::boolean AS reversed;
+
 -- name: ResetAutoTopUpFailures :exec
 UPDATE wallets SET auto_top_up_failures = 0, auto_top_up_last_error = NULL
 WHERE id = @id AND auto_top_up_failures > 0;
