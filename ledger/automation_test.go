@@ -582,3 +582,78 @@ func TestReversedAutoLoadsSwitchOff(t *testing.T) {
 		t.Fatalf("%d switch-off emails, want 1", n)
 	}
 }
+
+// TestAutoTopUpAtZeroBalance: a wallet emptied to 0 while its auto load failed still asks
+// for a load when the next invoice finds its balance empty (one in flight at most), and
+// the same attempt replayed asks nothing more.
+func TestAutoTopUpAtZeroBalance(t *testing.T) {
+	f := newFixture(t, autoTopUp("20.00", "50.00"))
+	ctx := context.Background()
+	ledgertest.DefaultMethod(t, f.pool, f.customer, ledgertest.PMDecline)
+	provider := ledgertest.NewFakeProvider()
+	f.free("10.00")
+	r, err := f.l.DebitForInvoice(ctx, ledgertest.Invoice(t, f.pool, f.customer, "10.00"), 1)
+	if err != nil || r.Automation.AutoTopUpLoadID == "" {
+		t.Fatalf("debit to 0: %+v %v", r, err)
+	}
+	if ld := runLoad(t, f.l, provider, r.Automation.AutoTopUpLoadID); ld.Status != ledger.LoadFailed {
+		t.Fatalf("auto load %+v", ld)
+	}
+	ledgertest.DefaultMethod(t, f.pool, f.customer, ledgertest.PMSettle)
+	inv := ledgertest.Invoice(t, f.pool, f.customer, "5.00")
+	r, err = f.l.DebitForInvoice(ctx, inv, 1)
+	if err != nil || r.Skipped != ledger.SkipEmptyBalance || r.Automation.AutoTopUpLoadID == "" {
+		t.Fatalf("an invoice finding the wallet at 0 under below requested no load: %+v %v", r, err)
+	}
+	if again, err := f.l.DebitForInvoice(ctx, inv, 1); err != nil || !again.Replayed || again.Automation.AutoTopUpLoadID != "" {
+		t.Fatalf("replayed attempt: %+v %v", again, err)
+	}
+	// A second empty-balance attempt while that load is pending asks nothing more.
+	if r2, err := f.l.DebitForInvoice(ctx, ledgertest.Invoice(t, f.pool, f.customer, "5.00"), 1); err != nil || r2.Automation.AutoTopUpLoadID != "" {
+		t.Fatalf("second empty attempt: %+v %v", r2, err)
+	}
+	if ld := runLoad(t, f.l, provider, r.Automation.AutoTopUpLoadID); ld.Status != ledger.LoadSettled {
+		t.Fatalf("auto load %+v", ld)
+	}
+	if f.balance() != "50.00" {
+		t.Fatalf("balance %s, want 50.00", f.balance())
+	}
+}
+
+// TestBalanceLowAfterExpiryAndReversal: an expiry and a load reversal that take the
+// projected balance under alert_below send wallet.balance_low.
+func TestBalanceLowAfterExpiryAndReversal(t *testing.T) {
+	ctx := context.Background()
+	alert := ledger.SettingsInput{AlertBelow: ledger.OptionalAmount{Set: true, Value: ptr("5.00")}}
+	alerts := func(f *fixture) int {
+		return ledgertest.Count(t, f.pool, "events", "type = 'wallet.balance_low' AND resource_id = $1", f.wallet)
+	}
+
+	f := newFixture(t, ledger.SettingsInput{})
+	credit := f.expiring("10.00", time.Now().Add(time.Hour))
+	if _, err := f.l.UpdateWallet(ctx, f.wallet, ledger.UpdateWalletInput{Settings: &alert}); err != nil {
+		t.Fatal(err)
+	}
+	if n := alerts(f); n != 0 {
+		t.Fatalf("%d alerts at 10.00", n)
+	}
+	if _, err := f.l.ExpireCredit(ctx, *credit.WalletTransactionID, *credit.ExpiresAt); err != nil {
+		t.Fatal(err)
+	}
+	if n := alerts(f); n != 1 {
+		t.Fatalf("%d wallet.balance_low after the expiry to 0, want 1", n)
+	}
+
+	g := newFixture(t, ledger.SettingsInput{})
+	ledgertest.DefaultMethod(t, g.pool, g.customer, ledgertest.PMPending)
+	g.paidSettledLoad("50.00", "pi_low_1")
+	if _, err := g.l.UpdateWallet(ctx, g.wallet, ledger.UpdateWalletInput{Settings: &alert}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := g.l.ReverseLoad(ctx, payments.Event{ID: "evt_low_1", Reference: "pi_low_1", Status: payments.StatusReversed}); err != nil {
+		t.Fatal(err)
+	}
+	if n := alerts(g); n != 1 {
+		t.Fatalf("%d wallet.balance_low after the reversal to 0, want 1", n)
+	}
+}

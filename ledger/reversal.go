@@ -51,7 +51,7 @@ type LoadReversal struct {
 // caller starts collecting (collection.StartInvoice; the sweeper starts it after a crash);
 // the reversal is recorded and wallet.load_reversed emitted; a reversed auto load counts as
 // a failed auto load (recordAutoTopUpFailure: the limit-th in a row switches the auto
-// top-up off). At most once per load (the
+// top-up off); the low-balance alert is evaluated. At most once per load (the
 // reversal's primary key): a duplicate event returns the first reversal.
 //
 // handled is false when the event is not a reversal of a settled load: a failed event for a
@@ -152,6 +152,10 @@ func (l *Ledger) ReverseLoad(ctx context.Context, ev payments.Event) (rev LoadRe
 			Type: outbox.WalletLoadReversed, ResourceType: "wallet_load", ResourceID: ld.ID,
 			CustomerID: ld.CustomerID, Data: rev,
 		}); err != nil {
+			return err
+		}
+		// What was taken back (and the invoice for the rest) lowered the projected balance.
+		if err := l.CheckBalanceAlertTx(ctx, q, ld.CustomerID); err != nil {
 			return err
 		}
 		if ld.AutoTopUp != nil {
