@@ -212,7 +212,8 @@ type AutomationOutcome struct {
 // (kind below) for the worker's sweeper to start. Two such loads in flight for one wallet
 // are impossible whatever the concurrency: the wallet row lock serialises the check and
 // a partial unique index (wallet_loads_one_auto_top_up) refuses a second. With no usable
-// automated payment method, nothing is loaded and the attempt counts as a failure.
+// automated payment method, nothing is loaded and no failure is counted (no load was
+// attempted); the reason is kept in the auto top-up's last_error.
 func (l *Ledger) AfterDebitTx(ctx context.Context, q *store.Queries, walletID string) (AutomationOutcome, error) {
 	return l.automateTx(ctx, q, walletID, true)
 }
@@ -308,16 +309,20 @@ func (l *Ledger) requestBelowTopUp(ctx context.Context, q *store.Queries, w stor
 }
 
 // createAutoLoad writes a pending auto load of w's amount on the customer's automated
-// payment method; with none usable, it counts a failure instead. "" and no error: nothing
+// payment method; with none usable, it writes none and counts no failure (last_error says
+// why). "" and no error: nothing
 // was written (no method, or the unique index found the load already there).
 func (l *Ledger) createAutoLoad(ctx context.Context, q *store.Queries, w store.Wallet, kind string, period *string) (string, error) {
 	pm, err := l.automatedPaymentMethod(ctx, q, w.CustomerID)
 	if e, ok := apperr.As(err); ok && e.Kind == apperr.Rule {
-		var def *store.PaymentMethod
-		if d, err := q.GetDefaultPaymentMethod(ctx, w.CustomerID); err == nil {
-			def = &d
+		// No load was attempted, so no failed load is counted (three small invoices would
+		// otherwise switch the auto top-up off with an email about three failed loads): the
+		// reason is kept in last_error, and the next debit under below loads once the
+		// customer has a usable method.
+		if err := q.NoteAutoTopUpProblem(ctx, store.NoteAutoTopUpProblemParams{ID: w.ID, LastError: &e.Message}); err != nil {
+			return "", fmt.Errorf("note auto top-up problem: %w", err)
 		}
-		return "", l.recordAutoTopUpFailure(ctx, q, w.ID, e.Message, "unknown", def, "")
+		return "", nil
 	}
 	if err != nil {
 		return "", err

@@ -657,3 +657,34 @@ func TestBalanceLowAfterExpiryAndReversal(t *testing.T) {
 		t.Fatalf("%d wallet.balance_low after the reversal to 0, want 1", n)
 	}
 }
+
+// TestAutoTopUpWithoutMethodCountsNoFailure: debits under below with no usable payment
+// method load nothing and count no failed load (three small invoices do not switch the
+// auto top-up off nor send its email); last_error says why, and once a method is added
+// the next debit under below loads.
+func TestAutoTopUpWithoutMethodCountsNoFailure(t *testing.T) {
+	f := newFixture(t, autoTopUp("20.00", "50.00"))
+	ctx := context.Background()
+	f.free("10.00")
+	for i := 0; i < 3; i++ {
+		r, err := f.l.DebitForInvoice(ctx, ledgertest.Invoice(t, f.pool, f.customer, "1.00"), 1)
+		if err != nil || r.Automation.AutoTopUpLoadID != "" {
+			t.Fatalf("debit %d without a method: %+v %v", i, r, err)
+		}
+	}
+	w, err := f.l.GetWallet(ctx, f.wallet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := w.Settings.AutoTopUp; a.Status != ledger.AutoTopUpActive || a.ConsecutiveFailures != 0 || a.LastError == nil {
+		t.Fatalf("auto top-up after 3 debits without a method: %+v", a)
+	}
+	if n := ledgertest.Count(t, f.pool, "events", "customer_id = $1 AND type IN ('email.auto_top_up_disabled', 'payment_method.errored')", f.customer); n != 0 {
+		t.Fatalf("%d switch-off events without any failed load", n)
+	}
+	ledgertest.DefaultMethod(t, f.pool, f.customer, ledgertest.PMSettle)
+	r, err := f.l.DebitForInvoice(ctx, ledgertest.Invoice(t, f.pool, f.customer, "1.00"), 1)
+	if err != nil || r.Automation.AutoTopUpLoadID == "" {
+		t.Fatalf("debit once a method is there: %+v %v", r, err)
+	}
+}

@@ -159,6 +159,23 @@ func (q *Queries) HasPendingAutoTopUp(ctx context.Context, walletID string) (boo
 	return pending, err
 }
 
+const noteAutoTopUpProblem = `-- name: NoteAutoTopUpProblem :exec
+UPDATE wallets SET auto_top_up_last_error = $1, updated_at = now()
+WHERE id = $2 AND auto_top_up_amount IS NOT NULL AND auto_top_up_last_error IS DISTINCT FROM $1
+`
+
+type NoteAutoTopUpProblemParams struct {
+	LastError *string
+	ID        string
+}
+
+// Records why the auto top-up could not load (no usable payment method) without counting
+// a failure: no load was attempted.
+func (q *Queries) NoteAutoTopUpProblem(ctx context.Context, arg NoteAutoTopUpProblemParams) error {
+	_, err := q.db.Exec(ctx, noteAutoTopUpProblem, arg.LastError, arg.ID)
+	return err
+}
+
 const previousAutoLoadReversed = `-- name: PreviousAutoLoadReversed :one
 SELECT EXISTS (SELECT 1 FROM wallet_load_reversals r
                WHERE r.load_id = (SELECT p.id FROM wallet_loads p

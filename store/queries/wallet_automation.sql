@@ -45,6 +45,12 @@ SELECT EXISTS (SELECT 1 FROM wallet_load_reversals r
                                     AND p.id <> @load_id::text AND p.status IN ('settled', 'failed')
                                   ORDER BY p.seq DESC LIMIT 1))::boolean AS reversed;
 
+-- name: NoteAutoTopUpProblem :exec
+-- Records why the auto top-up could not load (no usable payment method) without counting
+-- a failure: no load was attempted.
+UPDATE wallets SET auto_top_up_last_error = @last_error, updated_at = now()
+WHERE id = @id AND auto_top_up_amount IS NOT NULL AND auto_top_up_last_error IS DISTINCT FROM @last_error;
+
 -- name: ResetAutoTopUpFailures :exec
 UPDATE wallets SET auto_top_up_failures = 0, auto_top_up_last_error = NULL
 WHERE id = @id AND auto_top_up_failures > 0;
