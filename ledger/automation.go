@@ -212,7 +212,8 @@ type AutomationOutcome struct {
 // (kind below) for the worker's sweeper to start. Two such loads in flight for one wallet
 // are impossible whatever the concurrency: the wallet row lock serialises the check and
 // a partial unique index (wallet_loads_one_auto_top_up) refuses a second. With no usable
-// automated payment method, nothing is loaded and the attempt counts as a failure.
+// automated payment method, nothing is loaded and no failure is counted (no load was
+// attempted); the reason is kept in the auto top-up's last_error.
 func (l *Ledger) AfterDebitTx(ctx context.Context, q *store.Queries, walletID string) (AutomationOutcome, error) {
 	return l.automateTx(ctx, q, walletID, true)
 }
@@ -308,16 +309,20 @@ func (l *Ledger) requestBelowTopUp(ctx context.Context, q *store.Queries, w stor
 }
 
 // createAutoLoad writes a pending auto load of w's amount on the customer's automated
-// payment method; with none usable, it counts a failure instead. "" and no error: nothing
+// payment method; with none usable, it writes none and counts no failure (last_error says
+// why). "" and no error: nothing
 // was written (no method, or the unique index found the load already there).
 func (l *Ledger) createAutoLoad(ctx context.Context, q *store.Queries, w store.Wallet, kind string, period *string) (string, error) {
 	pm, err := l.automatedPaymentMethod(ctx, q, w.CustomerID)
 	if e, ok := apperr.As(err); ok && e.Kind == apperr.Rule {
-		var def *store.PaymentMethod
-		if d, err := q.GetDefaultPaymentMethod(ctx, w.CustomerID); err == nil {
-			def = &d
+		// No load was attempted, so no failed load is counted (three small invoices would
+		// otherwise switch the auto top-up off with an email about three failed loads): the
+		// reason is kept in last_error, and the next debit under below loads once the
+		// customer has a usable method.
+		if err := q.NoteAutoTopUpProblem(ctx, store.NoteAutoTopUpProblemParams{ID: w.ID, LastError: &e.Message}); err != nil {
+			return "", fmt.Errorf("note auto top-up problem: %w", err)
 		}
-		return "", l.recordAutoTopUpFailure(ctx, q, w.ID, e.Message, "unknown", def, "")
+		return "", nil
 	}
 	if err != nil {
 		return "", err
@@ -357,13 +362,24 @@ type AutoTopUpDisabledEmail struct {
 }
 
 // autoLoadOutcomeTx applies an auto load's outcome to its wallet's auto top-up, in the
-// transaction that completes the load: a settled one resets the failure count, a failed
+// transaction that completes the load: a settled one resets the failure count (unless the
+// auto load before it was reversed: ReverseLoad counted that one as a failure), a failed
 // one counts (and the limit-th switches the auto top-up off).
 func (l *Ledger) autoLoadOutcomeTx(ctx context.Context, q *store.Queries, ld store.WalletLoad, pm store.PaymentMethod) error {
 	if ld.AutoTopUp == nil {
 		return nil
 	}
 	if ld.Status == LoadSettled {
+		// After a reversed auto load (a returned direct debit counts as a failure), the next
+		// settlement does not reset the count: a bouncing mandate settles every time before
+		// it is returned, and would otherwise never reach the limit.
+		reversed, err := q.PreviousAutoLoadReversed(ctx, store.PreviousAutoLoadReversedParams{WalletID: ld.WalletID, LoadID: ld.ID})
+		if err != nil {
+			return fmt.Errorf("previous auto load reversed: %w", err)
+		}
+		if reversed {
+			return nil
+		}
 		if err := q.ResetAutoTopUpFailures(ctx, ld.WalletID); err != nil {
 			return fmt.Errorf("reset auto top-up failures: %w", err)
 		}
@@ -424,14 +440,22 @@ type MonthlyTopUp struct {
 	// Load is the month's auto load (zero when none was made).
 	Load Load `json:"load"`
 	// Skipped says why no load was made (auto_top_up_off, no_monthly_load,
-	// auto_top_up_disabled, no_automated_payment_method).
+	// auto_top_up_disabled, no_automated_payment_method, auto_load_pending). With
+	// auto_load_pending, Load is the wallet's auto load already in flight (a below-triggered
+	// one, or an earlier month's), not a load for this month.
 	Skipped string `json:"skipped,omitempty"`
 }
+
+// AutoLoadPending is MonthlyTopUp.Skipped when the wallet already has its one auto load in
+// flight: no monthly load is made beside it.
+const AutoLoadPending = "auto_load_pending"
 
 // RequestMonthlyTopUp makes the monthly auto load of a wallet for the month of at (UTC),
 // once per wallet and month (a second call returns the first load): a pending paid load of
 // the auto top-up's amount for the WalletLoad workflow, portal limits not applied. A wallet
-// whose auto top-up has no monthly_on or is switched off gets none.
+// whose auto top-up has no monthly_on or is switched off gets none. A wallet has one auto
+// load in flight at most, whatever its kind: with one still pending, that load is answered
+// (Skipped auto_load_pending) and none is made for this month.
 func (l *Ledger) RequestMonthlyTopUp(ctx context.Context, walletID string, at time.Time) (MonthlyTopUp, error) {
 	var out MonthlyTopUp
 	period := at.UTC().Format("2006-01")
@@ -458,6 +482,16 @@ func (l *Ledger) RequestMonthlyTopUp(ctx context.Context, walletID string, at ti
 		case w.AutoTopUpDisabledAt != nil:
 			out.Skipped = AutoTopUpDisabled
 			return nil
+		}
+		// One auto load in flight per wallet: a below-triggered one (or an earlier month's)
+		// still pending is answered instead, so the run makes sure it is being charged; no
+		// load is made for this month.
+		if pending, err := q.GetPendingAutoTopUpLoad(ctx, w.ID); err == nil {
+			out.Load = loadView(pending, nil, nil)
+			out.Skipped = AutoLoadPending
+			return nil
+		} else if !store.IsNoRows(err) {
+			return fmt.Errorf("pending auto load: %w", err)
 		}
 		id, err := l.createAutoLoad(ctx, q, w, AutoTopUpMonthly, &period)
 		if err != nil {

@@ -405,14 +405,13 @@ func TestMonthlyTopUpOncePerMonth(t *testing.T) {
 	if err != nil || r2.Load.ID != r1.Load.ID {
 		t.Fatalf("same month again: %+v, %v (want %s)", r2, err, r1.Load.ID)
 	}
+	provider := ledgertest.NewFakeProvider()
+	runLoad(t, f.l, provider, r1.Load.ID)
 	r3, err := f.l.RequestMonthlyTopUp(ctx, f.wallet, at.AddDate(0, 1, 0))
 	if err != nil || r3.Load.ID == "" || r3.Load.ID == r1.Load.ID {
 		t.Fatalf("next month: %+v, %v", r3, err)
 	}
-	provider := ledgertest.NewFakeProvider()
-	for _, id := range []string{r1.Load.ID, r3.Load.ID} {
-		runLoad(t, f.l, provider, id)
-	}
+	runLoad(t, f.l, provider, r3.Load.ID)
 	if f.balance() != "60.00" {
 		t.Fatalf("balance %s, want 60.00", f.balance())
 	}
@@ -450,5 +449,242 @@ func TestBalanceLowOnSubscriptionAndUsage(t *testing.T) {
 	}
 	if n := alerts(); n != 1 || w.ProjectedBalance != "40.00" || !w.BalanceLow {
 		t.Fatalf("after usage to 40: %d alerts, projected %s, balance_low %v (want 1, 40.00, true)", n, w.ProjectedBalance, w.BalanceLow)
+	}
+}
+
+// TestOnePendingAutoLoadWhateverItsKind: a wallet has at most one auto load in flight, of
+// either kind: the monthly run finds the below-triggered load pending and answers it
+// (auto_load_pending, no monthly load made), and a debit under below finds the monthly one
+// pending and requests nothing.
+func TestOnePendingAutoLoadWhateverItsKind(t *testing.T) {
+	ctx := context.Background()
+	below, day := "60.00", 5
+	settings := ledger.SettingsInput{AutoTopUp: ledger.OptionalAutoTopUp{Set: true,
+		Value: &ledger.AutoTopUpInput{Below: &below, Amount: "50.00", MonthlyOn: &day}}}
+	at := time.Date(2026, 3, 5, 0, 0, 0, 0, time.UTC)
+
+	f := newFixture(t, settings)
+	ledgertest.DefaultMethod(t, f.pool, f.customer, ledgertest.PMSettle)
+	f.free("100.00")
+	r, err := f.l.DebitForInvoice(ctx, ledgertest.Invoice(t, f.pool, f.customer, "50.00"), 1)
+	if err != nil || r.Automation.AutoTopUpLoadID == "" {
+		t.Fatalf("debit under below: %+v %v", r, err)
+	}
+	m, err := f.l.RequestMonthlyTopUp(ctx, f.wallet, at)
+	if err != nil || m.Skipped != ledger.AutoLoadPending || m.Load.ID != r.Automation.AutoTopUpLoadID {
+		t.Fatalf("monthly run with a below load pending: %+v %v (want auto_load_pending answering %s)", m, err, r.Automation.AutoTopUpLoadID)
+	}
+	if n := ledgertest.Count(t, f.pool, "wallet_loads", "wallet_id = $1 AND auto_top_up IS NOT NULL", f.wallet); n != 1 {
+		t.Fatalf("%d auto loads, want 1", n)
+	}
+
+	g := newFixture(t, settings)
+	ledgertest.DefaultMethod(t, g.pool, g.customer, ledgertest.PMSettle)
+	g.free("100.00")
+	m, err = g.l.RequestMonthlyTopUp(ctx, g.wallet, at)
+	if err != nil || m.Load.ID == "" || m.Skipped != "" {
+		t.Fatalf("monthly load: %+v %v", m, err)
+	}
+	r, err = g.l.DebitForInvoice(ctx, ledgertest.Invoice(t, g.pool, g.customer, "50.00"), 1)
+	if err != nil || r.Automation.AutoTopUpLoadID != "" {
+		t.Fatalf("a debit under below with the monthly load pending requested another: %+v %v", r, err)
+	}
+	if n := ledgertest.Count(t, g.pool, "wallet_loads", "wallet_id = $1 AND auto_top_up IS NOT NULL AND status = 'pending'", g.wallet); n != 1 {
+		t.Fatalf("%d pending auto loads, want 1", n)
+	}
+	// Once it has settled, the next month's load is made as usual.
+	runLoad(t, g.l, ledgertest.NewFakeProvider(), m.Load.ID)
+	if next, err := g.l.RequestMonthlyTopUp(ctx, g.wallet, at.AddDate(0, 1, 0)); err != nil || next.Load.ID == "" || next.Load.ID == m.Load.ID || next.Skipped != "" {
+		t.Fatalf("next month: %+v %v", next, err)
+	}
+}
+
+// TestAlertBelowSameValueDoesNotReArm: a settings PATCH repeating alert_below (three
+// times) keeps the alert's state: one wallet.balance_low, not one per PATCH; a changed
+// threshold re-arms it.
+func TestAlertBelowSameValueDoesNotReArm(t *testing.T) {
+	f := newFixture(t, ledger.SettingsInput{})
+	ctx := context.Background()
+	f.free("20.00")
+	alerts := func() int {
+		return ledgertest.Count(t, f.pool, "events", "type = 'wallet.balance_low' AND resource_id = $1", f.wallet)
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := f.l.UpdateWallet(ctx, f.wallet, ledger.UpdateWalletInput{Settings: &ledger.SettingsInput{
+			AlertBelow: ledger.OptionalAmount{Set: true, Value: ptr("50.00")}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := alerts(); n != 1 {
+		t.Fatalf("%d wallet.balance_low after the same alert_below PATCHed 3 times, want 1", n)
+	}
+	if _, err := f.l.UpdateWallet(ctx, f.wallet, ledger.UpdateWalletInput{Settings: &ledger.SettingsInput{
+		AlertBelow: ledger.OptionalAmount{Set: true, Value: ptr("40.00")}}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := alerts(); n != 2 {
+		t.Fatalf("%d wallet.balance_low after a changed threshold, want 2", n)
+	}
+}
+
+// TestReversedAutoLoadsSwitchOff: an auto load that settles and is then taken back (a
+// bouncing mandate, a chargeback) counts as a failed auto load; the settlement of the next
+// one does not reset the count, so the third reversal in a row switches the auto top-up
+// off with payment_method.errored and the email.
+func TestReversedAutoLoadsSwitchOff(t *testing.T) {
+	f := newFixture(t, autoTopUp("20.00", "50.00"))
+	ctx := context.Background()
+	pm := ledgertest.DefaultMethod(t, f.pool, f.customer, ledgertest.PMSettle)
+	provider := ledgertest.NewFakeProvider()
+	f.free("100.00")
+	// 100 → 19: under 20.
+	r, err := f.l.DebitForInvoice(ctx, ledgertest.Invoice(t, f.pool, f.customer, "81.00"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		if r.Automation.AutoTopUpLoadID == "" {
+			t.Fatalf("round %d: no auto load requested", i)
+		}
+		ld := runLoad(t, f.l, provider, r.Automation.AutoTopUpLoadID)
+		if ld.Status != ledger.LoadSettled {
+			t.Fatalf("round %d: auto load %+v", i, ld)
+		}
+		var chargeRef string
+		if err := f.pool.QueryRow(ctx, `SELECT charge_reference FROM wallet_loads WHERE id = $1`, ld.ID).Scan(&chargeRef); err != nil {
+			t.Fatal(err)
+		}
+		if rev, _, err := f.l.ReverseLoad(ctx, payments.Event{ID: fmt.Sprintf("evt_bounce_%d", i), Reference: chargeRef, Status: payments.StatusReversed, ProviderCode: "sepa_return"}); err != nil || rev.TakenBack != "50.00" {
+			t.Fatalf("round %d: reversal %+v %v", i, rev, err)
+		}
+		w, err := f.l.GetWallet(ctx, f.wallet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := ledger.AutoTopUpActive
+		if i == 3 {
+			want = ledger.AutoTopUpDisabled
+		}
+		if a := w.Settings.AutoTopUp; a.ConsecutiveFailures != i || a.Status != want {
+			t.Fatalf("after reversal %d: %+v (want %d failures, %s)", i, a, i, want)
+		}
+		if r, err = f.l.DebitForInvoice(ctx, ledgertest.Invoice(t, f.pool, f.customer, "1.00"), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r.Automation.AutoTopUpLoadID != "" {
+		t.Fatal("a switched-off auto top-up requested a load")
+	}
+	if n := ledgertest.Count(t, f.pool, "events", "type = 'payment_method.errored' AND resource_id = $1 AND data->>'reason' = 'auto_top_up_disabled'", pm); n != 1 {
+		t.Fatalf("%d payment_method.errored, want 1", n)
+	}
+	if n := ledgertest.Count(t, f.pool, "events", "type = 'email.auto_top_up_disabled' AND resource_id = $1", f.wallet); n != 1 {
+		t.Fatalf("%d switch-off emails, want 1", n)
+	}
+}
+
+// TestAutoTopUpAtZeroBalance: a wallet emptied to 0 while its auto load failed still asks
+// for a load when the next invoice finds its balance empty (one in flight at most), and
+// the same attempt replayed asks nothing more.
+func TestAutoTopUpAtZeroBalance(t *testing.T) {
+	f := newFixture(t, autoTopUp("20.00", "50.00"))
+	ctx := context.Background()
+	ledgertest.DefaultMethod(t, f.pool, f.customer, ledgertest.PMDecline)
+	provider := ledgertest.NewFakeProvider()
+	f.free("10.00")
+	r, err := f.l.DebitForInvoice(ctx, ledgertest.Invoice(t, f.pool, f.customer, "10.00"), 1)
+	if err != nil || r.Automation.AutoTopUpLoadID == "" {
+		t.Fatalf("debit to 0: %+v %v", r, err)
+	}
+	if ld := runLoad(t, f.l, provider, r.Automation.AutoTopUpLoadID); ld.Status != ledger.LoadFailed {
+		t.Fatalf("auto load %+v", ld)
+	}
+	ledgertest.DefaultMethod(t, f.pool, f.customer, ledgertest.PMSettle)
+	inv := ledgertest.Invoice(t, f.pool, f.customer, "5.00")
+	r, err = f.l.DebitForInvoice(ctx, inv, 1)
+	if err != nil || r.Skipped != ledger.SkipEmptyBalance || r.Automation.AutoTopUpLoadID == "" {
+		t.Fatalf("an invoice finding the wallet at 0 under below requested no load: %+v %v", r, err)
+	}
+	if again, err := f.l.DebitForInvoice(ctx, inv, 1); err != nil || !again.Replayed || again.Automation.AutoTopUpLoadID != "" {
+		t.Fatalf("replayed attempt: %+v %v", again, err)
+	}
+	// A second empty-balance attempt while that load is pending asks nothing more.
+	if r2, err := f.l.DebitForInvoice(ctx, ledgertest.Invoice(t, f.pool, f.customer, "5.00"), 1); err != nil || r2.Automation.AutoTopUpLoadID != "" {
+		t.Fatalf("second empty attempt: %+v %v", r2, err)
+	}
+	if ld := runLoad(t, f.l, provider, r.Automation.AutoTopUpLoadID); ld.Status != ledger.LoadSettled {
+		t.Fatalf("auto load %+v", ld)
+	}
+	if f.balance() != "50.00" {
+		t.Fatalf("balance %s, want 50.00", f.balance())
+	}
+}
+
+// TestBalanceLowAfterExpiryAndReversal: an expiry and a load reversal that take the
+// projected balance under alert_below send wallet.balance_low.
+func TestBalanceLowAfterExpiryAndReversal(t *testing.T) {
+	ctx := context.Background()
+	alert := ledger.SettingsInput{AlertBelow: ledger.OptionalAmount{Set: true, Value: ptr("5.00")}}
+	alerts := func(f *fixture) int {
+		return ledgertest.Count(t, f.pool, "events", "type = 'wallet.balance_low' AND resource_id = $1", f.wallet)
+	}
+
+	f := newFixture(t, ledger.SettingsInput{})
+	credit := f.expiring("10.00", time.Now().Add(time.Hour))
+	if _, err := f.l.UpdateWallet(ctx, f.wallet, ledger.UpdateWalletInput{Settings: &alert}); err != nil {
+		t.Fatal(err)
+	}
+	if n := alerts(f); n != 0 {
+		t.Fatalf("%d alerts at 10.00", n)
+	}
+	if _, err := f.l.ExpireCredit(ctx, *credit.WalletTransactionID, *credit.ExpiresAt); err != nil {
+		t.Fatal(err)
+	}
+	if n := alerts(f); n != 1 {
+		t.Fatalf("%d wallet.balance_low after the expiry to 0, want 1", n)
+	}
+
+	g := newFixture(t, ledger.SettingsInput{})
+	ledgertest.DefaultMethod(t, g.pool, g.customer, ledgertest.PMPending)
+	g.paidSettledLoad("50.00", "pi_low_1")
+	if _, err := g.l.UpdateWallet(ctx, g.wallet, ledger.UpdateWalletInput{Settings: &alert}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := g.l.ReverseLoad(ctx, payments.Event{ID: "evt_low_1", Reference: "pi_low_1", Status: payments.StatusReversed}); err != nil {
+		t.Fatal(err)
+	}
+	if n := alerts(g); n != 1 {
+		t.Fatalf("%d wallet.balance_low after the reversal to 0, want 1", n)
+	}
+}
+
+// TestAutoTopUpWithoutMethodCountsNoFailure: debits under below with no usable payment
+// method load nothing and count no failed load (three small invoices do not switch the
+// auto top-up off nor send its email); last_error says why, and once a method is added
+// the next debit under below loads.
+func TestAutoTopUpWithoutMethodCountsNoFailure(t *testing.T) {
+	f := newFixture(t, autoTopUp("20.00", "50.00"))
+	ctx := context.Background()
+	f.free("10.00")
+	for i := 0; i < 3; i++ {
+		r, err := f.l.DebitForInvoice(ctx, ledgertest.Invoice(t, f.pool, f.customer, "1.00"), 1)
+		if err != nil || r.Automation.AutoTopUpLoadID != "" {
+			t.Fatalf("debit %d without a method: %+v %v", i, r, err)
+		}
+	}
+	w, err := f.l.GetWallet(ctx, f.wallet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := w.Settings.AutoTopUp; a.Status != ledger.AutoTopUpActive || a.ConsecutiveFailures != 0 || a.LastError == nil {
+		t.Fatalf("auto top-up after 3 debits without a method: %+v", a)
+	}
+	if n := ledgertest.Count(t, f.pool, "events", "customer_id = $1 AND type IN ('email.auto_top_up_disabled', 'payment_method.errored')", f.customer); n != 0 {
+		t.Fatalf("%d switch-off events without any failed load", n)
+	}
+	ledgertest.DefaultMethod(t, f.pool, f.customer, ledgertest.PMSettle)
+	r, err := f.l.DebitForInvoice(ctx, ledgertest.Invoice(t, f.pool, f.customer, "1.00"), 1)
+	if err != nil || r.Automation.AutoTopUpLoadID == "" {
+		t.Fatalf("debit once a method is there: %+v %v", r, err)
 	}
 }

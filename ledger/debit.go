@@ -95,8 +95,9 @@ func (l *Ledger) DebitForInvoice(ctx context.Context, invoiceID string, attempt 
 // recorded outcome, decides (the Skip* reasons), writes the ledger row, the invoice
 // transaction, amount_paid, the wallet.debited event (TransactionView's fields) and the
 // attempt record. Go passes what it owns: the new ids, the clock, the idempotency key and
-// the currencies' decimals. A new debit is followed, in the same transaction, by the
-// wallet automation (AfterDebitTx: one more round trip).
+// the currencies' decimals. A new debit, or a first attempt skipped for an empty balance
+// (auto_debit on), is followed, in the same transaction, by the wallet automation
+// (AfterDebitTx: one more round trip).
 func (l *Ledger) DebitTx(ctx context.Context, q *store.Queries, invoiceID string, attempt int) (DebitResult, error) {
 	if attempt < 0 {
 		return DebitResult{}, apperr.InvalidParam("attempt", "parameter_invalid", "attempt must be >= 0")
@@ -119,8 +120,10 @@ func (l *Ledger) DebitTx(ctx context.Context, q *store.Queries, invoiceID string
 	out := DebitResult{InvoiceID: invoiceID, Attempt: attempt, Amount: r.Amount, Currency: r.Currency,
 		WalletID: r.WalletID, WalletTransactionID: r.WalletTransactionID, InvoiceTransactionID: r.InvoiceTransactionID,
 		Skipped: r.Skipped, Replayed: r.Replayed}
-	if r.Amount.IsPositive() && !r.Replayed {
+	if !r.Replayed && (r.Amount.IsPositive() || r.Skipped == SkipEmptyBalance) {
 		// Wallet automation (auto top-up, low-balance alert), with the wallet row still locked.
+		// An attempt that found the balance empty (auto_debit on) runs it too: a wallet at 0
+		// under its below would otherwise never ask for a load again (one in flight at most).
 		if out.Automation, err = l.AfterDebitTx(ctx, q, r.WalletID); err != nil {
 			return DebitResult{}, err
 		}

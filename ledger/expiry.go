@@ -151,7 +151,8 @@ func (l *Ledger) ExpireCredit(ctx context.Context, creditTxID string, asOf time.
 			return err
 		}
 		out.Amount, out.TransactionID = tx.Amount, tx.ID
-		return nil
+		// The expiry lowered the balance: the low-balance alert is evaluated in its transaction.
+		return l.CheckBalanceAlertTx(ctx, q, w.CustomerID)
 	})
 	if err != nil {
 		return Expiry{}, err

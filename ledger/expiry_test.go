@@ -244,3 +244,85 @@ func TestLoadReversal(t *testing.T) {
 		t.Fatalf("%d reversals, want 3", n)
 	}
 }
+
+// TestRevertAfterLoadReversal: once the provider reversed a load, its credit cannot be
+// reverted (409 load_reversed, nothing written): the reversal took the money already.
+func TestRevertAfterLoadReversal(t *testing.T) {
+	f := newFixture(t, ledger.SettingsInput{})
+	ctx := context.Background()
+	ledgertest.DefaultMethod(t, f.pool, f.customer, ledgertest.PMPending)
+	f.free("100.00")
+	ld := f.paidSettledLoad("50.00", "pi_rr_1")
+	if f.balance() != "150.00" {
+		t.Fatalf("balance %s", f.balance())
+	}
+	rev, _, err := f.l.ReverseLoad(ctx, payments.Event{ID: "evt_rr_1", Reference: "pi_rr_1", Status: payments.StatusReversed})
+	if err != nil || rev.TakenBack != "50.00" {
+		t.Fatalf("reversal %+v %v", rev, err)
+	}
+	before := ledgertest.Count(t, f.pool, "wallet_transactions", "wallet_id = $1", f.wallet)
+	events := ledgertest.Count(t, f.pool, "events", "customer_id = $1", f.customer)
+	if _, err := f.l.Revert(ctx, f.wallet, *ld.WalletTransactionID); code(err) != "load_reversed" {
+		t.Fatalf("revert of a reversed load's credit: %v", err)
+	}
+	if f.balance() != "100.00" {
+		t.Fatalf("balance %s after the refused revert, want 100.00", f.balance())
+	}
+	if n := ledgertest.Count(t, f.pool, "wallet_transactions", "wallet_id = $1", f.wallet); n != before {
+		t.Fatalf("%d wallet transactions written by a refused revert", n-before)
+	}
+	if n := ledgertest.Count(t, f.pool, "events", "customer_id = $1", f.customer); n != events {
+		t.Fatalf("%d events written by a refused revert", n-events)
+	}
+}
+
+// TestRevertAndReversalKeepExpiringCredit: a revert and a load reversal take the money
+// that never expires first, so an expiring free credit still expires (the balance ends at
+// 0, not with the credit kept forever); an invoice debit still spends it first.
+func TestRevertAndReversalKeepExpiringCredit(t *testing.T) {
+	ctx := context.Background()
+	for _, how := range []string{"revert", "reversal"} {
+		t.Run(how, func(t *testing.T) {
+			f := newFixture(t, ledger.SettingsInput{})
+			ledgertest.DefaultMethod(t, f.pool, f.customer, ledgertest.PMPending)
+			credit := f.expiring("30.00", time.Now().Add(time.Hour))
+			ld := f.paidSettledLoad("50.00", "pi_keep_"+how)
+			if how == "revert" {
+				if _, err := f.l.Revert(ctx, f.wallet, *ld.WalletTransactionID); err != nil {
+					t.Fatal(err)
+				}
+			} else if rev, _, err := f.l.ReverseLoad(ctx, payments.Event{ID: "evt_keep", Reference: "pi_keep_" + how, Status: payments.StatusReversed}); err != nil || rev.TakenBack != "50.00" {
+				t.Fatalf("reversal %+v %v", rev, err)
+			}
+			if b, r := f.balance(), f.remaining(*credit.WalletTransactionID); b != "30.00" || r != "30.00" {
+				t.Fatalf("after the %s: balance %s (want 30.00), the expiring credit holds %s (want 30.00)", how, b, r)
+			}
+			exp, err := f.l.ExpireCredit(ctx, *credit.WalletTransactionID, *credit.ExpiresAt)
+			if err != nil || !exp.Amount.Equal(dec("30")) {
+				t.Fatalf("expiry %+v %v", exp, err)
+			}
+			if f.balance() != "0.00" {
+				t.Fatalf("balance %s after the expiry, want 0.00", f.balance())
+			}
+		})
+	}
+
+	// The money that never expires does not cover the whole revert: the rest comes out
+	// of the other expiring credit, and the lots never hold more than the balance.
+	f := newFixture(t, ledger.SettingsInput{})
+	sooner := f.expiring("30.00", time.Now().Add(time.Hour))
+	later := f.expiring("30.00", time.Now().Add(2*time.Hour))
+	inv := ledgertest.Invoice(t, f.pool, f.customer, "20.00")
+	if _, err := f.l.DebitForInvoice(ctx, inv, 1); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.remaining(*sooner.WalletTransactionID); r != "10.00" {
+		t.Fatalf("an invoice debit left %s on the sooner credit, want 10.00 (it is spent first)", r)
+	}
+	if _, err := f.l.Revert(ctx, f.wallet, *sooner.WalletTransactionID); err != nil {
+		t.Fatal(err)
+	}
+	if b, s, l := f.balance(), f.remaining(*sooner.WalletTransactionID), f.remaining(*later.WalletTransactionID); b != "10.00" || s != "0.00" || l != "10.00" {
+		t.Fatalf("after the revert: balance %s, sooner %s, later %s (want 10.00, 0.00, 10.00)", b, s, l)
+	}
+}

@@ -131,7 +131,7 @@ type SettingsInput struct {
 	// a switched-off one back on.
 	AutoTopUp OptionalAutoTopUp `json:"auto_top_up"`
 	// AlertBelow sets (a decimal string, zero or more) or removes (null) the low-balance
-	// alert's threshold; setting it re-arms the alert.
+	// alert's threshold; changing it re-arms the alert (the same value again does not).
 	AlertBelow OptionalAmount `json:"alert_below"`
 }
 

@@ -49,7 +49,9 @@ type LoadReversal struct {
 // the load's credit was reverted already), as a debit with source load_reversal; the rest is
 // owed on a new standard invoice (to the customer's default payment method), which the
 // caller starts collecting (collection.StartInvoice; the sweeper starts it after a crash);
-// the reversal is recorded and wallet.load_reversed emitted. At most once per load (the
+// the reversal is recorded and wallet.load_reversed emitted; a reversed auto load counts as
+// a failed auto load (recordAutoTopUpFailure: the limit-th in a row switches the auto
+// top-up off); the low-balance alert is evaluated. At most once per load (the
 // reversal's primary key): a duplicate event returns the first reversal.
 //
 // handled is false when the event is not a reversal of a settled load: a failed event for a
@@ -146,11 +148,38 @@ func (l *Ledger) ReverseLoad(ctx context.Context, ev payments.Event) (rev LoadRe
 			return fmt.Errorf("record reversal: %w", err)
 		}
 		rev = reversalView(row)
-		_, err = outbox.Emit(ctx, q, outbox.Event{
+		if _, err := outbox.Emit(ctx, q, outbox.Event{
 			Type: outbox.WalletLoadReversed, ResourceType: "wallet_load", ResourceID: ld.ID,
 			CustomerID: ld.CustomerID, Data: rev,
-		})
-		return err
+		}); err != nil {
+			return err
+		}
+		// What was taken back (and the invoice for the rest) lowered the projected balance.
+		if err := l.CheckBalanceAlertTx(ctx, q, ld.CustomerID); err != nil {
+			return err
+		}
+		if ld.AutoTopUp != nil {
+			// A reversed auto load is a failed one (a bouncing SEPA mandate would otherwise
+			// keep loading, each settlement resetting the count): counted as such, the
+			// limit-th in a row switching the auto top-up off.
+			var pm *store.PaymentMethod
+			if ld.PaymentMethodID != nil {
+				if p, err := q.GetPaymentMethod(ctx, *ld.PaymentMethodID); err == nil {
+					pm = &p
+				} else if !store.IsNoRows(err) {
+					return fmt.Errorf("get payment method: %w", err)
+				}
+			}
+			errType := string(ev.ErrorType)
+			if errType == "" {
+				errType = string(ev.Status)
+			}
+			why := "the auto load was " + string(ev.Status) + " after it settled: " + reversalWhy(ev)
+			if err := l.recordAutoTopUpFailure(ctx, q, w.ID, why, errType, pm, deref(invoiceID)); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return LoadReversal{}, false, err

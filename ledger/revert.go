@@ -15,7 +15,8 @@ import (
 // amount that names the original in original_transaction_id, and the original marked
 // reverted_by it; a free load's credit note is voided; event wallet.transaction_reverted.
 // Refusals: a debit (422 debit_not_revertable), an already reverted credit (409
-// already_reverted), a balance below the amount (422 insufficient_balance). Concurrent
+// already_reverted), the credit of a load the provider reversed (409 load_reversed: the
+// reversal took its money back already), a balance below the amount (422 insufficient_balance). Concurrent
 // reverts of one transaction: exactly one wins (wallet row lock, conditional update and a
 // unique index on original_transaction_id). A paid load's money is not refunded here.
 // It returns the revert debit.
@@ -43,6 +44,13 @@ func (l *Ledger) Revert(ctx context.Context, walletID, txID string) (Transaction
 		}
 		if orig.RevertedBy != nil {
 			return apperr.New(apperr.Conflict, "already_reverted", txID+" was already reverted by "+*orig.RevertedBy)
+		}
+		// A reversed load's money was taken back (or invoiced) already by its reversal: a
+		// revert would take it a second time.
+		if _, err := q.GetLoadReversal(ctx, *orig.LoadID); err == nil {
+			return apperr.New(apperr.Conflict, "load_reversed", txID+" is the credit of load "+*orig.LoadID+", which the provider reversed: its money was taken back already")
+		} else if !store.IsNoRows(err) {
+			return fmt.Errorf("get load reversal: %w", err)
 		}
 		// An expired credit's rest was taken back already: a revert would take it twice.
 		if err := expiryRefusal(ctx, q, orig); err != nil {

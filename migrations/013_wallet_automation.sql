@@ -32,9 +32,9 @@ ALTER TABLE wallet_loads
     ADD CONSTRAINT wallet_loads_auto_top_up_paid CHECK (auto_top_up IS NULL OR type = 'paid'),
     ADD CONSTRAINT wallet_loads_auto_top_up_period CHECK ((auto_top_up = 'monthly') = (auto_top_up_period IS NOT NULL));
 
--- one below-triggered auto load in flight per wallet
+-- one auto load in flight per wallet, whatever its kind (below-triggered or monthly)
 CREATE UNIQUE INDEX wallet_loads_one_auto_top_up ON wallet_loads (wallet_id)
-    WHERE auto_top_up = 'below' AND status = 'pending';
+    WHERE auto_top_up IS NOT NULL AND status = 'pending';
 -- one monthly auto load per wallet and month
 CREATE UNIQUE INDEX wallet_loads_monthly_period ON wallet_loads (wallet_id, auto_top_up_period)
     WHERE auto_top_up = 'monthly';

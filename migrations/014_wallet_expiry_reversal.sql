@@ -1,8 +1,9 @@
 -- Wallet automation: credit expiry and load reversal (issue 15).
 --
 -- Credit expiry. A free load may carry expires_at: its credit is a lot
--- (wallet_credit_lots) whose remaining amount every debit of the wallet consumes first,
--- soonest expiry first, before the money that never expires (which has no lot). At
+-- (wallet_credit_lots) whose remaining amount every invoice debit of the wallet consumes first,
+-- soonest expiry first, before the money that never expires (which has no lot; a revert
+-- or a load reversal takes that money first). At
 -- expires_at the lot's remaining amount is debited (type expiry, source expiry,
 -- original_transaction_id = the credit), once: the unique index on
 -- original_transaction_id lets a credit be either reverted or expired, never both, and
@@ -10,7 +11,8 @@
 --
 -- The lots are consumed by a trigger on the ledger, so no debit can forget them: the SQL
 -- debit of an invoice (ledger_debit_for_invoice, one round trip still), a revert (which
--- takes its own credit's lot first), a load reversal and an expiry. Every debit holds the
+-- takes its own credit's lot first, then the money that never expires), a load reversal
+-- (the money that never expires first) and an expiry. Every debit holds the
 -- wallet row lock when it inserts its row, so the lots of a wallet are only ever changed
 -- under that lock.
 --
@@ -71,8 +73,10 @@ CREATE INDEX wallet_credit_lots_unscheduled ON wallet_credit_lots (created_at)
 ALTER TABLE credit_notes ADD COLUMN expires_at timestamptz;
 
 -- wallet_transactions_consume_lots keeps the lots in step with the ledger: an expiry
--- closes its own lot; a revert empties its own credit's lot first; then every debit
--- (the revert's rest included) consumes the open lots, soonest expiry first.
+-- closes its own lot; a revert empties its own credit's lot first; then an invoice debit
+-- consumes the open lots, soonest expiry first, while a revert's rest and a load reversal
+-- take the money that never expires first and the open lots (soonest first) only for
+-- what that money cannot cover.
 CREATE FUNCTION wallet_transactions_consume_lots() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -80,6 +84,7 @@ DECLARE
     own       numeric;
     lot       record;
     take      numeric;
+    lots      numeric;
 BEGIN
     IF NEW.type = 'expiry' THEN
         UPDATE wallet_credit_lots l SET remaining = 0, expired_at = NEW.created_at, expiry_transaction_id = NEW.id
@@ -91,6 +96,11 @@ BEGIN
         END IF;
         RETURN NULL;
     END IF;
+    IF NEW.source IN ('revert', 'load_reversal') THEN
+        -- what the open lots held before this debit (the revert's own lot included)
+        SELECT coalesce(sum(l.remaining), 0) INTO lots FROM wallet_credit_lots l
+        WHERE l.wallet_id = NEW.wallet_id AND l.remaining > 0;
+    END IF;
     IF NEW.source = 'revert' THEN
         SELECT l.remaining INTO own FROM wallet_credit_lots l
         WHERE l.wallet_transaction_id = NEW.original_transaction_id AND l.remaining > 0;
@@ -98,6 +108,14 @@ BEGIN
             UPDATE wallet_credit_lots l SET remaining = 0 WHERE l.wallet_transaction_id = NEW.original_transaction_id;
             left_over := NEW.amount - own;
         END IF;
+    END IF;
+    IF NEW.source IN ('revert', 'load_reversal') THEN
+        -- A revert or a load reversal takes money the customer paid (or was given) back:
+        -- it takes the money that never expires first, and from the other lots only what
+        -- that money cannot cover (balance before the debit = balance_after + amount;
+        -- the money that never expires = that balance - what the lots held). Spending an
+        -- expiring credit here would keep it from ever expiring.
+        left_over := greatest(0, left_over - ((NEW.balance_after + NEW.amount) - lots));
     END IF;
     FOR lot IN
         SELECT l.wallet_transaction_id, l.remaining FROM wallet_credit_lots l

@@ -332,7 +332,11 @@ func (t statusRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
 // payment_intent.succeeded → settled, payment_intent.processing → pending,
 // payment_intent.payment_failed → failed with the error mapped from last_payment_error
 // (for a direct debit that had succeeded, the bank's return: a reversal of what settled),
-// charge.dispute.created → reversed (a chargeback: the money is taken back).
+// charge.dispute.funds_withdrawn → reversed (a chargeback: Stripe took the money back).
+// charge.dispute.created is not acted on: an inquiry (warning_needs_response) withdraws
+// nothing, and a real dispute's withdrawal comes as funds_withdrawn. A dispute won later
+// (charge.dispute.funds_reinstated) is not acted on either: its money is not credited
+// back (a known limit, see the README).
 // Bank transfers (customer_balance intents) become events with Funding set
 // (parseFundingEvent): payment_intent.partially_funded, the intent's
 // payment_intent.succeeded, and customer_cash_balance_transaction.created of type
@@ -369,7 +373,7 @@ func ParseStripeEvent(payload []byte, sigHeader, secret string) (Event, bool, er
 	case stripe.EventTypePaymentIntentPaymentFailed:
 		status = StatusFailed
 	case stripe.EventTypePaymentIntentPartiallyFunded, stripe.EventTypeCustomerCashBalanceTransactionCreated:
-	case stripe.EventTypeChargeDisputeCreated:
+	case stripe.EventTypeChargeDisputeFundsWithdrawn:
 		status = StatusReversed
 	default:
 		return Event{}, false, nil
@@ -381,7 +385,7 @@ func ParseStripeEvent(payload []byte, sigHeader, secret string) (Event, bool, er
 	if ev.Data == nil || len(ev.Data.Raw) == 0 {
 		return Event{}, false, fmt.Errorf("stripe webhook: event %s (%s) has no data object", ev.ID, ev.Type)
 	}
-	if ev.Type == stripe.EventTypeChargeDisputeCreated {
+	if ev.Type == stripe.EventTypeChargeDisputeFundsWithdrawn {
 		return stripeDisputeEvent(ev)
 	}
 	if status == "" {
@@ -422,8 +426,8 @@ func ParseStripeEvent(payload []byte, sigHeader, secret string) (Event, bool, er
 	return out, true, nil
 }
 
-// stripeDisputeEvent turns charge.dispute.created into a reversed Event about the disputed
-// PaymentIntent: the provider has taken the money back (a chargeback).
+// stripeDisputeEvent turns charge.dispute.funds_withdrawn into a reversed Event about the
+// disputed PaymentIntent: the provider has taken the money back (a chargeback).
 func stripeDisputeEvent(ev stripe.Event) (Event, bool, error) {
 	if ev.Data == nil || len(ev.Data.Raw) == 0 {
 		return Event{}, false, fmt.Errorf("stripe webhook: event %s (%s) has no data object", ev.ID, ev.Type)

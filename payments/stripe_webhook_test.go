@@ -55,7 +55,7 @@ func TestParseStripeEventAccepted(t *testing.T) {
 		{"payment_failed without last_payment_error", "payment_intent.payment_failed",
 			`{"id":"pi_5","object":"payment_intent","status":"requires_payment_method"}`,
 			Event{ID: "evt_1", Provider: "stripe", Reference: "pi_5", Status: StatusFailed, ErrorType: ErrUnknown}},
-		{"charge.dispute.created: a chargeback reverses the payment", "charge.dispute.created",
+		{"charge.dispute.funds_withdrawn: a chargeback reverses the payment", "charge.dispute.funds_withdrawn",
 			`{"id":"dp_1","object":"dispute","amount":5000,"currency":"eur","charge":"ch_1","payment_intent":"pi_6","reason":"fraudulent","status":"needs_response"}`,
 			Event{ID: "evt_1", Provider: "stripe", Reference: "pi_6", Status: StatusReversed, ProviderCode: "dispute_fraudulent",
 				Message: "the customer disputed the payment (fraudulent)"}},
@@ -75,7 +75,9 @@ func TestParseStripeEventAccepted(t *testing.T) {
 }
 
 func TestParseStripeEventIgnoresOtherTypes(t *testing.T) {
-	for _, typ := range []string{"payment_intent.created", "payment_intent.canceled", "charge.succeeded", "customer.updated"} {
+	for _, typ := range []string{"payment_intent.created", "payment_intent.canceled", "charge.succeeded", "customer.updated",
+		// A dispute opened (an inquiry withdraws nothing) or won: no money moved by it here.
+		"charge.dispute.created", "charge.dispute.funds_reinstated"} {
 		t.Run(typ, func(t *testing.T) {
 			payload := eventJSON("evt_2", typ, `{"id":"pi_1","object":"payment_intent","status":"succeeded"}`)
 			ev, ok, err := ParseStripeEvent(payload, sign(payload, testWebhookSecret, time.Now()), testWebhookSecret)

@@ -32,7 +32,7 @@ type CreateAutoTopUpLoadParams struct {
 }
 
 // A pending paid load made by the auto top-up; no row when the wallet already has the one
-// auto load it may have in flight (kind below) or this month's (kind monthly).
+// auto load it may have in flight (of either kind) or this month's (kind monthly).
 func (q *Queries) CreateAutoTopUpLoad(ctx context.Context, arg CreateAutoTopUpLoadParams) (WalletLoad, error) {
 	row := q.db.QueryRow(ctx, createAutoTopUpLoad,
 		arg.ID,
@@ -111,16 +111,91 @@ func (q *Queries) GetMonthlyAutoTopUpLoad(ctx context.Context, arg GetMonthlyAut
 	return i, err
 }
 
-const hasPendingAutoTopUp = `-- name: HasPendingAutoTopUp :one
-SELECT EXISTS (SELECT 1 FROM wallet_loads
-               WHERE wallet_id = $1 AND auto_top_up = 'below' AND status = 'pending')::boolean AS pending
+const getPendingAutoTopUpLoad = `-- name: GetPendingAutoTopUpLoad :one
+SELECT id, seq, wallet_id, customer_id, type, source, amount, currency, status, payment_method_id, invoice_id, charge_reference, error_type, provider_code, decline_code, error_message, wallet_transaction_id, created_at, updated_at, completed_at, auto_top_up, auto_top_up_period FROM wallet_loads WHERE wallet_id = $1 AND auto_top_up IS NOT NULL AND status = 'pending'
 `
 
+// The wallet's one auto load in flight, whatever its kind.
+func (q *Queries) GetPendingAutoTopUpLoad(ctx context.Context, walletID string) (WalletLoad, error) {
+	row := q.db.QueryRow(ctx, getPendingAutoTopUpLoad, walletID)
+	var i WalletLoad
+	err := row.Scan(
+		&i.ID,
+		&i.Seq,
+		&i.WalletID,
+		&i.CustomerID,
+		&i.Type,
+		&i.Source,
+		&i.Amount,
+		&i.Currency,
+		&i.Status,
+		&i.PaymentMethodID,
+		&i.InvoiceID,
+		&i.ChargeReference,
+		&i.ErrorType,
+		&i.ProviderCode,
+		&i.DeclineCode,
+		&i.ErrorMessage,
+		&i.WalletTransactionID,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.CompletedAt,
+		&i.AutoTopUp,
+		&i.AutoTopUpPeriod,
+	)
+	return i, err
+}
+
+const hasPendingAutoTopUp = `-- name: HasPendingAutoTopUp :one
+SELECT EXISTS (SELECT 1 FROM wallet_loads
+               WHERE wallet_id = $1 AND auto_top_up IS NOT NULL AND status = 'pending')::boolean AS pending
+`
+
+// Whether the wallet has its one auto load in flight, whatever its kind.
 func (q *Queries) HasPendingAutoTopUp(ctx context.Context, walletID string) (bool, error) {
 	row := q.db.QueryRow(ctx, hasPendingAutoTopUp, walletID)
 	var pending bool
 	err := row.Scan(&pending)
 	return pending, err
+}
+
+const noteAutoTopUpProblem = `-- name: NoteAutoTopUpProblem :exec
+UPDATE wallets SET auto_top_up_last_error = $1, updated_at = now()
+WHERE id = $2 AND auto_top_up_amount IS NOT NULL AND auto_top_up_last_error IS DISTINCT FROM $1
+`
+
+type NoteAutoTopUpProblemParams struct {
+	LastError *string
+	ID        string
+}
+
+// Records why the auto top-up could not load (no usable payment method) without counting
+// a failure: no load was attempted.
+func (q *Queries) NoteAutoTopUpProblem(ctx context.Context, arg NoteAutoTopUpProblemParams) error {
+	_, err := q.db.Exec(ctx, noteAutoTopUpProblem, arg.LastError, arg.ID)
+	return err
+}
+
+const previousAutoLoadReversed = `-- name: PreviousAutoLoadReversed :one
+SELECT EXISTS (SELECT 1 FROM wallet_load_reversals r
+               WHERE r.load_id = (SELECT p.id FROM wallet_loads p
+                                  WHERE p.wallet_id = $1 AND p.auto_top_up IS NOT NULL
+                                    AND p.id <> $2::text AND p.status IN ('settled', 'failed')
+                                  ORDER BY p.seq DESC LIMIT 1))::boolean AS reversed
+`
+
+type PreviousAutoLoadReversedParams struct {
+	WalletID string
+	LoadID   string
+}
+
+// Whether the wallet's latest completed auto load before @load_id was reversed after it
+// settled (a bouncing direct debit: the settlement of the next one proves nothing yet).
+func (q *Queries) PreviousAutoLoadReversed(ctx context.Context, arg PreviousAutoLoadReversedParams) (bool, error) {
+	row := q.db.QueryRow(ctx, previousAutoLoadReversed, arg.WalletID, arg.LoadID)
+	var reversed bool
+	err := row.Scan(&reversed)
+	return reversed, err
 }
 
 const recordAutoTopUpFailure = `-- name: RecordAutoTopUpFailure :one
@@ -176,7 +251,9 @@ func (q *Queries) ResetAutoTopUpFailures(ctx context.Context, id string) error {
 }
 
 const setWalletAlertBelow = `-- name: SetWalletAlertBelow :one
-UPDATE wallets SET alert_below = $1::numeric, balance_low = false, updated_at = now()
+UPDATE wallets
+SET balance_low = CASE WHEN alert_below IS DISTINCT FROM $1::numeric THEN false ELSE balance_low END,
+    alert_below = $1::numeric, updated_at = now()
 WHERE id = $2
 RETURNING id, seq, customer_id, currency, balance, auto_debit, portal_top_up, created_at, updated_at, auto_top_up_below, auto_top_up_amount, auto_top_up_monthly_on, auto_top_up_failures, auto_top_up_disabled_at, auto_top_up_last_error, alert_below, balance_low
 `
@@ -186,8 +263,9 @@ type SetWalletAlertBelowParams struct {
 	ID         string
 }
 
-// Sets (or, with null, removes) the low-balance threshold; the alert is armed again and
-// the caller evaluates it at once.
+// Sets (or, with null, removes) the low-balance threshold; a changed threshold arms the
+// alert again (the caller evaluates it at once), the same one keeps its state (no second
+// alert for a settings PATCH that repeats it).
 func (q *Queries) SetWalletAlertBelow(ctx context.Context, arg SetWalletAlertBelowParams) (Wallet, error) {
 	row := q.db.QueryRow(ctx, setWalletAlertBelow, arg.AlertBelow, arg.ID)
 	var i Wallet

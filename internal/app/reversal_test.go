@@ -18,7 +18,7 @@ import (
 	"payorch/payments"
 )
 
-// TestProviderEventsReverseStripeDisputedLoad: a Stripe charge.dispute.created about a
+// TestProviderEventsReverseStripeDisputedLoad: a Stripe charge.dispute.funds_withdrawn about a
 // settled paid load's PaymentIntent, parsed as the webhook route parses it and handed to
 // the process's provider event handler, takes back what the wallet holds, opens an invoice
 // for the rest and starts its payment workflow (invoice-payment/<id>) through collection;
@@ -56,7 +56,7 @@ func TestProviderEventsReverseStripeDisputedLoad(t *testing.T) {
 
 	const secret = "whsec_reversal_test"
 	payload := []byte(`{"id":"evt_dispute_1","object":"event","api_version":"2023-10-16","created":1700000000,"livemode":false,` +
-		`"type":"charge.dispute.created","data":{"object":{"id":"dp_1","object":"dispute","charge":"ch_1","payment_intent":"pi_disputed_1","reason":"fraudulent"}}}`)
+		`"type":"charge.dispute.funds_withdrawn","data":{"object":{"id":"dp_1","object":"dispute","charge":"ch_1","payment_intent":"pi_disputed_1","reason":"fraudulent"}}}`)
 	sig := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: secret, Timestamp: time.Now()}).Header
 	ev, ok, err := payments.ParseStripeEvent(payload, sig, secret)
 	if err != nil || !ok {
