@@ -299,7 +299,7 @@ func classify(err error) error {
 	if e, ok := apperr.As(err); ok {
 		switch e.Kind {
 		case apperr.Conflict:
-			if e.Code == contracts.ErrReferenceReconciled || e.Code == contracts.ErrReconciledByProvider {
+			if e.Code == contracts.ErrReferenceReconciled {
 				return temporal.NewNonRetryableApplicationError(e.Message, e.Code, err)
 			}
 		case apperr.NotFound:

@@ -229,19 +229,16 @@ func sendStripeEvent(t *testing.T, h *invoiceHarness, evID, typ, obj string, wan
 	}
 }
 
-// TestManualReconcileRefusedWhenProviderFunds: an invoice Stripe funds is reconciled by
-// Stripe's reports only: a hand reconciliation of 12.00 is refused (409
-// reconciled_by_provider, nothing recorded), so when Stripe then reports the same 12.00 the
-// invoice holds 12.00, not 24.00.
-func TestManualReconcileRefusedWhenProviderFunds(t *testing.T) {
+// TestManualReconcileThenProviderReportCountsOnce: an operator reconciles by hand the
+// 12.00 they saw arrive before Stripe's report; when Stripe then reports 12.00 received,
+// the report adds nothing (the invoice holds 12.00, not 24.00); when it reports 30.00 it
+// adds the 18.00 beyond what the invoice holds, and the invoice is paid.
+func TestManualReconcileThenProviderReportCountsOnce(t *testing.T) {
 	h := bankTransferWebhookHarness(t)
 	id, pi := stripeFundedInvoice(t, h)
 
 	r := h.do("POST", "/v1/invoices/"+id+"/reconcile", supportKey, map[string]any{"amount": "12.00", "reference": "BANK-12"})
-	mustStatus(t, r, http.StatusConflict)
-	if code := r.ErrorCode(t); code != contracts.ErrReconciledByProvider {
-		t.Fatalf("manual reconcile of a provider-funded invoice: %s, want %s", code, contracts.ErrReconciledByProvider)
-	}
+	mustStatus(t, r, http.StatusOK)
 
 	partial := fmt.Sprintf(`{"id":%q,"object":"payment_intent","amount":3000,"amount_received":0,"currency":"eur","status":"requires_action",
 	  "payment_method_types":["customer_balance"],"metadata":{"invoice_id":%q},
@@ -252,7 +249,13 @@ func TestManualReconcileRefusedWhenProviderFunds(t *testing.T) {
 	mustStatus(t, r, 200)
 	m := r.JSON(t)
 	if m["amount_paid"] != "12.00" || len(txns(m)) != 1 {
-		t.Fatalf("amount_paid %v with %d transactions, want 12.00 from Stripe's report alone", m["amount_paid"], len(txns(m)))
+		t.Fatalf("amount_paid %v with %d transactions, want the hand-made 12.00 alone", m["amount_paid"], len(txns(m)))
+	}
+	sendStripeEvent(t, h, "evt_succeeded_after_manual", "payment_intent.succeeded", customerBalanceIntent(pi, id, "succeeded", 3000), http.StatusOK, "processed")
+	r = h.do("GET", "/v1/invoices/"+id, supportKey, nil)
+	mustStatus(t, r, 200)
+	if m = r.JSON(t); m["amount_paid"] != "30.00" || len(txns(m)) != 2 || m["status"] != "paid" {
+		t.Fatalf("after Stripe's 30.00: status %v, amount_paid %v with %d transactions, want paid 30.00 with 2", m["status"], m["amount_paid"], len(txns(m)))
 	}
 }
 

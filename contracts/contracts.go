@@ -93,10 +93,6 @@ const (
 	// ErrReferenceReconciled: the bank (or on-session) reference was already reconciled
 	// on the invoice for another amount; a reference counts once per invoice.
 	ErrReferenceReconciled = "reference_already_reconciled"
-	// ErrReconciledByProvider: a manual reconciliation of an invoice whose bank transfers the
-	// payment provider takes and reports itself (its funding events reconcile the invoice;
-	// a hand reconciliation would count the same money twice).
-	ErrReconciledByProvider = "reconciled_by_provider"
 	// ErrMisconfigured: the deployment is wrong (a missing table or column, a refused
 	// login, no provider configured). No retry can heal it until an operator acts.
 	ErrMisconfigured = "misconfigured"

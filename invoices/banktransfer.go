@@ -195,7 +195,10 @@ func (s *Service) FundingUnapplied(ctx context.Context, invoiceID, funding strin
 }
 
 // reconcileFunding records what a provider's funding report adds: the reported running
-// total less what the invoice's reconciliations under that funding already hold (under
+// total less what the invoice already holds of transfer money — its reconciliations under
+// that funding and the ones made by hand, which may be the same money an operator saw
+// arrive before the report (so a hand reconciliation and the report never count it twice;
+// money that truly came both ways is then under-recorded, for an operator to add) (under
 // the invoice's row lock, so reports applied in any order, or twice, never count money
 // twice), capped at the amount due — what the provider received beyond it stays the
 // customer's at the provider. Nothing new to record returns the funding's last

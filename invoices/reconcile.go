@@ -72,16 +72,6 @@ func (s *Service) Reconcile(ctx context.Context, invoiceID string, in ReconcileI
 			out, err = s.reconcileFunding(ctx, q, inv, key, in)
 			return err
 		}
-		// The provider reports the transfers of an invoice it funds itself: a hand
-		// reconciliation (bank_transfer or manual) would count the same money again when
-		// its report arrives. A card payment the customer made in the portal is other money.
-		if in.Method != MethodCardOnSession {
-			if _, err := q.GetInvoiceBankTransfer(ctx, invoiceID); err == nil {
-				return reconciledByProvider()
-			} else if !store.IsNoRows(err) {
-				return fmt.Errorf("invoice bank transfer: %w", err)
-			}
-		}
 		// A reference counts once per invoice, whatever request carries it (a unique index
 		// enforces it too): the same amount again is that reconciliation.
 		if ref := strings.TrimSpace(in.Reference); ref != "" {

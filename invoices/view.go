@@ -56,13 +56,6 @@ func referenceReconciled(reference string, amount decimal.Decimal, currency stri
 		fmt.Sprintf("reference %q was already reconciled on this invoice for %s", reference, money.Format(amount, currency)))
 }
 
-// reconciledByProvider is the refusal of a manual reconciliation of an invoice whose
-// bank-transfer funding the payment provider reports itself.
-func reconciledByProvider() error {
-	return apperr.New(apperr.Conflict, contracts.ErrReconciledByProvider,
-		"the payment provider reports this invoice's transfers itself; it is reconciled by the provider's funding events, not by hand")
-}
-
 // reconcileTxnKey is the idempotency key of the transaction a reconciliation Update (id
 // updateID) records.
 func reconcileTxnKey(invoiceID, updateID string) string { return invoiceID + ":reconcile:" + updateID }

@@ -298,7 +298,8 @@ func (q *Queries) SimBankTransferReceived(ctx context.Context, transferID string
 
 const sumFundingReconciliations = `-- name: SumFundingReconciliations :one
 SELECT coalesce(sum(amount), 0)::numeric AS total FROM invoice_transactions
-WHERE invoice_id = $1 AND status = 'settled' AND starts_with(reference, $2::text)
+WHERE invoice_id = $1 AND status = 'settled'
+  AND (starts_with(reference, $2::text) OR method IN ('bank_transfer', 'manual'))
 `
 
 type SumFundingReconciliationsParams struct {
@@ -306,8 +307,10 @@ type SumFundingReconciliationsParams struct {
 	Prefix    string
 }
 
-// What an invoice's reconciliations under one provider funding add up to (their
-// references start with the funding's prefix, "<provider_reference>:").
+// What an invoice already holds of the transfer money a provider funding reports: its
+// reconciliations under that funding (references starting with the funding's prefix,
+// "<provider_reference>:") and the ones made by hand (bank_transfer or manual), which
+// may be the same money an operator saw arrive before the provider's report.
 func (q *Queries) SumFundingReconciliations(ctx context.Context, arg SumFundingReconciliationsParams) (decimal.Decimal, error) {
 	row := q.db.QueryRow(ctx, sumFundingReconciliations, arg.InvoiceID, arg.Prefix)
 	var total decimal.Decimal

@@ -11,10 +11,13 @@ ON CONFLICT (invoice_id) DO NOTHING;
 SELECT invoice_id FROM invoice_bank_transfers WHERE provider = $1 AND provider_reference = $2;
 
 -- name: SumFundingReconciliations :one
--- What an invoice's reconciliations under one provider funding add up to (their
--- references start with the funding's prefix, "<provider_reference>:").
+-- What an invoice already holds of the transfer money a provider funding reports: its
+-- reconciliations under that funding (references starting with the funding's prefix,
+-- "<provider_reference>:") and the ones made by hand (bank_transfer or manual), which
+-- may be the same money an operator saw arrive before the provider's report.
 SELECT coalesce(sum(amount), 0)::numeric AS total FROM invoice_transactions
-WHERE invoice_id = $1 AND status = 'settled' AND starts_with(reference, sqlc.arg(prefix)::text);
+WHERE invoice_id = $1 AND status = 'settled'
+  AND (starts_with(reference, sqlc.arg(prefix)::text) OR method IN ('bank_transfer', 'manual'));
 
 -- name: LastFundingReconciliation :one
 SELECT * FROM invoice_transactions
