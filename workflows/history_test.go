@@ -197,17 +197,20 @@ func TestHistoriesOnDevServer(t *testing.T) {
 		}},
 		{"dunning_policy_then_manual_retry", func() (client.WorkflowRun, string) {
 			// processing_error has its own schedule in the policy fixed at start (1 s, then
-			// 1 h): the second failure waits an hour, and the Web UI says which rule applied.
+			// 1 h) under a default of three hours (the deadline): the first failure is retried
+			// after a second, not an hour, the second waits an hour, and the Web UI says which
+			// rule applied.
 			inv := newInvoice("pm_sim_fail2_then_settle", "")
 			run, err := env.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 				ID: c.InvoicePaymentWorkflowID(inv.ID), TaskQueue: queue, WorkflowExecutionTimeout: 2 * time.Minute,
 			}, InvoicePayment, c.InvoicePaymentInput{InvoiceID: inv.ID, CustomerID: inv.CustomerID, Method: inv.PaymentMethod,
-				RetrySchedule: sched, RetryByErrorType: map[string][]time.Duration{"processing_error": {time.Second, time.Hour}}})
+				RetrySchedule: []time.Duration{time.Hour, time.Hour, time.Hour}, RetryByErrorType: map[string][]time.Duration{"processing_error": {time.Second, time.Hour}}})
 			must(t, err)
 			st := waitState(t, inv.ID, "two failures, a retry in an hour", func(st c.PaymentState) bool {
 				return st.PaymentStatus == c.PaymentRetryScheduled && st.FailedAttempts == 2
 			})
-			if st.DunningRule != "processing_error" || st.MaxAttempts != 3 {
+			// Attempts allowed: the longer of processing_error's (2 retries) and the default's (3).
+			if st.DunningRule != "processing_error" || st.MaxAttempts != 4 {
 				t.Errorf("state after two failures %+v", st)
 			}
 			v, err := env.Temporal.QueryWorkflow(ctx, run.GetID(), "", "__temporal_workflow_metadata")
@@ -225,7 +228,7 @@ func TestHistoriesOnDevServer(t *testing.T) {
 					summaries = append(summaries, s)
 				}
 			}
-			if !slices.Contains(summaries, "retry 2 of 2 in 1h (dunning: processing_error)") {
+			if !slices.Contains(summaries, "retry 1 of 3 in 1s (dunning: processing_error)") || !slices.Contains(summaries, "retry 2 of 3 in 1h (dunning: processing_error)") {
 				t.Errorf("the retry timers' summaries %q do not say which rule applied", summaries)
 			}
 			if out := update(inv, c.UpdateRetry, c.RetryRequest{RequestedBy: "test"}); out.InvoiceStatus != "paid" {
