@@ -256,7 +256,7 @@ var updateErrors = map[string]struct {
 	contracts.ErrInvoiceNotFound:     {apperr.NotFound, "no such invoice"},
 	contracts.ErrInvalidData:         {apperr.Invalid, "the database refused the request's data; nothing was recorded"},
 	contracts.ErrReferenceReconciled: {apperr.Conflict, "this reference was already reconciled on the invoice for another amount"},
-	contracts.ErrMisconfigured: {apperr.Unavailable, "payorch is misconfigured; an operator must act before this can succeed"},
+	contracts.ErrMisconfigured:       {apperr.Unavailable, "payorch is misconfigured; an operator must act before this can succeed"},
 	contracts.ErrTemporarilyUnavailable: {apperr.Unavailable,
 		"a step kept failing on an infrastructure error; nothing was recorded, send the request again"},
 }
