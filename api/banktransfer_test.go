@@ -259,6 +259,21 @@ func TestManualReconcileThenProviderReportCountsOnce(t *testing.T) {
 	}
 }
 
+// TestChequeByHandIsNotTransferMoney: a cheque recorded by hand (method manual) is other
+// money than the transfer the provider reports: Stripe's 12.00 received is added in full.
+func TestChequeByHandIsNotTransferMoney(t *testing.T) {
+	h := bankTransferWebhookHarness(t)
+	id, pi := stripeFundedInvoice(t, h)
+	r := h.do("POST", "/v1/invoices/"+id+"/reconcile", supportKey, map[string]any{"amount": "10.00", "reference": "CHEQUE-1", "method": "manual"})
+	mustStatus(t, r, http.StatusOK)
+	sendStripeEvent(t, h, "evt_partial_after_cheque", "payment_intent.partially_funded", customerBalanceIntent(pi, id, "requires_action", 1200), http.StatusOK, "processed")
+	r = h.do("GET", "/v1/invoices/"+id, supportKey, nil)
+	mustStatus(t, r, 200)
+	if m := r.JSON(t); m["amount_paid"] != "22.00" || len(txns(m)) != 2 {
+		t.Fatalf("amount_paid %v with %d transactions, want the cheque's 10.00 and the transfer's 12.00", m["amount_paid"], len(txns(m)))
+	}
+}
+
 // customerBalanceIntent is a Stripe customer-balance PaymentIntent of 30.00 EUR as a
 // funding event carries it, with received of it arrived (in cents) and metadata invoice_id.
 func customerBalanceIntent(pi, invoiceID, status string, received int) string {

@@ -169,7 +169,10 @@ func Next(s State, o Outcome) Decision {
 		// the deadline has passed. The default schedule's retries keep their delays (they
 		// are what the deadline is made of).
 		next := s.Now.Add(delay(sched, d.FailedAttempts-1))
-		if d.Rule != RuleDefault && s.Deadline != nil && next.After(*s.Deadline) {
+		// With a policy, the default's retries are clamped too: after a failure on a type's
+		// own schedule, the default's next step no longer ends at the deadline. (Without
+		// one, a workflow started before the policy keeps its timers as they were.)
+		if (d.Rule != RuleDefault || len(s.ByErrorType) > 0) && s.Deadline != nil && next.After(*s.Deadline) {
 			if !s.Now.Before(*s.Deadline) {
 				d.Action, d.Why = MarkErrored, fmt.Sprintf("the retry deadline %s has passed (last error: %s; dunning: %s)", formatTime(s.Deadline), o.ErrorType, d.Rule)
 				break

@@ -299,7 +299,7 @@ func (q *Queries) SimBankTransferReceived(ctx context.Context, transferID string
 const sumFundingReconciliations = `-- name: SumFundingReconciliations :one
 SELECT coalesce(sum(amount), 0)::numeric AS total FROM invoice_transactions
 WHERE invoice_id = $1 AND status = 'settled'
-  AND (starts_with(reference, $2::text) OR method IN ('bank_transfer', 'manual'))
+  AND (starts_with(reference, $2::text) OR method = 'bank_transfer')
 `
 
 type SumFundingReconciliationsParams struct {
@@ -309,8 +309,10 @@ type SumFundingReconciliationsParams struct {
 
 // What an invoice already holds of the transfer money a provider funding reports: its
 // reconciliations under that funding (references starting with the funding's prefix,
-// "<provider_reference>:") and the ones made by hand (bank_transfer or manual), which
-// may be the same money an operator saw arrive before the provider's report.
+// "<provider_reference>:") and the bank transfers reconciled by hand (method
+// bank_transfer), which may be the same money an operator saw arrive before the
+// provider's report. Other money recorded by hand (method manual: cash, a cheque) is not
+// transfer money and is not subtracted.
 func (q *Queries) SumFundingReconciliations(ctx context.Context, arg SumFundingReconciliationsParams) (decimal.Decimal, error) {
 	row := q.db.QueryRow(ctx, sumFundingReconciliations, arg.InvoiceID, arg.Prefix)
 	var total decimal.Decimal

@@ -13,11 +13,13 @@ SELECT invoice_id FROM invoice_bank_transfers WHERE provider = $1 AND provider_r
 -- name: SumFundingReconciliations :one
 -- What an invoice already holds of the transfer money a provider funding reports: its
 -- reconciliations under that funding (references starting with the funding's prefix,
--- "<provider_reference>:") and the ones made by hand (bank_transfer or manual), which
--- may be the same money an operator saw arrive before the provider's report.
+-- "<provider_reference>:") and the bank transfers reconciled by hand (method
+-- bank_transfer), which may be the same money an operator saw arrive before the
+-- provider's report. Other money recorded by hand (method manual: cash, a cheque) is not
+-- transfer money and is not subtracted.
 SELECT coalesce(sum(amount), 0)::numeric AS total FROM invoice_transactions
 WHERE invoice_id = $1 AND status = 'settled'
-  AND (starts_with(reference, sqlc.arg(prefix)::text) OR method IN ('bank_transfer', 'manual'));
+  AND (starts_with(reference, sqlc.arg(prefix)::text) OR method = 'bank_transfer');
 
 -- name: LastFundingReconciliation :one
 SELECT * FROM invoice_transactions
