@@ -207,24 +207,16 @@ func (l *Ledger) CreateWallet(ctx context.Context, in CreateWalletInput) (Wallet
 
 // GetWallet returns a wallet with its balance and projected balance.
 func (l *Ledger) GetWallet(ctx context.Context, id string) (Wallet, error) {
-	q := store.New(l.pool)
+	return walletIn(ctx, store.New(l.pool), id)
+}
+
+// walletIn reads a wallet with its projected balance through q (the pool, or the caller's
+// transaction).
+func walletIn(ctx context.Context, q *store.Queries, id string) (Wallet, error) {
 	row, err := q.GetWallet(ctx, id)
 	if store.IsNoRows(err) {
 		return Wallet{}, apperr.NotFoundf("wallet", id)
 	}
-	if err != nil {
-		return Wallet{}, fmt.Errorf("get wallet: %w", err)
-	}
-	projected, err := q.WalletProjectedBalance(ctx, id)
-	if err != nil {
-		return Wallet{}, fmt.Errorf("projected balance: %w", err)
-	}
-	return walletView(row, projected), nil
-}
-
-// walletIn reads a wallet with its projected balance inside the caller's transaction.
-func walletIn(ctx context.Context, q *store.Queries, id string) (Wallet, error) {
-	row, err := q.GetWallet(ctx, id)
 	if err != nil {
 		return Wallet{}, fmt.Errorf("get wallet: %w", err)
 	}
